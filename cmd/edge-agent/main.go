@@ -1,0 +1,78 @@
+// Command edge-agent captures camera frames, runs a TensorFlow Lite model on them, stores every
+// prediction durably and syncs it over MQTT. See the README for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: edge-agent <command> [flags]
+
+commands:
+  run            run the agent (capture -> infer -> store -> sync)
+  infer          run a model on one image and print the result
+  model inspect  print a model's inputs, outputs, quantization, ops and labels
+  version        print the version
+
+Run "edge-agent <command> -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "edge-agent:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// errUsage marks command-line mistakes, which exit with status 2.
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runAgent(ctx, rest, stdout, stderr)
+	case "infer":
+		return runInfer(ctx, rest, stdout, stderr)
+	case "model":
+		if len(rest) == 0 || rest[0] != "inspect" {
+			fmt.Fprint(stderr, usage)
+			return fmt.Errorf("%w: model needs a subcommand (inspect)", errUsage)
+		}
+		return runModelInspect(ctx, rest[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "edge-agent", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}

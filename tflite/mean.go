@@ -1,0 +1,5 @@
+package tflite
+
+func newMean(n *node) (kernel, error) {
+	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+}

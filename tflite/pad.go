@@ -1,0 +1,3 @@
+package tflite
+
+func newPad(n *node) (kernel, error) { return nil, n.errorf("%w: not implemented yet", errUnsupported) }

@@ -1,0 +1,5 @@
+package tflite
+
+func newStridedSlice(n *node) (kernel, error) {
+	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+}
