@@ -1,0 +1,679 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the agent's configuration. Every field has a default (DefaultConfig); the defaults run
+// the bundled sample clip through the bundled SSD model and publish to an embedded MQTT broker, so
+// that `edge-agent run` works from a checkout with no hardware and no outside broker. The
+// documented example with every key is deploy-arm/edge-agent.yaml.
+type Config struct {
+	Device   DeviceConfig   `yaml:"device"`
+	Camera   CameraConfig   `yaml:"camera"`
+	Model    ModelConfig    `yaml:"model"`
+	Snapshot SnapshotConfig `yaml:"snapshot"`
+	Store    StoreConfig    `yaml:"store"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	Log      LogConfig      `yaml:"log"`
+	// StateDir holds the store when Store.Path is empty. Default: $STATE_DIRECTORY (set by
+	// systemd's StateDirectory=), else $XDG_STATE_HOME/edge-agent, else ~/.local/state/edge-agent.
+	StateDir string `yaml:"state_dir"`
+}
+
+// DeviceConfig identifies the device.
+type DeviceConfig struct {
+	// ID names the device in topics and records. Default: the host name.
+	ID string `yaml:"id"`
+}
+
+// CameraConfig selects and paces the frame source.
+type CameraConfig struct {
+	// Source is a V4L2 device (/dev/video0 or an index), a video file, an rtsp:// or http(s)://
+	// stream, or a GStreamer pipeline ending in appsink.
+	Source string `yaml:"source"`
+	// MaxFPS caps the processing rate; 0 processes frames as fast as they come.
+	MaxFPS float64 `yaml:"max_fps"`
+	// Loop restarts a video file at its end; otherwise the agent stops when the file ends.
+	Loop bool `yaml:"loop"`
+	// ReconnectInitial and ReconnectMax bound the exponential backoff between reconnect attempts.
+	ReconnectInitial time.Duration `yaml:"reconnect_initial"`
+	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+}
+
+// ModelConfig selects the model and how its outputs become results.
+type ModelConfig struct {
+	// Path is the .tflite file.
+	Path string `yaml:"path"`
+	// Labels is a label file (one per line, line index = class); empty uses the labels embedded
+	// in the model's metadata, if any.
+	Labels string `yaml:"labels"`
+	// Name and Version identify the model in records; Name defaults to the file name.
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
+	// Threads is the number of inference threads; 0 means one per CPU.
+	Threads int `yaml:"threads"`
+	// Task is auto, classify or detect; auto decides from the model's outputs.
+	Task string `yaml:"task"`
+	// TopK is the number of classes a classification record carries.
+	TopK int `yaml:"top_k"`
+	// ScoreThreshold drops classes and detections scoring below it.
+	ScoreThreshold float64 `yaml:"score_threshold"`
+	// Fit is how a frame is fitted to the model input: stretch, center_crop or letterbox.
+	Fit string `yaml:"fit"`
+	// Mean and Std normalise float inputs: (pixel - mean) / std.
+	Mean float64 `yaml:"mean"`
+	Std  float64 `yaml:"std"`
+}
+
+// SnapshotConfig controls the JPEG snapshot attached to records when a detection fires.
+type SnapshotConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes caps the encoded JPEG; quality is lowered until it fits.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	Quality  int      `yaml:"quality"`
+}
+
+// StoreConfig bounds the durable outbox.
+type StoreConfig struct {
+	// Path is the bbolt file; default <state_dir>/edge-agent.db.
+	Path string `yaml:"path"`
+	// MaxBytes and MaxRecords bound the outbox; when full the oldest records are dropped and counted.
+	MaxBytes   ByteSize `yaml:"max_bytes"`
+	MaxRecords int      `yaml:"max_records"`
+	// MaxAge drops records older than this; 0 keeps them until the bounds above.
+	MaxAge time.Duration `yaml:"max_age"`
+	// CommitDelay is the longest a record waits for its group commit.
+	CommitDelay time.Duration `yaml:"commit_delay"`
+}
+
+// MQTTConfig is the connection to the broker.
+type MQTTConfig struct {
+	// Enabled turns syncing on; when off, records stay in the outbox.
+	Enabled bool `yaml:"enabled"`
+	// Embedded starts an MQTT broker inside the agent on EmbeddedListen and publishes to it (the
+	// `make run` default); URL is then ignored.
+	Embedded       bool   `yaml:"embedded"`
+	EmbeddedListen string `yaml:"embedded_listen"`
+	// URL is the broker: tcp://, ssl://, ws:// or wss://.
+	URL      string `yaml:"url"`
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	// Password, or PasswordFile to keep it out of the config file.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// CAFile verifies the broker; CertFile and KeyFile authenticate the agent (mTLS).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// TopicPrefix starts every topic: <prefix>/<device>/...
+	TopicPrefix string        `yaml:"topic_prefix"`
+	KeepAlive   time.Duration `yaml:"keepalive"`
+	// InFlight is the number of unacknowledged QoS 1 publishes allowed at once.
+	InFlight int `yaml:"inflight"`
+	// StatusInterval is how often the retained status is refreshed.
+	StatusInterval time.Duration `yaml:"status_interval"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// DefaultConfig returns the configuration used for every key a file, the environment or a flag
+// does not set.
+func DefaultConfig() Config {
+	return Config{
+		Camera: CameraConfig{
+			Source:           "testdata/clips/sample.mp4",
+			MaxFPS:           10,
+			Loop:             true,
+			ReconnectInitial: time.Second,
+			ReconnectMax:     30 * time.Second,
+		},
+		Model: ModelConfig{
+			Path:           "models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite",
+			Labels:         "models/labelmap.txt",
+			Task:           "auto",
+			TopK:           3,
+			ScoreThreshold: 0.5,
+			Fit:            "stretch",
+			Mean:           127.5,
+			Std:            127.5,
+		},
+		Snapshot: SnapshotConfig{MaxBytes: 64 << 10, Quality: 80},
+		Store: StoreConfig{
+			MaxBytes:    256 << 20,
+			MaxRecords:  1_000_000,
+			CommitDelay: 10 * time.Millisecond,
+		},
+		MQTT: MQTTConfig{
+			Enabled:        true,
+			Embedded:       true,
+			EmbeddedListen: "127.0.0.1:1883",
+			TopicPrefix:    "edge",
+			KeepAlive:      30 * time.Second,
+			InFlight:       32,
+			StatusInterval: 30 * time.Second,
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// ByteSize is a size in bytes that YAML may write as a number or with a unit: 64KiB, 256MiB, 1GB.
+type ByteSize int64
+
+var byteSizeRE = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]I?B?|B)?\s*$`)
+
+// ParseByteSize parses a size such as "256MiB", "64k" or "1000".
+func ParseByteSize(s string) (ByteSize, error) {
+	m := byteSizeRE.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 65536, 64KiB, 256MiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid size %q: %w", s, err)
+	}
+	unit := strings.TrimSuffix(m[2], "B")
+	mult := map[string]int64{"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+		"KI": 1 << 10, "MI": 1 << 20, "GI": 1 << 30, "TI": 1 << 40}[unit]
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML accepts a plain number of bytes or a number with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("want a size such as 256MiB")
+	}
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// ConfigError is a configuration mistake: Key is the dotted key (camera.max_fps) and Where says
+// where the value came from (file:line, an environment variable or a flag).
+type ConfigError struct {
+	Key   string
+	Where string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.Where != "" {
+		b.WriteString(e.Where)
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Loader builds a Config from defaults, an optional YAML file, EDGE_AGENT_* environment variables
+// and flags, in that order, remembering where each key was set so errors can point there.
+type Loader struct {
+	cfg    Config
+	origin map[string]string // dotted key -> "file:line", "$EDGE_AGENT_X" or "flag -x"
+}
+
+// NewLoader starts from DefaultConfig.
+func NewLoader() *Loader {
+	return &Loader{cfg: DefaultConfig(), origin: map[string]string{}}
+}
+
+// LoadFile merges a YAML file. Unknown keys and values of the wrong type are errors naming the
+// key and line.
+func (l *Loader) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return l.LoadYAML(path, data)
+}
+
+// LoadYAML merges YAML from data; name is used in error messages.
+func (l *Loader) LoadYAML(name string, data []byte) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return &ConfigError{Where: name, Err: cleanYAMLError(err)}
+	}
+	if root.Kind == 0 { // empty file
+		return nil
+	}
+	if err := checkKeys(name, &root, reflect.TypeOf(l.cfg), ""); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&l.cfg); err != nil && !errors.Is(err, io.EOF) {
+		return &ConfigError{Where: name, Err: cleanYAMLError(err)}
+	}
+	recordLines(name, &root, "", l.origin)
+	return nil
+}
+
+// checkKeys walks the YAML tree alongside the Config type so unknown keys and values of the
+// wrong kind are reported with their dotted key and line, before decoding.
+func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return checkKeys(name, n.Content[0], t, prefix)
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		if n.Tag == "!!null" {
+			return nil
+		}
+		key := strings.TrimSuffix(prefix, ".")
+		return &ConfigError{Key: key, Where: fmt.Sprintf("%s:%d", name, n.Line), Err: errors.New("want a mapping of keys")}
+	}
+	fields := yamlFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f, ok := fields[k.Value]
+		if !ok {
+			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, k.Line),
+				Err: fmt.Errorf("unknown key (known keys here: %s)", strings.Join(sortedKeys(fields), ", "))}
+		}
+		if f.Type.Kind() == reflect.Struct {
+			if err := checkKeys(name, v, f.Type, prefix+k.Value+"."); err != nil {
+				return err
+			}
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: errors.New("want a single value")}
+		}
+		// A bare number would silently mean nanoseconds.
+		if f.Type == reflect.TypeOf(time.Duration(0)) && v.Tag != "!!str" && v.Value != "0" {
+			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line),
+				Err: fmt.Errorf("%q needs a unit (e.g. 500ms, 30s, 5m)", v.Value)}
+		}
+		// Decode the scalar alone so a bad value names its key.
+		ptr := reflect.New(f.Type)
+		if err := v.Decode(ptr.Interface()); err != nil {
+			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: cleanYAMLError(err)}
+		}
+	}
+	return nil
+}
+
+func recordLines(name string, n *yaml.Node, prefix string, origin map[string]string) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		origin[prefix+k.Value] = fmt.Sprintf("%s:%d", name, k.Line)
+		recordLines(name, v, prefix+k.Value+".", origin)
+	}
+}
+
+var yamlErrPrefix = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?`)
+
+func cleanYAMLError(err error) error {
+	return errors.New(yamlErrPrefix.ReplaceAllString(err.Error(), ""))
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	m := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+			m[tag] = f
+		}
+	}
+	return m
+}
+
+func sortedKeys(m map[string]reflect.StructField) []string {
+	t := make([]string, 0, len(m))
+	for k := range m {
+		t = append(t, k)
+	}
+	for i := range t { // small: insertion sort keeps this dependency-free
+		for j := i; j > 0 && t[j] < t[j-1]; j-- {
+			t[j], t[j-1] = t[j-1], t[j]
+		}
+	}
+	return t
+}
+
+// EnvPrefix starts every environment override: EDGE_AGENT_MQTT_URL sets mqtt.url.
+const EnvPrefix = "EDGE_AGENT_"
+
+// EnvName returns the environment variable that overrides a dotted key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// LoadEnv applies EDGE_AGENT_* overrides from environ (as os.Environ returns it). Every variable
+// with the prefix must name a known key.
+func (l *Loader) LoadEnv(environ []string) error {
+	keys := map[string]string{}
+	for _, k := range Keys() {
+		keys[EnvName(k)] = k
+	}
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key, known := keys[name]
+		if !known {
+			return &ConfigError{Where: "$" + name, Err: errors.New("unknown setting (see the config reference in the README)")}
+		}
+		if err := l.Set(key, val, "$"+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Set sets one dotted key from its text form; where names the source for error messages.
+func (l *Loader) Set(key, val, where string) error {
+	f, err := fieldByKey(reflect.ValueOf(&l.cfg).Elem(), key)
+	if err != nil {
+		return &ConfigError{Key: key, Where: where, Err: err}
+	}
+	if err := setText(f, val); err != nil {
+		return &ConfigError{Key: key, Where: where, Err: err}
+	}
+	l.origin[key] = where
+	return nil
+}
+
+// Keys returns every dotted key of Config, in declaration order.
+func Keys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+tag+".")
+				continue
+			}
+			keys = append(keys, prefix+tag)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return keys
+}
+
+func fieldByKey(v reflect.Value, key string) (reflect.Value, error) {
+	for _, part := range strings.Split(key, ".") {
+		f, ok := yamlFields(v.Type())[part]
+		if !ok {
+			return reflect.Value{}, errors.New("unknown key")
+		}
+		v = v.FieldByIndex(f.Index)
+		if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(time.Duration(0)) {
+			continue
+		}
+	}
+	if v.Kind() == reflect.Struct {
+		return reflect.Value{}, errors.New("not a single setting")
+	}
+	return v, nil
+}
+
+func setText(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (want e.g. 500ms, 30s, 5m)", s)
+		}
+		f.SetInt(int64(d))
+		return nil
+	case ByteSize:
+		b, err := ParseByteSize(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(b))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", s)
+		}
+		f.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("invalid number %q", s)
+		}
+		f.SetFloat(x)
+	default:
+		return fmt.Errorf("cannot set a %s from text", f.Type())
+	}
+	return nil
+}
+
+// Config validates the merged configuration, fills derived defaults (device id, store path,
+// client id, model name) and returns it. Every problem found is reported, each naming its key and
+// where it was set.
+func (l *Loader) Config() (Config, error) {
+	c := l.cfg
+	if c.Device.ID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "edge-agent"
+		}
+		c.Device.ID = h
+	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = filepath.Join(c.StateDir, "edge-agent.db")
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "edge-agent-" + c.Device.ID
+	}
+	if c.Model.Name == "" {
+		c.Model.Name = strings.TrimSuffix(filepath.Base(c.Model.Path), filepath.Ext(c.Model.Path))
+	}
+	if c.MQTT.Embedded && c.MQTT.URL == "" {
+		c.MQTT.URL = "tcp://" + c.MQTT.EmbeddedListen
+	}
+
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Where: l.origin[key], Err: fmt.Errorf(format, args...)})
+	}
+	if !validID.MatchString(c.Device.ID) {
+		bad("device.id", "%q is not usable in MQTT topics (letters, digits, '-', '_', '.'; at most 64)", c.Device.ID)
+	}
+	if c.Camera.Source == "" {
+		bad("camera.source", "must be set")
+	}
+	if c.Camera.MaxFPS < 0 {
+		bad("camera.max_fps", "must be >= 0, got %v", c.Camera.MaxFPS)
+	}
+	if c.Camera.ReconnectInitial <= 0 {
+		bad("camera.reconnect_initial", "must be > 0")
+	}
+	if c.Camera.ReconnectMax < c.Camera.ReconnectInitial {
+		bad("camera.reconnect_max", "must be >= camera.reconnect_initial")
+	}
+	if c.Model.Path == "" {
+		bad("model.path", "must be set")
+	}
+	if c.Model.Threads < 0 || c.Model.Threads > 64 {
+		bad("model.threads", "must be between 0 (one per CPU) and 64, got %d", c.Model.Threads)
+	}
+	if !oneOf(c.Model.Task, "auto", "classify", "detect") {
+		bad("model.task", "must be auto, classify or detect, got %q", c.Model.Task)
+	}
+	if c.Model.TopK < 1 || c.Model.TopK > 100 {
+		bad("model.top_k", "must be between 1 and 100, got %d", c.Model.TopK)
+	}
+	if c.Model.ScoreThreshold < 0 || c.Model.ScoreThreshold > 1 {
+		bad("model.score_threshold", "must be between 0 and 1, got %v", c.Model.ScoreThreshold)
+	}
+	if !oneOf(c.Model.Fit, "stretch", "center_crop", "letterbox") {
+		bad("model.fit", "must be stretch, center_crop or letterbox, got %q", c.Model.Fit)
+	}
+	if c.Model.Std == 0 {
+		bad("model.std", "must not be 0")
+	}
+	if c.Snapshot.MaxBytes < 1024 {
+		bad("snapshot.max_bytes", "must be at least 1KiB, got %d", c.Snapshot.MaxBytes)
+	}
+	if c.Snapshot.Quality < 1 || c.Snapshot.Quality > 100 {
+		bad("snapshot.quality", "must be between 1 and 100, got %d", c.Snapshot.Quality)
+	}
+	if c.Store.MaxBytes < 64<<10 {
+		bad("store.max_bytes", "must be at least 64KiB, got %d", c.Store.MaxBytes)
+	}
+	if c.Store.MaxRecords < 1 {
+		bad("store.max_records", "must be at least 1, got %d", c.Store.MaxRecords)
+	}
+	if c.Store.MaxAge < 0 {
+		bad("store.max_age", "must be >= 0")
+	}
+	if c.Store.CommitDelay < 0 || c.Store.CommitDelay > 10*time.Second {
+		bad("store.commit_delay", "must be between 0 and 10s, got %v", c.Store.CommitDelay)
+	}
+	if c.MQTT.Enabled {
+		if c.MQTT.Embedded {
+			if _, _, err := splitHostPort(c.MQTT.EmbeddedListen); err != nil {
+				bad("mqtt.embedded_listen", "%v", err)
+			}
+		} else if err := checkBrokerURL(c.MQTT.URL); err != nil {
+			bad("mqtt.url", "%v", err)
+		}
+		if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
+			bad("mqtt.password_file", "set either mqtt.password or mqtt.password_file, not both")
+		}
+		if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
+			bad("mqtt.cert_file", "mqtt.cert_file and mqtt.key_file go together")
+		}
+		if !validPrefix.MatchString(c.MQTT.TopicPrefix) {
+			bad("mqtt.topic_prefix", "%q must be a plain topic path without wildcards", c.MQTT.TopicPrefix)
+		}
+		if c.MQTT.KeepAlive < time.Second {
+			bad("mqtt.keepalive", "must be at least 1s")
+		}
+		if c.MQTT.InFlight < 1 || c.MQTT.InFlight > 65535 {
+			bad("mqtt.inflight", "must be between 1 and 65535, got %d", c.MQTT.InFlight)
+		}
+		if c.MQTT.StatusInterval < time.Second {
+			bad("mqtt.status_interval", "must be at least 1s")
+		}
+	}
+	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if !oneOf(c.Log.Format, "text", "json") {
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+var (
+	validID     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	validPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
+)
+
+func checkBrokerURL(s string) error {
+	if s == "" {
+		return errors.New("must be set when mqtt.embedded is false (e.g. tcp://broker:1883)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %w", s, err)
+	}
+	if !oneOf(u.Scheme, "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss") {
+		return fmt.Errorf("unsupported scheme %q in %q (want tcp, ssl, ws or wss)", u.Scheme, s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("no host in %q", s)
+	}
+	return nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q: want host:port", s)
+	}
+	p, err := strconv.Atoi(s[i+1:])
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("%q: invalid port", s)
+	}
+	return s[:i], p, nil
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		// systemd may pass several colon-separated directories; the first is ours.
+		return strings.Split(d, ":")[0]
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "edge-agent")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "edge-agent")
+	}
+	return "edge-agent-state"
+}

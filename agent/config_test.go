@@ -1,0 +1,198 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loadYAML(t *testing.T, yml string, env ...string) (Config, error) {
+	t.Helper()
+	l := NewLoader()
+	if err := l.LoadYAML("test.yaml", []byte(yml)); err != nil {
+		return Config{}, err
+	}
+	if err := l.LoadEnv(env); err != nil {
+		return Config{}, err
+	}
+	return l.Config()
+}
+
+func TestConfigDefaultsAreValid(t *testing.T) {
+	c, err := loadYAML(t, "")
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if !c.MQTT.Embedded || c.MQTT.URL != "tcp://127.0.0.1:1883" {
+		t.Errorf("embedded broker default: embedded=%v url=%q", c.MQTT.Embedded, c.MQTT.URL)
+	}
+	if c.Model.Name != "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29" {
+		t.Errorf("model name default = %q", c.Model.Name)
+	}
+	if c.Store.Path != filepath.Join(c.StateDir, "edge-agent.db") {
+		t.Errorf("store path = %q, state dir %q", c.Store.Path, c.StateDir)
+	}
+}
+
+func TestConfigFileValues(t *testing.T) {
+	c, err := loadYAML(t, `
+device:
+  id: pi-01
+camera:
+  source: /dev/video0
+  max_fps: 5
+  reconnect_max: 1m
+store:
+  max_bytes: 32MiB
+  commit_delay: 5ms
+mqtt:
+  embedded: false
+  url: ssl://broker.example:8883
+  ca_file: /etc/ssl/ca.pem
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.ID != "pi-01" || c.Camera.Source != "/dev/video0" || c.Camera.MaxFPS != 5 ||
+		c.Camera.ReconnectMax != time.Minute || c.Store.MaxBytes != 32<<20 ||
+		c.Store.CommitDelay != 5*time.Millisecond || c.MQTT.URL != "ssl://broker.example:8883" {
+		t.Errorf("unexpected config: %+v", c)
+	}
+	if c.MQTT.ClientID != "edge-agent-pi-01" {
+		t.Errorf("client id = %q", c.MQTT.ClientID)
+	}
+	// Keys the file does not set keep their defaults.
+	if c.Model.TopK != 3 || !c.Camera.Loop {
+		t.Errorf("defaults lost: top_k=%d loop=%v", c.Model.TopK, c.Camera.Loop)
+	}
+}
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name, yml string
+		want      []string
+	}{
+		{"unknown key", "camera:\n  sorce: x\n", []string{"test.yaml:2", "camera.sorce", "unknown key"}},
+		{"unknown section", "\n\ncamra:\n  source: x\n", []string{"test.yaml:3", "camra"}},
+		{"bad type", "camera:\n  max_fps: fast\n", []string{"test.yaml:2", "camera.max_fps"}},
+		{"bad duration", "store:\n  commit_delay: soon\n", []string{"test.yaml:2", "store.commit_delay"}},
+		{"duration without unit", "store:\n  commit_delay: 10\n", []string{"test.yaml:2", "store.commit_delay", "unit"}},
+		{"bad size", "store:\n  max_bytes: lots\n", []string{"test.yaml:2", "store.max_bytes", "invalid size"}},
+		{"negative fps", "camera:\n  max_fps: -1\n", []string{"test.yaml:2", "camera.max_fps", ">= 0"}},
+		{"bad task", "model:\n  path: m.tflite\n  task: segment\n", []string{"test.yaml:3", "model.task"}},
+		{"bad scheme", "mqtt:\n  embedded: false\n  url: http://x\n", []string{"test.yaml:3", "mqtt.url", "scheme"}},
+		{"missing url", "mqtt:\n  embedded: false\n", []string{"mqtt.url", "must be set"}},
+		{"bad device id", "device:\n  id: a/b\n", []string{"test.yaml:2", "device.id"}},
+		{"not a mapping", "camera: 5\n", []string{"test.yaml:1", "camera", "mapping"}},
+		{"list for scalar", "camera:\n  source: [a, b]\n", []string{"test.yaml:2", "camera.source"}},
+		{"syntax", "camera:\n  source: \"x\n", []string{"test.yaml"}},
+		{"cert without key", "mqtt:\n  cert_file: c.pem\n", []string{"test.yaml:2", "mqtt.cert_file"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadYAML(t, tc.yml)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not a *ConfigError", err)
+			}
+		})
+	}
+}
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	_, err := loadYAML(t, "camera:\n  max_fps: -2\nmodel:\n  top_k: 0\n")
+	if err == nil || !strings.Contains(err.Error(), "camera.max_fps") || !strings.Contains(err.Error(), "model.top_k") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
+
+func TestConfigEnvOverrides(t *testing.T) {
+	c, err := loadYAML(t, "mqtt:\n  url: tcp://file:1883\n",
+		"EDGE_AGENT_MQTT_URL=tcp://env:1883", "EDGE_AGENT_MQTT_EMBEDDED=false",
+		"EDGE_AGENT_STORE_MAX_BYTES=1MiB", "EDGE_AGENT_CAMERA_RECONNECT_MAX=45s", "PATH=/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.URL != "tcp://env:1883" || c.MQTT.Embedded || c.Store.MaxBytes != 1<<20 || c.Camera.ReconnectMax != 45*time.Second {
+		t.Errorf("env not applied: %+v", c)
+	}
+
+	_, err = loadYAML(t, "", "EDGE_AGENT_MQTT_URLL=x")
+	if err == nil || !strings.Contains(err.Error(), "EDGE_AGENT_MQTT_URLL") {
+		t.Errorf("unknown env var: %v", err)
+	}
+	_, err = loadYAML(t, "", "EDGE_AGENT_CAMERA_MAX_FPS=-3")
+	if err == nil || !strings.Contains(err.Error(), "$EDGE_AGENT_CAMERA_MAX_FPS") {
+		t.Errorf("invalid env value should name the variable: %v", err)
+	}
+	_, err = loadYAML(t, "", "EDGE_AGENT_CAMERA_LOOP=maybe")
+	if err == nil || !strings.Contains(err.Error(), "invalid boolean") {
+		t.Errorf("bad bool: %v", err)
+	}
+}
+
+func TestConfigFromFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "edge-agent.yaml")
+	if err := os.WriteFile(p, []byte("log:\n  level: loud\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLoader()
+	if err := l.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Config()
+	if err == nil || !strings.Contains(err.Error(), p+":2") || !strings.Contains(err.Error(), "log.level") {
+		t.Errorf("want error at %s:2 naming log.level, got %v", p, err)
+	}
+	if err := NewLoader().LoadFile(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1000": 1000, "64KiB": 64 << 10, "64k": 64000, "256MiB": 256 << 20, "1GB": 1e9, "2 MiB": 2 << 20} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "12XB", "99999999999999999999"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q): no error", in)
+		}
+	}
+}
+
+func TestKeysCoverEveryField(t *testing.T) {
+	keys := Keys()
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			t.Errorf("duplicate key %s", k)
+		}
+		seen[k] = true
+		l := NewLoader()
+		if _, err := fieldByKey(reflectValue(&l.cfg), k); err != nil {
+			t.Errorf("key %s: %v", k, err)
+		}
+	}
+	for _, k := range []string{"mqtt.url", "camera.source", "store.max_bytes", "state_dir"} {
+		if !seen[k] {
+			t.Errorf("missing key %s", k)
+		}
+	}
+}
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
