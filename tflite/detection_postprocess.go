@@ -1,5 +1,452 @@
 package tflite
 
+import (
+	"fmt"
+	"math"
+)
+
+// TFLite_Detection_PostProcess is the custom op that ends SSD detectors: it decodes the box
+// encodings against the anchors (center-size encoding) and runs non-maximum suppression, either
+// the fast class-agnostic variant or the regular per-class one, with the semantics of TFLite's
+// kernels/detection_postprocess.cc. Ties between equal scores keep the lower index first, which
+// is what TFLite's stable sort does (its partial sorts are unspecified on ties; a stable order is
+// one of the orders they may produce).
+
+const (
+	dppBoxEncodings = 0
+	dppClassScores  = 1
+	dppAnchors      = 2
+
+	dppOutBoxes   = 0
+	dppOutClasses = 1
+	dppOutScores  = 2
+	dppOutCount   = 3
+
+	dppDefaultDetectionsPerClass = 100
+)
+
+type detectionPostProcess struct {
+	maxDetections          int
+	maxClassesPerDetection int
+	detectionsPerClass     int
+	useRegularNMS          bool
+	scoreThreshold         float32
+	iouThreshold           float32
+	numClasses             int
+	yScale, xScale         float32
+	hScale, wScale         float32
+
+	// Set by prepare; eval only reads and overwrites these.
+	numBoxes   int
+	numScores  int       // classes per box in the class predictions, background included
+	boxes      []float32 // decoded boxes, numBoxes x (ymin, xmin, ymax, xmax)
+	scores     []float32 // dequantised class predictions (uint8 input only)
+	maxScores  []float32 // fast NMS: best class score per box; regular: one class's scores
+	topClasses []int32   // fast NMS: numBoxes x the best classes of each box
+	active     []bool
+	keep       []int32 // indices of boxes above the score threshold
+	order      []int32 // sort output
+	sortTmp    []int32 // merge sort buffer
+	selected   []int32
+	// regular NMS: candidates kept so far plus the new ones of the current class.
+	candBox   []int32 // box index * numScores + class column
+	candScore []float32
+	candTmpB  []int32
+	candTmpS  []float32
+}
+
 func newDetectionPostProcess(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if len(n.inputs) != 3 || len(n.outputs) != 4 {
+		return nil, n.errorf("got %d inputs and %d outputs, want 3 and 4", len(n.inputs), len(n.outputs))
+	}
+	root, err := flexRoot(n.custom)
+	if err != nil {
+		return nil, n.errorf("custom options: %w", err)
+	}
+	m, err := root.asMap()
+	if err != nil {
+		return nil, n.errorf("custom options: %w", err)
+	}
+	k := &detectionPostProcess{}
+	ints := []struct {
+		key string
+		dst *int
+		def int
+	}{
+		{"max_detections", &k.maxDetections, 0},
+		{"max_classes_per_detection", &k.maxClassesPerDetection, 0},
+		{"detections_per_class", &k.detectionsPerClass, dppDefaultDetectionsPerClass},
+		{"num_classes", &k.numClasses, 0},
+	}
+	for _, f := range ints {
+		v, err := m.get(f.key)
+		if err != nil {
+			return nil, n.errorf("custom option %s: %w", f.key, err)
+		}
+		if v.isNull() {
+			*f.dst = f.def
+			continue
+		}
+		i, err := v.asInt32()
+		if err != nil {
+			return nil, n.errorf("custom option %s: %w", f.key, err)
+		}
+		*f.dst = int(i)
+	}
+	floats := []struct {
+		key string
+		dst *float32
+	}{
+		{"nms_score_threshold", &k.scoreThreshold},
+		{"nms_iou_threshold", &k.iouThreshold},
+		{"y_scale", &k.yScale},
+		{"x_scale", &k.xScale},
+		{"h_scale", &k.hScale},
+		{"w_scale", &k.wScale},
+	}
+	for _, f := range floats {
+		v, err := m.get(f.key)
+		if err != nil {
+			return nil, n.errorf("custom option %s: %w", f.key, err)
+		}
+		x, err := v.asFloat64()
+		if err != nil {
+			return nil, n.errorf("custom option %s: %w", f.key, err)
+		}
+		*f.dst = float32(x)
+	}
+	v, err := m.get("use_regular_nms")
+	if err != nil {
+		return nil, n.errorf("custom option use_regular_nms: %w", err)
+	}
+	if k.useRegularNMS, err = v.asBool(); err != nil {
+		return nil, n.errorf("custom option use_regular_nms: %w", err)
+	}
+
+	// Limits keep the preallocated scratch bounded whatever the options say.
+	const maxCount = 1 << 16
+	switch {
+	case k.maxDetections <= 0 || k.maxDetections > maxCount:
+		return nil, n.errorf("max_detections %d out of range (1..%d)", k.maxDetections, maxCount)
+	case k.numClasses <= 0 || k.numClasses > maxCount:
+		return nil, n.errorf("num_classes %d out of range (1..%d)", k.numClasses, maxCount)
+	case k.maxClassesPerDetection <= 0 || k.maxClassesPerDetection > maxCount:
+		// Only the fast variant uses it, but prepare sizes the outputs with it, as TFLite does.
+		return nil, n.errorf("max_classes_per_detection %d out of range (1..%d)", k.maxClassesPerDetection, maxCount)
+	case k.maxDetections*k.maxClassesPerDetection > maxCount:
+		return nil, n.errorf("max_detections x max_classes_per_detection exceeds %d", maxCount)
+	case k.useRegularNMS && (k.detectionsPerClass <= 0 || k.detectionsPerClass > maxCount):
+		return nil, n.errorf("detections_per_class %d out of range (1..%d)", k.detectionsPerClass, maxCount)
+	case !(k.iouThreshold > 0 && k.iouThreshold <= 1):
+		return nil, n.errorf("nms_iou_threshold %v not in (0, 1]", k.iouThreshold)
+	case k.yScale == 0 || k.xScale == 0 || k.hScale == 0 || k.wScale == 0:
+		return nil, n.errorf("box scales must be non-zero (y %v, x %v, h %v, w %v)", k.yScale, k.xScale, k.hScale, k.wScale)
+	}
+	return k, nil
+}
+
+func (k *detectionPostProcess) prepare(n *node) error {
+	enc, cls, anchors := n.inputs[dppBoxEncodings], n.inputs[dppClassScores], n.inputs[dppAnchors]
+	if enc == nil || cls == nil || anchors == nil {
+		return n.errorf("all three inputs are required")
+	}
+	if enc.Rank() != 3 || cls.Rank() != 3 || anchors.Rank() != 2 {
+		return n.errorf("input ranks %d, %d, %d; want 3, 3, 2", enc.Rank(), cls.Rank(), anchors.Rank())
+	}
+	numBoxes := enc.Dim(1)
+	switch {
+	case enc.Dim(0) != 1 || cls.Dim(0) != 1:
+		return n.errorf("%w: batch size %d (only 1)", errUnsupported, enc.Dim(0))
+	case enc.Dim(2) < 4:
+		return n.errorf("box encodings have %d values per box, want at least 4", enc.Dim(2))
+	case cls.Dim(1) != numBoxes || anchors.Dim(0) != numBoxes:
+		return n.errorf("box counts differ: encodings %d, class predictions %d, anchors %d", numBoxes, cls.Dim(1), anchors.Dim(0))
+	case anchors.Dim(1) != 4:
+		return n.errorf("anchors have %d values, want 4", anchors.Dim(1))
+	case cls.Dim(2) != k.numClasses && cls.Dim(2) != k.numClasses+1:
+		return n.errorf("class predictions have %d classes, want num_classes %d or one more for background", cls.Dim(2), k.numClasses)
+	}
+	for _, t := range []*Tensor{enc, cls, anchors} {
+		switch t.Type() {
+		case Float32:
+		case UInt8:
+			if q := t.Quantization(); q == nil || len(q.Scale) != 1 || len(q.ZeroPoint) != 1 {
+				return n.errorf("uint8 input %q needs per-tensor quantization", t.Name())
+			}
+		default:
+			return n.errorf("%w: input %q of type %s", errUnsupported, t.Name(), t.Type())
+		}
+	}
+	for i, o := range n.outputs {
+		if o == nil {
+			return n.errorf("output %d is required", i)
+		}
+		if o.Type() != Float32 {
+			return n.errorf("%w: output %d of type %s (want float32)", errUnsupported, i, o.Type())
+		}
+	}
+	numDetected := k.maxDetections * k.maxClassesPerDetection
+	n.outputs[dppOutBoxes].shape = []int{1, numDetected, 4}
+	n.outputs[dppOutClasses].shape = []int{1, numDetected}
+	n.outputs[dppOutScores].shape = []int{1, numDetected}
+	n.outputs[dppOutCount].shape = []int{1}
+
+	k.numBoxes, k.numScores = numBoxes, cls.Dim(2)
+	k.boxes = make([]float32, numBoxes*4)
+	k.scores = nil
+	if cls.Type() == UInt8 {
+		k.scores = make([]float32, numBoxes*k.numScores)
+	}
+	k.maxScores = make([]float32, numBoxes)
+	k.active = make([]bool, numBoxes)
+	k.keep = make([]int32, numBoxes)
+	k.order = make([]int32, max(numBoxes, k.numClasses))
+	k.sortTmp = make([]int32, max(numBoxes, k.numClasses))
+	k.selected = make([]int32, 0, max(k.maxDetections, k.detectionsPerClass))
+	if k.useRegularNMS {
+		c := numBoxes + k.maxDetections
+		k.candBox, k.candScore = make([]int32, c), make([]float32, c)
+		k.candTmpB, k.candTmpS = make([]int32, c), make([]float32, c)
+		k.order = make([]int32, max(c, k.numClasses))
+		k.sortTmp = make([]int32, max(c, k.numClasses))
+	} else {
+		k.topClasses = make([]int32, numBoxes*min(k.maxClassesPerDetection, k.numClasses))
+	}
+	return nil
+}
+
+func (k *detectionPostProcess) eval(n *node) error {
+	if err := k.decodeBoxes(n.inputs[dppBoxEncodings], n.inputs[dppAnchors]); err != nil {
+		return n.errorf("%w", err)
+	}
+	cls := n.inputs[dppClassScores]
+	scores := cls.Float32s()
+	if cls.Type() == UInt8 {
+		q := cls.Quantization()
+		scale, zp := q.Scale[0], float32(q.ZeroPoint[0])
+		for i, v := range cls.UInt8s() {
+			k.scores[i] = (float32(v) - zp) * scale
+		}
+		scores = k.scores
+	}
+	boxes := n.outputs[dppOutBoxes].Float32s()
+	classes := n.outputs[dppOutClasses].Float32s()
+	outScores := n.outputs[dppOutScores].Float32s()
+	// TFLite leaves unused rows of the fast variant as they were; zeros make runs reproducible.
+	clear(boxes)
+	clear(classes)
+	clear(outScores)
+	var count int
+	if k.useRegularNMS {
+		count = k.regularNMS(scores, boxes, classes, outScores)
+	} else {
+		count = k.fastNMS(scores, boxes, classes, outScores)
+	}
+	n.outputs[dppOutCount].Float32s()[0] = float32(count)
+	return nil
+}
+
+// loadBoxValues returns the first four values of row box of a float32 or uint8 tensor.
+func loadBoxValues(t *Tensor, stride, box int) (y, x, h, w float32) {
+	i := box * stride
+	if t.Type() == UInt8 {
+		q := t.Quantization()
+		scale, zp := q.Scale[0], float32(q.ZeroPoint[0])
+		d := t.UInt8s()[i : i+4]
+		return (float32(d[0]) - zp) * scale, (float32(d[1]) - zp) * scale,
+			(float32(d[2]) - zp) * scale, (float32(d[3]) - zp) * scale
+	}
+	d := t.Float32s()[i : i+4]
+	return d[0], d[1], d[2], d[3]
+}
+
+// decodeBoxes turns center-size encodings relative to the anchors into corner boxes. Like
+// TFLite it computes in float64 and rounds each result to float32.
+func (k *detectionPostProcess) decodeBoxes(enc, anchors *Tensor) error {
+	stride := enc.Dim(2)
+	for i := 0; i < k.numBoxes; i++ {
+		by, bx, bh, bw := loadBoxValues(enc, stride, i)
+		ay, ax, ah, aw := loadBoxValues(anchors, 4, i)
+		yc := float32(float64(by)/float64(k.yScale)*float64(ah) + float64(ay))
+		xc := float32(float64(bx)/float64(k.xScale)*float64(aw) + float64(ax))
+		hh := float32(0.5 * math.Exp(float64(bh)/float64(k.hScale)) * float64(ah))
+		hw := float32(0.5 * math.Exp(float64(bw)/float64(k.wScale)) * float64(aw))
+		b := k.boxes[i*4 : i*4+4]
+		b[0], b[1], b[2], b[3] = yc-hh, xc-hw, yc+hh, xc+hw
+		// TFLite rejects boxes with min > max (a negative anchor size, say); NaN fails too.
+		if !(b[0] <= b[2] && b[1] <= b[3]) {
+			return fmt.Errorf("decoded box %d is invalid: %v", i, b)
+		}
+	}
+	return nil
+}
+
+// fastNMS keeps the best classes of each box and suppresses overlaps using each box's best
+// score, across classes. It returns the number of boxes written.
+func (k *detectionPostProcess) fastNMS(scores, boxes, classes, outScores []float32) int {
+	offset := k.numScores - k.numClasses
+	perBox := min(k.maxClassesPerDetection, k.numClasses)
+	for b := 0; b < k.numBoxes; b++ {
+		row := scores[b*k.numScores+offset : b*k.numScores+offset+k.numClasses]
+		top := k.topClasses[b*perBox : (b+1)*perBox]
+		if perBox == 1 {
+			best := 0
+			for c := 1; c < len(row); c++ {
+				if row[c] > row[best] {
+					best = c
+				}
+			}
+			top[0] = int32(best)
+		} else {
+			order := k.order[:len(row)]
+			for c := range order {
+				order[c] = int32(c)
+			}
+			sortDecreasing(order, row, k.sortTmp)
+			copy(top, order)
+		}
+		k.maxScores[b] = row[top[0]]
+	}
+	selected := k.nmsSingleClass(k.maxScores, k.maxDetections)
+	for i, b := range selected {
+		row := scores[int(b)*k.numScores+offset:]
+		for c, cls := range k.topClasses[int(b)*perBox : (int(b)+1)*perBox] {
+			o := i*k.maxClassesPerDetection + c
+			copy(boxes[o*4:o*4+4], k.boxes[b*4:b*4+4])
+			classes[o] = float32(cls)
+			outScores[o] = row[cls]
+		}
+	}
+	return len(selected)
+}
+
+// regularNMS runs NMS per class and keeps the best maxDetections boxes over all classes.
+func (k *detectionPostProcess) regularNMS(scores, boxes, classes, outScores []float32) int {
+	offset := k.numScores - k.numClasses
+	kept := 0
+	classScores := k.maxScores
+	for c := 0; c < k.numClasses; c++ {
+		for b := 0; b < k.numBoxes; b++ {
+			classScores[b] = scores[b*k.numScores+c+offset]
+		}
+		selected := k.nmsSingleClass(classScores, k.detectionsPerClass)
+		total := kept
+		for _, b := range selected {
+			k.candBox[total] = b*int32(k.numScores) + int32(c+offset)
+			k.candScore[total] = classScores[b]
+			total++
+		}
+		order := k.order[:total]
+		for i := range order {
+			order[i] = int32(i)
+		}
+		sortDecreasing(order, k.candScore[:total], k.sortTmp)
+		kept = min(total, k.maxDetections)
+		for i, j := range order[:kept] {
+			k.candTmpB[i], k.candTmpS[i] = k.candBox[j], k.candScore[j]
+		}
+		copy(k.candBox, k.candTmpB[:kept])
+		copy(k.candScore, k.candTmpS[:kept])
+	}
+	for i := 0; i < kept; i++ {
+		b := int(k.candBox[i]) / k.numScores
+		copy(boxes[i*4:i*4+4], k.boxes[b*4:b*4+4])
+		classes[i] = float32(int(k.candBox[i]) - b*k.numScores - offset)
+		outScores[i] = k.candScore[i]
+	}
+	return kept
+}
+
+// nmsSingleClass returns the indices of at most maxDet boxes, by decreasing score, that score at
+// least the threshold and overlap no better-scoring selected box by more than the IoU threshold.
+// The result aliases k.selected.
+func (k *detectionPostProcess) nmsSingleClass(scores []float32, maxDet int) []int32 {
+	keep := k.keep[:0]
+	for i, s := range scores {
+		if s >= k.scoreThreshold {
+			keep = append(keep, int32(i))
+		}
+	}
+	// Sorting the kept indices by their scores is the same as TFLite's sort of the kept scores:
+	// both orders are stable over increasing box index.
+	sortDecreasing(keep, scores, k.sortTmp)
+	active := k.active[:len(keep)]
+	for i := range active {
+		active[i] = true
+	}
+	numActive := len(keep)
+	selected := k.selected[:0]
+	limit := min(len(keep), maxDet)
+	for i := 0; i < len(keep); i++ {
+		if numActive == 0 || len(selected) >= limit {
+			break
+		}
+		if !active[i] {
+			continue
+		}
+		selected = append(selected, keep[i])
+		active[i] = false
+		numActive--
+		bi := k.boxes[keep[i]*4 : keep[i]*4+4]
+		for j := i + 1; j < len(keep); j++ {
+			if active[j] && iou(bi, k.boxes[keep[j]*4:keep[j]*4+4]) > k.iouThreshold {
+				active[j] = false
+				numActive--
+			}
+		}
+	}
+	k.selected = selected
+	return selected
+}
+
+// iou is the intersection over union of two corner boxes; 0 if either has no area.
+func iou(a, b []float32) float32 {
+	areaA := (a[2] - a[0]) * (a[3] - a[1])
+	areaB := (b[2] - b[0]) * (b[3] - b[1])
+	if areaA <= 0 || areaB <= 0 {
+		return 0
+	}
+	h := max(min(a[2], b[2])-max(a[0], b[0]), 0)
+	w := max(min(a[3], b[3])-max(a[1], b[1]), 0)
+	inter := h * w
+	return inter / (areaA + areaB - inter)
+}
+
+// sortDecreasing stable-sorts idx by decreasing vals[idx[i]] (a merge sort, so it does not
+// allocate: tmp must be at least as long as idx).
+func sortDecreasing(idx []int32, vals []float32, tmp []int32) {
+	n := len(idx)
+	const run = 16
+	for lo := 0; lo < n; lo += run {
+		hi := min(lo+run, n)
+		for i := lo + 1; i < hi; i++ {
+			for j := i; j > lo && vals[idx[j]] > vals[idx[j-1]]; j-- {
+				idx[j], idx[j-1] = idx[j-1], idx[j]
+			}
+		}
+	}
+	src, dst := idx, tmp[:n]
+	for width := run; width < n; width *= 2 {
+		for lo := 0; lo < n; lo += 2 * width {
+			mid, hi := min(lo+width, n), min(lo+2*width, n)
+			i, j, o := lo, mid, lo
+			for i < mid && j < hi {
+				// Take from the right run only when strictly greater, which keeps the sort stable.
+				if vals[src[j]] > vals[src[i]] {
+					dst[o] = src[j]
+					j++
+				} else {
+					dst[o] = src[i]
+					i++
+				}
+				o++
+			}
+			o += copy(dst[o:], src[i:mid])
+			copy(dst[o:], src[j:hi])
+		}
+		src, dst = dst, src
+	}
+	if n > 0 && &src[0] != &idx[0] {
+		copy(idx, src)
+	}
 }
