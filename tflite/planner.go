@@ -1,0 +1,63 @@
+package tflite
+
+import (
+	"cmp"
+	"slices"
+)
+
+// arenaAlign is the alignment of every buffer in the arena: enough for any element type and for
+// 128-bit vector loads.
+const arenaAlign = 16
+
+// allocation is one buffer to place in the arena: it is live from operator first to operator
+// last, inclusive.
+type allocation struct {
+	size        int
+	first, last int
+	offset      int // set by planArena
+}
+
+// planArena places the allocations in one arena so that buffers whose lifetimes overlap never
+// share bytes, and returns the arena size. Like TFLite's greedy-by-size planner it places the
+// largest buffers first, each at the lowest offset where it fits between the buffers already
+// placed that are live at the same time. Offsets are arenaAlign-aligned.
+func planArena(allocs []allocation) int {
+	order := make([]int, len(allocs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		if c := cmp.Compare(allocs[b].size, allocs[a].size); c != 0 {
+			return c
+		}
+		return cmp.Compare(allocs[a].first, allocs[b].first)
+	})
+	placed := make([]int, 0, len(allocs)) // indices into allocs, sorted by offset
+	total := 0
+	for _, i := range order {
+		a := &allocs[i]
+		size := alignUp(a.size)
+		if size == 0 {
+			a.offset = 0
+			continue
+		}
+		offset := 0
+		for _, j := range placed {
+			p := &allocs[j]
+			if p.last < a.first || a.last < p.first {
+				continue // lifetimes do not overlap
+			}
+			if p.offset >= offset+size {
+				break // a gap before p is large enough
+			}
+			offset = max(offset, p.offset+alignUp(p.size))
+		}
+		a.offset = offset
+		total = max(total, offset+size)
+		k, _ := slices.BinarySearchFunc(placed, offset, func(j, off int) int { return cmp.Compare(allocs[j].offset, off) })
+		placed = slices.Insert(placed, k, i)
+	}
+	return total
+}
+
+func alignUp(n int) int { return (n + arenaAlign - 1) &^ (arenaAlign - 1) }
