@@ -1,7 +1,238 @@
 package tflite
 
-func newAdd(n *node) (kernel, error) { return nil, n.errorf("%w: not implemented yet", errUnsupported) }
+import "math"
 
-func newSub(n *node) (kernel, error) { return nil, n.errorf("%w: not implemented yet", errUnsupported) }
+// ADD, SUB and MUL: elementwise with NumPy broadcasting and a fused activation.
+//
+// 8-bit ADD and SUB follow TFLite: both inputs are shifted left by 20 bits and rescaled to a
+// common scale (twice the larger input scale), summed, and rescaled to the output. Because each
+// rescaled input depends only on its input byte, prepare tabulates them (256 entries per input)
+// and eval only sums, rescales once and clamps. SUB negates the second input's multiplier, as
+// TFLite does when it runs SUB on its ADD kernel. 8-bit MUL multiplies the zero-point-shifted
+// inputs and rescales the product once.
 
-func newMul(n *node) (kernel, error) { return nil, n.errorf("%w: not implemented yet", errUnsupported) }
+// Options slots (AddOptions, SubOptions, MulOptions).
+const (
+	slotArithActivation = 0
+)
+
+// arithMinChunk is the number of output elements below which splitting rows over the worker
+// pool costs more than it saves.
+const arithMinChunk = 16 << 10
+
+type arithKernel struct {
+	op   int
+	act  int8
+	typ  DataType
+	plan broadcastPlan
+
+	// Clamp bounds of the fused activation for float32 and int32.
+	fmin, fmax float32
+	imin, imax int32
+
+	// 8-bit: per-input tables indexed by raw byte, and the output rescale.
+	tabA, tabB [256]int32
+	outMult    int32
+	outShift   int
+	outZP      int32
+	qmin, qmax int32
+
+	// Operands of the current eval, for the pool's run callback.
+	a, b, out []byte
+}
+
+func newArith(n *node, op int) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	act := n.opts.Int8(slotArithActivation, actNone)
+	if act < actNone || act > actRelu6 {
+		return nil, n.errorf("%w: fused activation %d", errUnsupported, act)
+	}
+	return &arithKernel{op: op, act: act}, nil
+}
+
+func newAdd(n *node) (kernel, error) { return newArith(n, opAdd) }
+
+func newSub(n *node) (kernel, error) { return newArith(n, opSub) }
+
+func newMul(n *node) (kernel, error) { return newArith(n, opMul) }
+
+func (k *arithKernel) prepare(n *node) error {
+	a, b, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	k.typ = a.typ
+	if b.typ != a.typ || out.typ != a.typ {
+		return n.errorf("%w: input types %v and %v with output %v", errUnsupported, a.typ, b.typ, out.typ)
+	}
+	switch a.typ {
+	case Float32:
+		k.fmin, k.fmax = activationRangeFloat(k.act)
+	case Int32:
+		k.imin, k.imax = math.MinInt32, math.MaxInt32
+		switch k.act {
+		case actRelu:
+			k.imin = 0
+		case actRelu6:
+			k.imin, k.imax = 0, 6
+		case actReluN1To1:
+			k.imin, k.imax = -1, 1
+		}
+	case Int64:
+		if k.act != actNone {
+			return n.errorf("%w: fused activation on int64", errUnsupported)
+		}
+	case UInt8, Int8:
+		if err := k.prepareQuantized(n); err != nil {
+			return err
+		}
+	default:
+		return n.errorf("%w: type %v", errUnsupported, a.typ)
+	}
+	shape, err := broadcastShape(a.shape, b.shape)
+	if err != nil {
+		return n.errorf("%w", err)
+	}
+	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
+	setShape(out, shape)
+	return nil
+}
+
+func (k *arithKernel) prepareQuantized(n *node) error {
+	a, b, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	sa, za, err := quantOf(n, a)
+	if err != nil {
+		return err
+	}
+	sb, zb, err := quantOf(n, b)
+	if err != nil {
+		return err
+	}
+	so, zo, err := quantOf(n, out)
+	if err != nil {
+		return err
+	}
+	k.outZP = zo
+	lo, hi := typeRange(k.typ)
+	k.qmin, k.qmax = activationRangeQuantized(k.act, so, zo, lo, hi)
+	if k.op == opMul {
+		k.outMult, k.outShift = quantizeMultiplier(float64(sa) * float64(sb) / float64(so))
+		for i := range 256 {
+			k.tabA[i] = byteValue(k.typ, i) - za
+			k.tabB[i] = byteValue(k.typ, i) - zb
+		}
+		return nil
+	}
+	const leftShift = 20
+	twiceMax := 2 * float64(max(sa, sb))
+	ma, sha := quantizeMultiplier(float64(sa) / twiceMax)
+	mb, shb := quantizeMultiplier(float64(sb) / twiceMax)
+	k.outMult, k.outShift = quantizeMultiplier(twiceMax / (float64(int64(1)<<leftShift) * float64(so)))
+	if k.op == opSub {
+		mb = -mb
+	}
+	for i := range 256 {
+		k.tabA[i] = multiplyByQuantizedMultiplier((byteValue(k.typ, i)-za)*(1<<leftShift), ma, sha)
+		k.tabB[i] = multiplyByQuantizedMultiplier((byteValue(k.typ, i)-zb)*(1<<leftShift), mb, shb)
+	}
+	return nil
+}
+
+func (k *arithKernel) eval(n *node) error {
+	k.a, k.b, k.out = n.inputs[0].data, n.inputs[1].data, n.outputs[0].data
+	if k.plan.rows > 0 {
+		n.pool.do(k.plan.rows, max(1, arithMinChunk/max(k.plan.inner, 1)), k)
+	}
+	k.a, k.b, k.out = nil, nil, nil
+	return nil
+}
+
+// run computes rows [lo, hi) of the output.
+func (k *arithKernel) run(lo, hi int) {
+	switch k.typ {
+	case Float32:
+		binaryRows(k.op, &k.plan, lo, hi, viewAs[float32](k.a), viewAs[float32](k.b), viewAs[float32](k.out), k.fmin, k.fmax)
+	case Int32:
+		binaryRows(k.op, &k.plan, lo, hi, viewAs[int32](k.a), viewAs[int32](k.b), viewAs[int32](k.out), k.imin, k.imax)
+	case Int64:
+		binaryRows(k.op, &k.plan, lo, hi, viewAs[int64](k.a), viewAs[int64](k.b), viewAs[int64](k.out), math.MinInt64, math.MaxInt64)
+	default:
+		k.quantizedRows(lo, hi)
+	}
+}
+
+// binaryRows computes rows [lo, hi) of a float or integer ADD, SUB or MUL, clamped to [cmin, cmax].
+func binaryRows[T float32 | int32 | int64](op int, p *broadcastPlan, lo, hi int, a, b, out []T, cmin, cmax T) {
+	sa, sb := p.innerA, p.innerB
+	for r := lo; r < hi; r++ {
+		o, ia, ib := p.row(r)
+		dst := out[o : o+p.inner]
+		if sa == 1 && sb == 1 {
+			x, y := a[ia:ia+len(dst)], b[ib:ib+len(dst)]
+			switch op {
+			case opAdd:
+				for i := range dst {
+					dst[i] = min(max(x[i]+y[i], cmin), cmax)
+				}
+			case opSub:
+				for i := range dst {
+					dst[i] = min(max(x[i]-y[i], cmin), cmax)
+				}
+			default:
+				for i := range dst {
+					dst[i] = min(max(x[i]*y[i], cmin), cmax)
+				}
+			}
+			continue
+		}
+		j, l := ia, ib
+		switch op {
+		case opAdd:
+			for i := range dst {
+				dst[i] = min(max(a[j]+b[l], cmin), cmax)
+				j += sa
+				l += sb
+			}
+		case opSub:
+			for i := range dst {
+				dst[i] = min(max(a[j]-b[l], cmin), cmax)
+				j += sa
+				l += sb
+			}
+		default:
+			for i := range dst {
+				dst[i] = min(max(a[j]*b[l], cmin), cmax)
+				j += sa
+				l += sb
+			}
+		}
+	}
+}
+
+// quantizedRows computes rows [lo, hi) of an 8-bit ADD, SUB or MUL.
+func (k *arithKernel) quantizedRows(lo, hi int) {
+	p := &k.plan
+	sa, sb := p.innerA, p.innerB
+	ta, tb := &k.tabA, &k.tabB
+	mult, shift, zp, qmin, qmax := k.outMult, k.outShift, k.outZP, k.qmin, k.qmax
+	mul := k.op == opMul
+	for r := lo; r < hi; r++ {
+		o, ia, ib := p.row(r)
+		dst := k.out[o : o+p.inner]
+		j, l := ia, ib
+		if mul {
+			for i := range dst {
+				v := multiplyByQuantizedMultiplier(ta[k.a[j]]*tb[k.b[l]], mult, shift) + zp
+				dst[i] = byte(min(max(v, qmin), qmax))
+				j += sa
+				l += sb
+			}
+			continue
+		}
+		for i := range dst {
+			v := multiplyByQuantizedMultiplier(ta[k.a[j]]+tb[k.b[l]], mult, shift) + zp
+			dst[i] = byte(min(max(v, qmin), qmax))
+			j += sa
+			l += sb
+		}
+	}
+}

@@ -1,9 +1,222 @@
 package tflite
 
+import (
+	"math"
+)
+
+// Helpers shared by the quantized kernels, then QUANTIZE and DEQUANTIZE.
+
+// is8bit reports whether t is one of the 8-bit quantized types.
+func is8bit(t DataType) bool { return t == UInt8 || t == Int8 }
+
+// typeRange returns the integer range of an 8-bit or 16-bit quantized type.
+func typeRange(t DataType) (int32, int32) {
+	switch t {
+	case UInt8:
+		return 0, math.MaxUint8
+	case Int8:
+		return math.MinInt8, math.MaxInt8
+	case Int16:
+		return math.MinInt16, math.MaxInt16
+	}
+	return math.MinInt32, math.MaxInt32
+}
+
+// quantOf returns the per-tensor scale and zero point of a quantized tensor. The scale must be
+// positive and finite and the zero point inside the type's range, or requantization arithmetic
+// would overflow.
+func quantOf(n *node, t *Tensor) (float32, int32, error) {
+	q := t.quant
+	if q == nil || len(q.Scale) == 0 {
+		return 0, 0, n.errorf("%w: %v tensor %q has no quantization parameters", errUnsupported, t.typ, t.name)
+	}
+	if len(q.Scale) > 1 {
+		return 0, 0, n.errorf("%w: %v tensor %q is quantized per channel", errUnsupported, t.typ, t.name)
+	}
+	scale := q.Scale[0]
+	if !(scale > 0) || math.IsInf(float64(scale), 0) {
+		return 0, 0, n.errorf("tensor %q: invalid quantization scale %v", t.name, scale)
+	}
+	var zp int64
+	if len(q.ZeroPoint) > 0 {
+		zp = q.ZeroPoint[0]
+	}
+	lo, hi := typeRange(t.typ)
+	if zp < int64(lo) || zp > int64(hi) {
+		return 0, 0, n.errorf("tensor %q: zero point %d out of %v range", t.name, zp, t.typ)
+	}
+	return scale, int32(zp), nil
+}
+
+// byteValue returns the integer value of raw byte b in an 8-bit tensor of type t.
+func byteValue(t DataType, b int) int32 {
+	if t == Int8 {
+		return int32(int8(uint8(b)))
+	}
+	return int32(b)
+}
+
+// quantizeFloat returns round(v/scale)+zp clamped to [lo, hi], with TFLite's float32 division
+// and rounding half away from zero. NaN maps to lo.
+func quantizeFloat(v, scale float32, zp, lo, hi int32) int32 {
+	r := math.Round(float64(v / scale))
+	r += float64(zp)
+	if !(r >= float64(lo)) {
+		return lo
+	}
+	if r > float64(hi) {
+		return hi
+	}
+	return int32(r)
+}
+
+// lutKernel applies a 256-entry table to 8-bit data. Several 8-bit ops (LOGISTIC, TANH,
+// HARD_SWISH, RELUs, requantizing QUANTIZE) are a fixed function of the input byte, so prepare
+// computes the function once per possible byte and eval is a lookup.
+type lutKernel struct {
+	table [256]byte
+}
+
+func (k *lutKernel) apply(dst, src []byte) {
+	t := &k.table
+	dst = dst[:len(src)]
+	for i, b := range src {
+		dst[i] = t[b]
+	}
+}
+
+// buildLUT fills the table from f, which maps an input value to an output value (already
+// clamped to the output type's range).
+func (k *lutKernel) build(in DataType, f func(q int32) int32) {
+	for b := range 256 {
+		k.table[b] = byte(f(byteValue(in, b)))
+	}
+}
+
+type quantizeKernel struct {
+	lutKernel
+	in, out DataType
+	scale   float32
+	zp      int32
+	lo, hi  int32
+}
+
 func newQuantize(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &quantizeKernel{}, nil
+}
+
+func (k *quantizeKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.in, k.out = in.typ, out.typ
+	if !is8bit(out.typ) || !(in.typ == Float32 || is8bit(in.typ)) {
+		return n.errorf("%w: QUANTIZE from %v to %v", errUnsupported, in.typ, out.typ)
+	}
+	oScale, oZP, err := quantOf(n, out)
+	if err != nil {
+		return err
+	}
+	k.scale, k.zp = oScale, oZP
+	k.lo, k.hi = typeRange(out.typ)
+	if is8bit(in.typ) {
+		iScale, iZP, err := quantOf(n, in)
+		if err != nil {
+			return err
+		}
+		mult, shift := quantizeMultiplier(float64(iScale) / float64(oScale))
+		k.build(in.typ, func(q int32) int32 {
+			v := multiplyByQuantizedMultiplier(q-iZP, mult, shift) + oZP
+			return min(max(v, k.lo), k.hi)
+		})
+	}
+	setShape(out, in.shape)
+	return nil
+}
+
+func (k *quantizeKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	if k.in != Float32 {
+		k.apply(out.data, in.data)
+		return nil
+	}
+	src := in.Float32s()
+	dst := out.data[:len(src)]
+	for i, v := range src {
+		dst[i] = byte(quantizeFloat(v, k.scale, k.zp, k.lo, k.hi))
+	}
+	return nil
+}
+
+type dequantizeKernel struct {
+	in    DataType
+	table [256]float32 // for 8-bit inputs: the real value of each raw byte
 }
 
 func newDequantize(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &dequantizeKernel{}, nil
+}
+
+func (k *dequantizeKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.in = in.typ
+	if out.typ != Float32 || !(is8bit(in.typ) || in.typ == Float16) {
+		return n.errorf("%w: DEQUANTIZE from %v to %v", errUnsupported, in.typ, out.typ)
+	}
+	if is8bit(in.typ) {
+		scale, zp, err := quantOf(n, in)
+		if err != nil {
+			return err
+		}
+		for b := range 256 {
+			// TFLite computes in double, then narrows.
+			k.table[b] = float32(float64(scale) * float64(byteValue(in.typ, b)-zp))
+		}
+	}
+	setShape(out, in.shape)
+	return nil
+}
+
+func (k *dequantizeKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	dst := out.Float32s()
+	if k.in == Float16 {
+		src := viewAs[uint16](in.data)
+		dst = dst[:len(src)]
+		for i, h := range src {
+			dst[i] = halfToFloat(h)
+		}
+		return nil
+	}
+	src := in.data
+	dst = dst[:len(src)]
+	for i, b := range src {
+		dst[i] = k.table[b]
+	}
+	return nil
+}
+
+// halfToFloat converts an IEEE 754 binary16 value to float32.
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
+	case frac == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal half: value = frac * 2^-24, exact in float32.
+	f := float32(frac) * (1.0 / (1 << 24))
+	if sign != 0 {
+		f = -f
+	}
+	return f
 }

@@ -1,9 +1,261 @@
 package tflite
 
-func newResizeBilinear(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+import "math"
+
+// RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR on NHWC tensors, with TFLite's source coordinate
+// rules for align_corners and half_pixel_centers. Prepare computes every output row's and
+// column's source indices and weights; eval only blends (bilinear) or copies (nearest).
+//
+// Float bilinear blends in float32 as TFLite's reference kernel. 8-bit bilinear uses TFLite's
+// integer reference: coordinates in 10-bit fixed point, a 20-bit weighted sum, rounded half away
+// from zero.
+
+// Options slots.
+const (
+	slotBilinearAlignCorners     = 2 // ResizeBilinearOptions; 0 and 1 are deprecated sizes
+	slotBilinearHalfPixelCenters = 3
+	slotNearestAlignCorners      = 0 // ResizeNearestNeighborOptions
+	slotNearestHalfPixelCenters  = 1
+)
+
+// maxResizeDim bounds an output height or width.
+const maxResizeDim = 1 << 14
+
+// resizeSpan is one output row's or column's sources: indices lo and hi and, for float, the
+// weight of hi; for 8-bit, the 10-bit fixed-point weight of hi.
+type resizeSpan struct {
+	lo, hi int
+	frac   float32
+	frac10 int32
 }
 
-func newResizeNearestNeighbor(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+type resizeKernel struct {
+	bilinear     bool
+	alignCorners bool
+	halfPixel    bool
+	typ          DataType
+	batch, inH   int
+	inW, depth   int
+	outH, outW   int
+	ys, xs       []resizeSpan
+}
+
+func newResize(n *node, bilinear bool) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	k := &resizeKernel{bilinear: bilinear}
+	if bilinear {
+		k.alignCorners = n.opts.Bool(slotBilinearAlignCorners, false)
+		k.halfPixel = n.opts.Bool(slotBilinearHalfPixelCenters, false)
+	} else {
+		k.alignCorners = n.opts.Bool(slotNearestAlignCorners, false)
+		k.halfPixel = n.opts.Bool(slotNearestHalfPixelCenters, false)
+	}
+	if k.alignCorners && k.halfPixel {
+		return nil, n.errorf("align_corners and half_pixel_centers are both set")
+	}
+	return k, nil
+}
+
+func newResizeBilinear(n *node) (kernel, error) { return newResize(n, true) }
+
+func newResizeNearestNeighbor(n *node) (kernel, error) { return newResize(n, false) }
+
+func (k *resizeKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.typ = in.typ
+	if k.bilinear {
+		if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
+			return n.errorf("%w: RESIZE_BILINEAR from %v to %v", errUnsupported, in.typ, out.typ)
+		}
+		if is8bit(in.typ) && !sameQuantization(in, out) {
+			return n.errorf("%w: input %q and output %q quantization differ", errUnsupported, in.name, out.name)
+		}
+	} else if err := checkMove(n, in, out); err != nil {
+		return err
+	}
+	if in.Rank() != 4 {
+		return n.errorf("input %q has shape %v, want NHWC", in.name, in.shape)
+	}
+	size, err := constInts(n, n.inputs[1], "size")
+	if err != nil {
+		return err
+	}
+	if len(size) != 2 {
+		return n.errorf("size tensor has %d values, want 2", len(size))
+	}
+	for _, s := range size {
+		if s < 1 || s > maxResizeDim {
+			return n.errorf("output size %v out of range [1, %d]", size, maxResizeDim)
+		}
+	}
+	k.batch, k.inH, k.inW, k.depth = in.shape[0], in.shape[1], in.shape[2], in.shape[3]
+	k.outH, k.outW = size[0], size[1]
+	if k.inH == 0 || k.inW == 0 {
+		return n.errorf("input %q has empty spatial shape %v", in.name, in.shape)
+	}
+	k.ys = k.spans(k.ys, k.inH, k.outH)
+	k.xs = k.spans(k.xs, k.inW, k.outW)
+	setShape(out, []int{k.batch, k.outH, k.outW, k.depth})
+	return nil
+}
+
+// resizeScale is the ratio of input to output coordinates, in float32 as TFLite.
+func resizeScale(in, out int, alignCorners bool) float32 {
+	if alignCorners && out > 1 {
+		return float32(in-1) / float32(out-1)
+	}
+	return float32(in) / float32(out)
+}
+
+func (k *resizeKernel) spans(buf []resizeSpan, in, out int) []resizeSpan {
+	s := buf[:0]
+	scale := resizeScale(in, out, k.alignCorners)
+	if !k.bilinear {
+		for v := range out {
+			s = append(s, resizeSpan{lo: nearestSource(v, in, scale, k.alignCorners, k.halfPixel)})
+		}
+		return s
+	}
+	if is8bit(k.typ) {
+		scale10 := int64(math.Round(float64(scale) * (1 << 10)))
+		for v := range out {
+			var p int64
+			if k.halfPixel {
+				p = int64(v)*scale10 + scale10/2 - (1 << 9)
+			} else {
+				p = int64(v) * scale10
+			}
+			lo := min(max(int(p/(1<<10)), 0), in-1) // truncating division, as in C
+			hi := min(int((p+(1<<10)-1)/(1<<10)), in-1)
+			s = append(s, resizeSpan{lo: lo, hi: hi, frac10: int32(p - int64(lo)*(1<<10))})
+		}
+		return s
+	}
+	for v := range out {
+		var p float32
+		if k.halfPixel {
+			p = (float32(v)+0.5)*scale - 0.5
+		} else {
+			p = float32(v) * scale
+		}
+		lo := min(max(int(float32(math.Floor(float64(p)))), 0), in-1)
+		hi := min(int(float32(math.Ceil(float64(p)))), in-1)
+		s = append(s, resizeSpan{lo: lo, hi: hi, frac: p - float32(lo)})
+	}
+	return s
+}
+
+// nearestSource is TFLite's nearest-neighbour source index for output index v.
+func nearestSource(v, in int, scale float32, alignCorners, halfPixel bool) int {
+	var offset float32
+	if halfPixel {
+		offset = 0.5
+	}
+	p := (float32(v) + offset) * scale
+	var src int
+	if alignCorners {
+		src = int(math.Round(float64(p)))
+	} else {
+		src = int(math.Floor(float64(p)))
+	}
+	src = min(src, in-1)
+	if halfPixel {
+		src = max(src, 0)
+	}
+	return src
+}
+
+func (k *resizeKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	switch {
+	case !k.bilinear:
+		k.nearest(in.typ.Size(), out.data, in.data)
+	case k.typ == Float32:
+		k.bilinearFloat(out.Float32s(), in.Float32s())
+	case k.typ == UInt8:
+		bilinear8(k, out.data, in.data)
+	default:
+		bilinear8(k, viewAs[int8](out.data), in.Int8s())
+	}
+	return nil
+}
+
+func (k *resizeKernel) nearest(size int, dst, src []byte) {
+	px := k.depth * size
+	o := 0
+	for b := range k.batch {
+		for _, y := range k.ys {
+			row := (b*k.inH + y.lo) * k.inW
+			for _, x := range k.xs {
+				s := (row + x.lo) * px
+				copy(dst[o:o+px], src[s:s+px])
+				o += px
+			}
+		}
+	}
+}
+
+func (k *resizeKernel) bilinearFloat(dst, src []float32) {
+	c := k.depth
+	o := 0
+	for b := range k.batch {
+		for _, y := range k.ys {
+			r0 := (b*k.inH + y.lo) * k.inW
+			r1 := (b*k.inH + y.hi) * k.inW
+			dy := y.frac
+			for _, x := range k.xs {
+				dx := x.frac
+				p00 := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
+				p10 := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
+				p01 := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
+				p11 := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
+				w00 := (1 - dy) * (1 - dx)
+				w10 := dy * (1 - dx)
+				w01 := (1 - dy) * dx
+				w11 := dy * dx
+				d := dst[o : o+c]
+				for i := range d {
+					d[i] = p00[i]*w00 + p10[i]*w10 + p01[i]*w01 + p11[i]*w11
+				}
+				o += c
+			}
+		}
+	}
+}
+
+func bilinear8[T uint8 | int8](k *resizeKernel, dst, src []T) {
+	c := k.depth
+	o := 0
+	const one = 1 << 10
+	for b := range k.batch {
+		for _, y := range k.ys {
+			r0 := (b*k.inH + y.lo) * k.inW
+			r1 := (b*k.inH + y.hi) * k.inW
+			dy := int64(y.frac10)
+			for _, x := range k.xs {
+				dx := int64(x.frac10)
+				p00 := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
+				p10 := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
+				p01 := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
+				p11 := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
+				w00 := (one - dy) * (one - dx)
+				w10 := dy * (one - dx)
+				w01 := (one - dy) * dx
+				w11 := dy * dx
+				d := dst[o : o+c]
+				for i := range d {
+					v := int64(p00[i])*w00 + int64(p10[i])*w10 + int64(p01[i])*w01 + int64(p11[i])*w11
+					if v > 0 {
+						v += 1 << 19
+					} else {
+						v -= 1 << 19
+					}
+					d[i] = T(v / (1 << 20))
+				}
+				o += c
+			}
+		}
+	}
 }

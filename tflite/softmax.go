@@ -1,5 +1,137 @@
 package tflite
 
+import (
+	"math"
+)
+
+// SOFTMAX over the last axis.
+//
+// Float: exp(beta*(x-max)) normalised, with the row maximum subtracted for stability.
+// 8-bit: as TFLite's optimized kernel, a 256-entry table holds exp(-beta*scale*d) for every
+// possible distance d = max-x between a byte and the row maximum; a row sums its table entries
+// and each output is its entry over the sum, quantized to the fixed output scale 1/256.
+
+// Options slot (SoftmaxOptions).
+const slotSoftmaxBeta = 0
+
+type softmaxKernel struct {
+	beta  float32
+	typ   DataType
+	rows  int
+	depth int
+	// 8-bit only.
+	table    [256]float32 // table[255-d] = exp(-beta*scale*d)
+	outScale float32
+	outZP    int32
+	qmin     int32
+	qmax     int32
+}
+
 func newSoftmax(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	beta := n.opts.Float32(slotSoftmaxBeta, 0)
+	if math.IsNaN(float64(beta)) || math.IsInf(float64(beta), 0) {
+		return nil, n.errorf("invalid beta %v", beta)
+	}
+	return &softmaxKernel{beta: beta}, nil
+}
+
+func (k *softmaxKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.typ = in.typ
+	if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
+		return n.errorf("%w: SOFTMAX from %v to %v", errUnsupported, in.typ, out.typ)
+	}
+	if in.Rank() < 1 {
+		return n.errorf("SOFTMAX input %q is a scalar", in.name)
+	}
+	k.depth = in.shape[in.Rank()-1]
+	k.rows = 0
+	if k.depth > 0 {
+		k.rows = in.NumElements() / k.depth
+	}
+	setShape(out, in.shape)
+	if in.typ == Float32 {
+		return nil
+	}
+	si, _, err := quantOf(n, in)
+	if err != nil {
+		return err
+	}
+	so, zo, err := quantOf(n, out)
+	if err != nil {
+		return err
+	}
+	lo, hi := typeRange(out.typ)
+	if math.Abs(float64(so)-1.0/256) > 1e-8 || zo != lo {
+		return n.errorf("%w: SOFTMAX %v output quantization (%v, %d), want (%v, %d)",
+			errUnsupported, out.typ, so, zo, 1.0/256, lo)
+	}
+	k.outScale, k.outZP, k.qmin, k.qmax = so, zo, lo, hi
+	scale := -si * k.beta
+	for d := range 256 {
+		k.table[255-d] = float32(math.Exp(float64(scale * float32(d))))
+	}
+	return nil
+}
+
+func (k *softmaxKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	switch k.typ {
+	case Float32:
+		k.evalFloat(in.Float32s(), out.Float32s())
+	case UInt8:
+		softmax8(k, in.data, out.data)
+	default:
+		softmax8(k, in.Int8s(), out.data)
+	}
+	return nil
+}
+
+func (k *softmaxKernel) evalFloat(src, dst []float32) {
+	d := k.depth
+	beta := float64(k.beta)
+	for r := range k.rows {
+		x := src[r*d : r*d+d]
+		y := dst[r*d : r*d+d]
+		m := x[0]
+		for _, v := range x[1:] {
+			m = max(m, v)
+		}
+		var sum float64
+		for i, v := range x {
+			e := math.Exp(float64(v-m) * beta)
+			y[i] = float32(e)
+			sum += e
+		}
+		inv := 1 / sum
+		for i := range y {
+			y[i] = float32(float64(y[i]) * inv)
+		}
+	}
+}
+
+func softmax8[T uint8 | int8](k *softmaxKernel, src []T, dst []byte) {
+	d := k.depth
+	for r := range k.rows {
+		x := src[r*d : r*d+d]
+		y := dst[r*d : r*d+d]
+		m := x[0]
+		for _, v := range x[1:] {
+			m = max(m, v)
+		}
+		// The row's entries are table[255-(m-x)]; m-x is in [0, 255].
+		base := 255 - int(m)
+		var sum float32
+		for _, v := range x {
+			sum += k.table[base+int(v)]
+		}
+		inv := 1 / (sum * k.outScale)
+		for i, v := range x {
+			q := int32(math.Round(float64(k.table[base+int(v)]*inv))) + k.outZP
+			y[i] = byte(min(max(q, k.qmin), k.qmax))
+		}
+	}
 }
