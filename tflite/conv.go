@@ -1,5 +1,345 @@
 package tflite
 
+import "math"
+
+// CONV_2D: NHWC input, OHWI filter, optional bias, computed as im2col tiles times the packed
+// filter (gemm.go). A 1x1 convolution with stride 1 and no padding reads the input rows
+// directly. Quantized convolutions follow TFLite's integer kernels exactly: int32 accumulation
+// of (input - input zero point) * (filter - filter zero point), plus bias, then the fixed-point
+// multiplier of input_scale * filter_scale / output_scale, the output zero point and the
+// activation clamp.
+
+// Conv2DOptions slots in the TFLite schema.
+const (
+	convOptPadding   = 0
+	convOptStrideW   = 1
+	convOptStrideH   = 2
+	convOptAct       = 3
+	convOptDilationW = 4
+	convOptDilationH = 5
+)
+
+// convTileBytes is the target size of one im2col tile: small enough to stay in L1/L2 while the
+// packed filter panels stream past it.
+const convTileBytes = 32 << 10
+
+// convMinRowsPerSlot is the number of output positions below which a worker is not worth it.
+const convMinRowsPerSlot = 64
+
+type conv2D struct {
+	padding          int8
+	strideW, strideH int
+	dilationW, dilH  int
+	act              int8
+	typ              DataType
+	geom             im2colGeom
+	batch, outC, k   int
+	rows             int  // output positions: batch*outH*outW
+	direct           bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
+	tileRows         int  // output positions per im2col tile
+	slots, slotBytes int  // worker scratch regions
+	filterConst      bool // the filter was packed by prepare
+	bf               packedF32
+	bq               packedQ
+	lo, hi           float32 // float activation clamp
+	rq               requant
+	inZp             int32
+	filterZp         []int32
+	n                *node // the node being evaluated, for run
+	activeSlots      int
+}
+
 func newConv2D(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 2, 3, 1); err != nil {
+		return nil, err
+	}
+	k := &conv2D{
+		padding:   n.opts.Int8(convOptPadding, paddingSame),
+		strideW:   int(n.opts.Int32(convOptStrideW, 1)),
+		strideH:   int(n.opts.Int32(convOptStrideH, 1)),
+		act:       n.opts.Int8(convOptAct, actNone),
+		dilationW: int(n.opts.Int32(convOptDilationW, 1)),
+		dilH:      int(n.opts.Int32(convOptDilationH, 1)),
+	}
+	if err := checkFusedActivation(n, k.act); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *conv2D) prepare(n *node) error {
+	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	var bias *Tensor
+	if len(n.inputs) == 3 {
+		bias = n.inputs[2]
+	}
+	if in.Rank() != 4 || filter.Rank() != 4 {
+		return n.errorf("input and filter must have rank 4, got shapes %v and %v", in.shape, filter.shape)
+	}
+	k.batch = in.shape[0]
+	inH, inW, inC := in.shape[1], in.shape[2], in.shape[3]
+	outC, fH, fW := filter.shape[0], filter.shape[1], filter.shape[2]
+	if filter.shape[3] != inC {
+		if filter.shape[3] > 0 && inC%filter.shape[3] == 0 {
+			return n.errorf("%w: grouped convolution (input depth %d, filter depth %d)", errUnsupported, inC, filter.shape[3])
+		}
+		return n.errorf("filter depth %d does not match input depth %d", filter.shape[3], inC)
+	}
+	if inC < 1 || outC < 1 {
+		return n.errorf("empty input or filter depth (shapes %v and %v)", in.shape, filter.shape)
+	}
+	if err := k.checkTypes(n, in, filter, bias, out, outC); err != nil {
+		return err
+	}
+	wy, err := newWindow(k.padding, inH, fH, k.strideH, k.dilH)
+	if err != nil {
+		return n.errorf("height: %w", err)
+	}
+	wx, err := newWindow(k.padding, inW, fW, k.strideW, k.dilationW)
+	if err != nil {
+		return n.errorf("width: %w", err)
+	}
+	k.geom = im2colGeom{inH: inH, inW: inW, inC: inC, outH: wy.out, outW: wx.out, wy: wy, wx: wx, filterH: fH, filtW: fW}
+	k.outC = outC
+	k.k = fH * fW * inC
+	k.rows = k.batch * wy.out * wx.out
+	setShape(out, []int{k.batch, wy.out, wx.out, outC})
+
+	k.direct = fH == 1 && fW == 1 && k.strideH == 1 && k.strideW == 1 && wy.pad == 0 && wx.pad == 0
+	elem := in.typ.Size()
+	k.tileRows = max(gemmMR, convTileBytes/(k.k*elem)/gemmMR*gemmMR)
+	k.slots = 1
+	if n.pool != nil {
+		k.slots = n.pool.threads
+	}
+	k.slotBytes = 0
+	n.scratchSize = 0
+	if !k.direct {
+		k.slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
+		n.scratchSize = k.slots * k.slotBytes
+	}
+
+	k.filterConst = filter.constant
+	if k.filterConst {
+		k.packFilter(filter)
+	}
+	return nil
+}
+
+// checkTypes validates the operand types and quantization and precomputes the output stage.
+func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) error {
+	k.typ = in.typ
+	switch {
+	case in.typ == Float32 && filter.typ == Float32 && out.typ == Float32:
+		if bias != nil && (bias.typ != Float32 || bias.NumElements() != outC || bias.Rank() != 1) {
+			return n.errorf("bias must be float32 of shape [%d], got %v %v", outC, bias.typ, bias.shape)
+		}
+		k.lo, k.hi = activationRangeFloat(k.act)
+		return nil
+	case in.typ == Float32 && is8bit(filter.typ):
+		return n.errorf("%w: hybrid convolution (float32 input, %v filter)", errUnsupported, filter.typ)
+	case !is8bit(in.typ) || filter.typ != in.typ || out.typ != in.typ:
+		return n.errorf("%w: input %v, filter %v, output %v", errUnsupported, in.typ, filter.typ, out.typ)
+	}
+	q, err := newConvQuant(n, in, filter, bias, out, outC, 0, in.typ == UInt8, k.act)
+	if err != nil {
+		return err
+	}
+	k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+	return nil
+}
+
+func (k *conv2D) packFilter(filter *Tensor) {
+	switch k.typ {
+	case Float32:
+		k.bf.pack(filter.Float32s(), k.outC, k.k)
+	case UInt8:
+		packQ(&k.bq, filter.UInt8s(), k.outC, k.k, k.filterZp)
+	case Int8:
+		packQ(&k.bq, filter.Int8s(), k.outC, k.k, k.filterZp)
+	}
+}
+
+func (k *conv2D) eval(n *node) error {
+	if !k.filterConst {
+		k.packFilter(n.inputs[1])
+	}
+	if k.typ != Float32 {
+		var bias []int32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Int32s()
+		}
+		k.rq.setOffsets(bias, k.inZp, k.bq.sum)
+	}
+	k.n = n
+	k.activeSlots = k.slots
+	if !k.direct {
+		k.activeSlots = min(k.activeSlots, len(n.scratch)/k.slotBytes)
+	}
+	k.activeSlots = max(1, min(k.activeSlots, k.rows/convMinRowsPerSlot))
+	n.pool.do(k.activeSlots, 1, k)
+	k.n = nil
+	return nil
+}
+
+// run computes the output positions of worker slots [lo, hi), using slot lo's scratch.
+func (k *conv2D) run(lo, hi int) {
+	n := k.n
+	r0, r1 := lo*k.rows/k.activeSlots, hi*k.rows/k.activeSlots
+	var scratch []byte
+	if !k.direct {
+		scratch = n.scratch[lo*k.slotBytes : (lo+1)*k.slotBytes]
+	}
+	in, out := n.inputs[0], n.outputs[0]
+	switch k.typ {
+	case Float32:
+		var bias []float32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Float32s()
+		}
+		src, dst := in.Float32s(), out.Float32s()
+		for t := r0; t < r1; t += k.tileRows {
+			te := min(t+k.tileRows, r1)
+			a, row0 := src, t
+			if !k.direct {
+				a, row0 = viewAs[float32](scratch), 0
+				im2col(a, src, &k.geom, t, te, 0)
+			}
+			gemmF32(a, k.k, row0, row0+te-t, &k.bf, 0, panels(k.outC), bias, k.lo, k.hi, dst[t*k.outC:], k.outC)
+		}
+	case UInt8:
+		convTilesQ(k, in.UInt8s(), out.UInt8s(), viewAs[uint8](scratch), r0, r1)
+	case Int8:
+		convTilesQ(k, in.Int8s(), out.Int8s(), viewAs[int8](scratch), r0, r1)
+	}
+}
+
+func convTilesQ[T uint8 | int8](k *conv2D, src, dst, scratch []T, r0, r1 int) {
+	for t := r0; t < r1; t += k.tileRows {
+		te := min(t+k.tileRows, r1)
+		a, row0 := src, t
+		if !k.direct {
+			a, row0 = scratch, 0
+			im2col(a, src, &k.geom, t, te, T(k.inZp))
+		}
+		gemmQ(a, k.k, row0, row0+te-t, &k.bq, 0, panels(k.outC), &k.rq, dst[t*k.outC:], k.outC)
+	}
+}
+
+// checkFusedActivation rejects fused activations the 8-bit and float kernels cannot clamp to.
+func checkFusedActivation(n *node, act int8) error {
+	switch act {
+	case actNone, actRelu, actRelu6, actReluN1To1:
+		return nil
+	}
+	return n.errorf("%w: fused activation %d", errUnsupported, act)
+}
+
+// convQuant is the quantization of an 8-bit convolution-like op (CONV_2D, DEPTHWISE_CONV_2D,
+// FULLY_CONNECTED).
+type convQuant struct {
+	rq       requant
+	inZp     int32
+	filterZp []int32 // one, or one per output channel
+}
+
+// newConvQuant checks the quantization of an 8-bit op whose filter has outC channels along
+// filterAxis, and computes the output stage as TFLite's PopulateConvolutionQuantizationParams
+// and GetQuantizedConvolutionMultipler do. float32Product selects the legacy per-tensor
+// multiplier (input_scale*filter_scale rounded to float32 before the division), which TFLite
+// uses for uint8 operands and for per-tensor FULLY_CONNECTED; otherwise the product is taken in
+// float64 per channel.
+func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, float32Product bool, act int8) (*convQuant, error) {
+	if bias != nil && (bias.typ != Int32 || bias.Rank() != 1 || bias.NumElements() != outC) {
+		return nil, n.errorf("bias must be int32 of shape [%d], got %v %v", outC, bias.typ, bias.shape)
+	}
+	inScale, inZp, err := quantOf(n, in)
+	if err != nil {
+		return nil, err
+	}
+	outScale, outZp, err := quantOf(n, out)
+	if err != nil {
+		return nil, err
+	}
+	fq := filter.quant
+	if fq == nil || len(fq.Scale) == 0 {
+		return nil, n.errorf("%w: %v filter %q has no quantization parameters", errUnsupported, filter.typ, filter.name)
+	}
+	perChannel := len(fq.Scale) > 1
+	if perChannel {
+		if filter.typ != Int8 {
+			return nil, n.errorf("%w: per-channel quantized %v filter", errUnsupported, filter.typ)
+		}
+		if fq.Axis != filterAxis || len(fq.Scale) != outC {
+			return nil, n.errorf("filter %q: per-channel quantization has %d scales on axis %d, want %d on axis %d",
+				filter.name, len(fq.Scale), fq.Axis, outC, filterAxis)
+		}
+	}
+	if len(fq.ZeroPoint) > 1 && len(fq.ZeroPoint) != len(fq.Scale) {
+		return nil, n.errorf("filter %q: %d zero points for %d scales", filter.name, len(fq.ZeroPoint), len(fq.Scale))
+	}
+	lo, hi := typeRange(filter.typ)
+	zps := []int32{0}
+	if len(fq.ZeroPoint) > 0 {
+		zps = make([]int32, len(fq.ZeroPoint))
+		for i, z := range fq.ZeroPoint {
+			if z < int64(lo) || z > int64(hi) {
+				return nil, n.errorf("filter %q: zero point %d out of %v range", filter.name, z, filter.typ)
+			}
+			// TFLite's int8 kernels take int8 weights as symmetric and ignore a zero point.
+			if filter.typ == Int8 && z != 0 {
+				return nil, n.errorf("%w: int8 filter %q with nonzero zero point %d", errUnsupported, filter.name, z)
+			}
+			zps[i] = int32(z)
+		}
+	}
+	for i, s := range fq.Scale {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return nil, n.errorf("filter %q: invalid quantization scale %v at %d", filter.name, s, i)
+		}
+	}
+	if float32Product && !perChannel && bias != nil && bias.quant != nil && len(bias.quant.Scale) == 1 {
+		// TFLite refuses a bias whose scale is far from input_scale*filter_scale, since the
+		// kernel adds the bias as if it had that scale.
+		prod := float64(inScale) * float64(fq.Scale[0])
+		if math.Abs(prod-float64(bias.quant.Scale[0]))/float64(outScale) > 0.02 {
+			return nil, n.errorf("bias scale %v does not match input scale * filter scale %v", bias.quant.Scale[0], prod)
+		}
+	}
+	q := &convQuant{inZp: inZp, filterZp: zps}
+	q.rq.offset = make([]int32, outC)
+	q.rq.mult = make([]int32, outC)
+	q.rq.shift = make([]int, outC)
+	q.rq.outZp = outZp
+	for c := range outC {
+		var real float64
+		switch {
+		case perChannel:
+			real = float64(inScale) * float64(fq.Scale[c]) / float64(outScale)
+		case float32Product:
+			prod := float32(inScale * fq.Scale[0])
+			real = float64(prod) / float64(outScale)
+		default:
+			real = float64(inScale) * float64(fq.Scale[0]) / float64(outScale)
+		}
+		if math.IsInf(real, 0) || math.IsNaN(real) {
+			return nil, n.errorf("output multiplier %v is not finite", real)
+		}
+		q.rq.mult[c], q.rq.shift[c] = quantizeMultiplier(real)
+	}
+	qlo, qhi := typeRange(out.typ)
+	q.rq.lo, q.rq.hi = activationRangeQuantized(act, outScale, outZp, qlo, qhi)
+	return q, nil
+}
+
+// setOffsets sets the per-channel accumulator offsets: bias (nil for none) minus the input zero
+// point times the channel's filter sum, which turns Σ a·(b - bZp) into Σ (a - aZp)·(b - bZp).
+func (q *requant) setOffsets(bias []int32, inZp int32, filterSum []int32) {
+	for c := range q.offset {
+		var b int32
+		if bias != nil {
+			b = bias[c]
+		}
+		q.offset[c] = b - inZp*filterSum[c]
+	}
 }

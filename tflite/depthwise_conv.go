@@ -1,5 +1,302 @@
 package tflite
 
+// DEPTHWISE_CONV_2D: NHWC input, [1, H, W, C*M] filter (M the depth multiplier), optional bias.
+// Output channel c*M+m convolves input channel c with filter channel c*M+m. The loop keeps one
+// output pixel's accumulators (one per output channel) in scratch and adds each filter tap's
+// contribution over the channels, which are contiguous in input, filter and output. The 8-bit
+// version subtracts the zero points exactly as TFLite's reference kernel does, with the filter's
+// subtracted once by prepare.
+
+// DepthwiseConv2DOptions slots in the TFLite schema.
+const (
+	dwOptPadding   = 0
+	dwOptStrideW   = 1
+	dwOptStrideH   = 2
+	dwOptDepthMul  = 3
+	dwOptAct       = 4
+	dwOptDilationW = 5
+	dwOptDilationH = 6
+)
+
+// dwMinRowsPerSlot is the number of output rows below which a worker is not worth it.
+const dwMinRowsPerSlot = 4
+
+type depthwiseConv2D struct {
+	padding          int8
+	strideW, strideH int
+	dilW, dilH       int
+	act              int8
+	typ              DataType
+	batch            int
+	inH, inW, inC    int
+	outC, mult       int // output channels and depth multiplier
+	fH, fW           int
+	wy, wx           window
+	slots            int
+	slotBytes        int
+	filterConst      bool
+	wq               []int16 // 8-bit filter minus its zero point
+	lo, hi           float32
+	rq               requant
+	inZp             int32
+	filterZp         []int32
+	n                *node
+	activeSlots      int
+}
+
 func newDepthwiseConv2D(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 2, 3, 1); err != nil {
+		return nil, err
+	}
+	k := &depthwiseConv2D{
+		padding: n.opts.Int8(dwOptPadding, paddingSame),
+		strideW: int(n.opts.Int32(dwOptStrideW, 1)),
+		strideH: int(n.opts.Int32(dwOptStrideH, 1)),
+		act:     n.opts.Int8(dwOptAct, actNone),
+		dilW:    int(n.opts.Int32(dwOptDilationW, 1)),
+		dilH:    int(n.opts.Int32(dwOptDilationH, 1)),
+	}
+	// depth_multiplier (slot dwOptDepthMul) is redundant with the shapes; like TFLite since 2.x,
+	// the kernel derives it from them and ignores the option.
+	if err := checkFusedActivation(n, k.act); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *depthwiseConv2D) prepare(n *node) error {
+	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	var bias *Tensor
+	if len(n.inputs) == 3 {
+		bias = n.inputs[2]
+	}
+	if in.Rank() != 4 || filter.Rank() != 4 {
+		return n.errorf("input and filter must have rank 4, got shapes %v and %v", in.shape, filter.shape)
+	}
+	if filter.shape[0] != 1 {
+		return n.errorf("filter shape %v: first dimension must be 1", filter.shape)
+	}
+	k.batch, k.inH, k.inW, k.inC = in.shape[0], in.shape[1], in.shape[2], in.shape[3]
+	k.fH, k.fW, k.outC = filter.shape[1], filter.shape[2], filter.shape[3]
+	if k.inC < 1 || k.outC < 1 || k.outC%k.inC != 0 {
+		return n.errorf("filter depth %d is not a positive multiple of input depth %d", k.outC, k.inC)
+	}
+	k.mult = k.outC / k.inC
+	k.typ = in.typ
+	switch {
+	case in.typ == Float32 && filter.typ == Float32 && out.typ == Float32:
+		if bias != nil && (bias.typ != Float32 || bias.Rank() != 1 || bias.NumElements() != k.outC) {
+			return n.errorf("bias must be float32 of shape [%d], got %v %v", k.outC, bias.typ, bias.shape)
+		}
+		k.lo, k.hi = activationRangeFloat(k.act)
+	case in.typ == Float32 && is8bit(filter.typ):
+		return n.errorf("%w: hybrid depthwise convolution (float32 input, %v filter)", errUnsupported, filter.typ)
+	case !is8bit(in.typ) || filter.typ != in.typ || out.typ != in.typ:
+		return n.errorf("%w: input %v, filter %v, output %v", errUnsupported, in.typ, filter.typ, out.typ)
+	default:
+		q, err := newConvQuant(n, in, filter, bias, out, k.outC, 3, in.typ == UInt8, k.act)
+		if err != nil {
+			return err
+		}
+		k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+	}
+	var err error
+	if k.wy, err = newWindow(k.padding, k.inH, k.fH, k.strideH, k.dilH); err != nil {
+		return n.errorf("height: %w", err)
+	}
+	if k.wx, err = newWindow(k.padding, k.inW, k.fW, k.strideW, k.dilW); err != nil {
+		return n.errorf("width: %w", err)
+	}
+	setShape(out, []int{k.batch, k.wy.out, k.wx.out, k.outC})
+
+	k.slots = 1
+	if n.pool != nil {
+		k.slots = n.pool.threads
+	}
+	k.slotBytes = (k.outC*4 + 63) &^ 63 // one pixel's float32 or int32 accumulators
+	n.scratchSize = k.slots * k.slotBytes
+	k.filterConst = filter.constant
+	if k.filterConst {
+		k.packFilter(filter)
+	}
+	return nil
+}
+
+// packFilter stores the 8-bit filter minus its zero point.
+func (k *depthwiseConv2D) packFilter(filter *Tensor) {
+	if k.typ == Float32 {
+		return
+	}
+	size := k.fH * k.fW * k.outC
+	if cap(k.wq) < size {
+		k.wq = make([]int16, size)
+	}
+	k.wq = k.wq[:size]
+	switch k.typ {
+	case UInt8:
+		offsetFilter(k.wq, filter.UInt8s(), k.filterZp, k.outC)
+	case Int8:
+		offsetFilter(k.wq, filter.Int8s(), k.filterZp, k.outC)
+	}
+}
+
+// offsetFilter stores w minus its zero point; zp has one entry or one per channel (the innermost
+// dimension, of size channels).
+func offsetFilter[T uint8 | int8](dst []int16, w []T, zp []int32, channels int) {
+	for i, v := range w[:len(dst)] {
+		z := zp[0]
+		if len(zp) > 1 {
+			z = zp[i%channels]
+		}
+		dst[i] = int16(int32(v) - z)
+	}
+}
+
+func (k *depthwiseConv2D) eval(n *node) error {
+	if !k.filterConst {
+		k.packFilter(n.inputs[1])
+	}
+	if k.typ != Float32 {
+		var bias []int32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Int32s()
+		}
+		for c := range k.rq.offset {
+			k.rq.offset[c] = 0
+			if bias != nil {
+				k.rq.offset[c] = bias[c]
+			}
+		}
+	}
+	rows := k.batch * k.wy.out
+	k.n = n
+	k.activeSlots = max(1, min(k.slots, len(n.scratch)/k.slotBytes, rows/dwMinRowsPerSlot))
+	n.pool.do(k.activeSlots, 1, k)
+	k.n = nil
+	return nil
+}
+
+// run computes the output rows of worker slots [lo, hi), using slot lo's scratch.
+func (k *depthwiseConv2D) run(lo, hi int) {
+	n := k.n
+	rows := k.batch * k.wy.out
+	r0, r1 := lo*rows/k.activeSlots, hi*rows/k.activeSlots
+	scratch := n.scratch[lo*k.slotBytes : (lo+1)*k.slotBytes]
+	in, out := n.inputs[0], n.outputs[0]
+	switch k.typ {
+	case Float32:
+		var bias []float32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Float32s()
+		}
+		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), bias, out.Float32s(), viewAs[float32](scratch)[:k.outC], r0, r1)
+	case UInt8:
+		depthwiseRowsQ(k, in.UInt8s(), out.UInt8s(), viewAs[int32](scratch)[:k.outC], r0, r1)
+	case Int8:
+		depthwiseRowsQ(k, in.Int8s(), out.Int8s(), viewAs[int32](scratch)[:k.outC], r0, r1)
+	}
+}
+
+// taps returns the filter index range [f0, f1) whose input position o*stride-pad+f*dilation
+// lies inside [0, size).
+func taps(w *window, o int) (f0, f1 int) {
+	start := o*w.stride - w.pad
+	f0 = 0
+	if start < 0 {
+		f0 = (-start + w.dilation - 1) / w.dilation
+	}
+	f1 = w.filter
+	if last := start + (w.filter-1)*w.dilation; last >= w.in {
+		f1 = (w.in-1-start)/w.dilation + 1
+		if w.in-1-start < 0 {
+			f1 = 0
+		}
+	}
+	return f0, max(f0, f1)
+}
+
+func (k *depthwiseConv2D) rowsF32(in, filter, bias, out, acc []float32, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		b, oy := r/k.wy.out, r%k.wy.out
+		fy0, fy1 := taps(&k.wy, oy)
+		iy0 := oy*k.wy.stride - k.wy.pad
+		for ox := 0; ox < k.wx.out; ox++ {
+			if bias != nil {
+				copy(acc, bias)
+			} else {
+				clear(acc)
+			}
+			fx0, fx1 := taps(&k.wx, ox)
+			ix0 := ox*k.wx.stride - k.wx.pad
+			for fy := fy0; fy < fy1; fy++ {
+				iy := iy0 + fy*k.wy.dilation
+				for fx := fx0; fx < fx1; fx++ {
+					ix := ix0 + fx*k.wx.dilation
+					src := in[((b*k.inH+iy)*k.inW+ix)*k.inC:][:k.inC]
+					w := filter[(fy*k.fW+fx)*k.outC:][:k.outC]
+					if k.mult == 1 {
+						w = w[:len(src)]
+						acc := acc[:len(src)]
+						for c, v := range src {
+							acc[c] += v * w[c]
+						}
+						continue
+					}
+					for c, v := range src {
+						wc := w[c*k.mult : (c+1)*k.mult]
+						ac := acc[c*k.mult : (c+1)*k.mult]
+						for m, x := range wc {
+							ac[m] += v * x
+						}
+					}
+				}
+			}
+			dst := out[((b*k.wy.out+oy)*k.wx.out+ox)*k.outC:][:k.outC]
+			for c, v := range acc {
+				dst[c] = min(max(v, k.lo), k.hi)
+			}
+		}
+	}
+}
+
+func depthwiseRowsQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, acc []int32, r0, r1 int) {
+	zp := k.inZp
+	for r := r0; r < r1; r++ {
+		b, oy := r/k.wy.out, r%k.wy.out
+		fy0, fy1 := taps(&k.wy, oy)
+		iy0 := oy*k.wy.stride - k.wy.pad
+		for ox := 0; ox < k.wx.out; ox++ {
+			clear(acc)
+			fx0, fx1 := taps(&k.wx, ox)
+			ix0 := ox*k.wx.stride - k.wx.pad
+			for fy := fy0; fy < fy1; fy++ {
+				iy := iy0 + fy*k.wy.dilation
+				for fx := fx0; fx < fx1; fx++ {
+					ix := ix0 + fx*k.wx.dilation
+					src := in[((b*k.inH+iy)*k.inW+ix)*k.inC:][:k.inC]
+					w := k.wq[(fy*k.fW+fx)*k.outC:][:k.outC]
+					if k.mult == 1 {
+						w = w[:len(src)]
+						acc := acc[:len(src)]
+						for c, v := range src {
+							acc[c] += (int32(v) - zp) * int32(w[c])
+						}
+						continue
+					}
+					for c, v := range src {
+						x := int32(v) - zp
+						wc := w[c*k.mult : (c+1)*k.mult]
+						ac := acc[c*k.mult : (c+1)*k.mult]
+						for m, y := range wc {
+							ac[m] += x * int32(y)
+						}
+					}
+				}
+			}
+			dst := out[((b*k.wy.out+oy)*k.wx.out+ox)*k.outC:][:k.outC]
+			for c, v := range acc {
+				dst[c] = T(k.rq.apply(v, c))
+			}
+		}
+	}
 }

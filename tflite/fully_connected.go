@@ -1,5 +1,172 @@
 package tflite
 
+// FULLY_CONNECTED: output[b, u] = Σ_i input[b, i] * weights[u, i] + bias[u], with the input
+// flattened to [batch, weights.Dim(1)] and weights [units, depth] (the DEFAULT weights format).
+// The product is the GEMM of gemm.go, split over batch rows, or over units for small batches.
+
+// FullyConnectedOptions slots in the TFLite schema.
+const (
+	fcOptAct           = 0
+	fcOptWeightsFormat = 1
+	fcOptKeepNumDims   = 2
+	fcOptAsymmetric    = 3
+)
+
+// fcMinPanelsPerSlot and fcMinRowsPerSlot bound the work below which a worker is not worth it.
+const (
+	fcMinPanelsPerSlot = 16
+	fcMinRowsPerSlot   = 16
+)
+
+type fullyConnected struct {
+	act         int8
+	keepNumDims bool
+	typ         DataType
+	batch       int
+	units       int
+	depth       int
+	filterConst bool
+	bf          packedF32
+	bq          packedQ
+	lo, hi      float32
+	rq          requant
+	inZp        int32
+	filterZp    []int32
+	n           *node
+	byRows      bool // split the work over batch rows rather than unit panels
+}
+
 func newFullyConnected(n *node) (kernel, error) {
-	return nil, n.errorf("%w: not implemented yet", errUnsupported)
+	if err := checkCounts(n, 2, 3, 1); err != nil {
+		return nil, err
+	}
+	k := &fullyConnected{
+		act:         n.opts.Int8(fcOptAct, actNone),
+		keepNumDims: n.opts.Bool(fcOptKeepNumDims, false),
+	}
+	if f := n.opts.Int8(fcOptWeightsFormat, 0); f != 0 {
+		return nil, n.errorf("%w: weights format %d (only DEFAULT is implemented)", errUnsupported, f)
+	}
+	if err := checkFusedActivation(n, k.act); err != nil {
+		return nil, err
+	}
+	// asymmetric_quantize_inputs only matters for hybrid (float input, 8-bit weights) kernels,
+	// which prepare rejects.
+	return k, nil
+}
+
+func (k *fullyConnected) prepare(n *node) error {
+	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	var bias *Tensor
+	if len(n.inputs) == 3 {
+		bias = n.inputs[2]
+	}
+	if filter.Rank() != 2 {
+		return n.errorf("weights must have rank 2, got shape %v", filter.shape)
+	}
+	if in.Rank() < 1 {
+		return n.errorf("input must have rank 1 or more, got shape %v", in.shape)
+	}
+	k.units, k.depth = filter.shape[0], filter.shape[1]
+	if k.depth < 1 || k.units < 1 {
+		return n.errorf("empty weights shape %v", filter.shape)
+	}
+	size := in.NumElements()
+	if size%k.depth != 0 {
+		return n.errorf("input shape %v does not flatten to rows of %d", in.shape, k.depth)
+	}
+	k.batch = size / k.depth
+	k.typ = in.typ
+	switch {
+	case in.typ == Float32 && filter.typ == Float32 && out.typ == Float32:
+		if bias != nil && (bias.typ != Float32 || bias.NumElements() != k.units) {
+			return n.errorf("bias must be float32 with %d elements, got %v %v", k.units, bias.typ, bias.shape)
+		}
+		k.lo, k.hi = activationRangeFloat(k.act)
+	case in.typ == Float32 && is8bit(filter.typ):
+		return n.errorf("%w: hybrid fully connected (float32 input, %v weights)", errUnsupported, filter.typ)
+	case !is8bit(in.typ) || filter.typ != in.typ || out.typ != in.typ:
+		return n.errorf("%w: input %v, weights %v, output %v", errUnsupported, in.typ, filter.typ, out.typ)
+	default:
+		if bias != nil && bias.Rank() != 1 {
+			// TFLite only checks the element count; accept any shape of the right size.
+			bias = &Tensor{name: bias.name, typ: bias.typ, shape: []int{bias.NumElements()}, quant: bias.quant}
+		}
+		q, err := newConvQuant(n, in, filter, bias, out, k.units, 0, true, k.act)
+		if err != nil {
+			return err
+		}
+		k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+	}
+	if k.keepNumDims {
+		if in.shape[len(in.shape)-1] != k.depth {
+			return n.errorf("keep_num_dims: input shape %v must end in %d", in.shape, k.depth)
+		}
+		shape := append([]int(nil), in.shape...)
+		shape[len(shape)-1] = k.units
+		setShape(out, shape)
+	} else {
+		setShape(out, []int{k.batch, k.units})
+	}
+	n.scratchSize = 0
+	k.filterConst = filter.constant
+	if k.filterConst {
+		k.packFilter(filter)
+	}
+	return nil
+}
+
+func (k *fullyConnected) packFilter(filter *Tensor) {
+	switch k.typ {
+	case Float32:
+		k.bf.pack(filter.Float32s(), k.units, k.depth)
+	case UInt8:
+		packQ(&k.bq, filter.UInt8s(), k.units, k.depth, k.filterZp)
+	case Int8:
+		packQ(&k.bq, filter.Int8s(), k.units, k.depth, k.filterZp)
+	}
+}
+
+func (k *fullyConnected) eval(n *node) error {
+	if !k.filterConst {
+		k.packFilter(n.inputs[1])
+	}
+	if k.typ != Float32 {
+		var bias []int32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Int32s()
+		}
+		k.rq.setOffsets(bias, k.inZp, k.bq.sum)
+	}
+	k.n = n
+	k.byRows = k.batch >= 2*fcMinRowsPerSlot
+	if k.byRows {
+		n.pool.do(k.batch, fcMinRowsPerSlot, k)
+	} else {
+		n.pool.do(panels(k.units), fcMinPanelsPerSlot, k)
+	}
+	k.n = nil
+	return nil
+}
+
+// run computes batch rows [lo, hi), or unit panels [lo, hi) of every row.
+func (k *fullyConnected) run(lo, hi int) {
+	n := k.n
+	m0, m1, p0, p1 := lo, hi, 0, panels(k.units)
+	if !k.byRows {
+		m0, m1, p0, p1 = 0, k.batch, lo, hi
+	}
+	in, out := n.inputs[0], n.outputs[0]
+	switch k.typ {
+	case Float32:
+		var bias []float32
+		if len(n.inputs) == 3 && n.inputs[2] != nil {
+			bias = n.inputs[2].Float32s()
+		}
+		gemmF32(in.Float32s(), k.depth, m0, m1, &k.bf, p0, p1, bias, k.lo, k.hi, out.Float32s()[m0*k.units:], k.units)
+	case UInt8:
+		gemmQ(in.UInt8s(), k.depth, m0, m1, &k.bq, p0, p1, &k.rq, out.UInt8s()[m0*k.units:], k.units)
+	case Int8:
+		gemmQ(in.Int8s(), k.depth, m0, m1, &k.bq, p0, p1, &k.rq, out.Int8s()[m0*k.units:], k.units)
+	}
 }

@@ -14,6 +14,10 @@ type pool struct {
 	work    chan poolJob // nil when threads == 1
 	wg      sync.WaitGroup
 	stop    sync.Once
+	// mu serializes do, so that its WaitGroup can live here: a local one would escape to the
+	// heap through the work channel, costing an allocation per call.
+	mu   sync.Mutex
+	done sync.WaitGroup
 }
 
 type poolJob struct {
@@ -49,13 +53,14 @@ func (p *pool) do(total, minChunk int, t task) {
 	}
 	parts := min(p.threads, total/max(minChunk, 1))
 	chunk := (total + parts - 1) / parts
-	var done sync.WaitGroup
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for lo := chunk; lo < total; lo += chunk {
-		done.Add(1)
-		p.work <- poolJob{t: t, lo: lo, hi: min(lo+chunk, total), done: &done}
+		p.done.Add(1)
+		p.work <- poolJob{t: t, lo: lo, hi: min(lo+chunk, total), done: &p.done}
 	}
 	t.run(0, min(chunk, total))
-	done.Wait()
+	p.done.Wait()
 }
 
 // close stops the workers; the pool must not be used afterwards.
