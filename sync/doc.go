@@ -1,4 +1,62 @@
 // Package sync publishes the outbox to an MQTT broker in sequence order, at least once, and
-// receives commands and model updates. It knows topics and payload encodings, not what a
-// prediction means.
+// receives commands. It knows topics and payload encodings, not what a prediction means.
+//
+// A Client (New, then Run) speaks MQTT 3.1.1 through paho. Every connection is a clean session:
+// the Outbox, not paho's store, holds what the broker has not acknowledged, so a power cut loses
+// nothing, and each new connection publishes again from the oldest record left in the outbox. A
+// record is deleted (Outbox.Ack) only after its PUBACK. The consumer therefore sees sequence
+// numbers in non-decreasing order of first appearance; a duplicate always repeats a seq it has
+// seen. At most Config.InFlight records are unacknowledged at once.
+//
+// # Topics
+//
+// All payloads are JSON objects with "v":1. <prefix> is Config.TopicPrefix ("edge"), <device>
+// is Config.DeviceID.
+//
+//	topic                          dir  QoS  retained  payload
+//	<prefix>/<device>/predictions  out  1    no        outbox records as stored (they carry device, seq, "v")
+//	<prefix>/<device>/status       out  1    yes       {"v":1,"state":"online","device","agent_version","model",
+//	                                                   "uptime_s","backlog","drops":{reason:n},"ts","connected_since",
+//	                                                   "sync":{"published","acked","reconnects","last_error"}, extra...}
+//	                                                   on connect and every StatusInterval;
+//	                                                   {"v":1,"state":"offline","device","agent_version","reason"}
+//	                                                   with reason "shutdown" on clean exit, "lost" as the LWT
+//	<prefix>/<device>/events       out  1    no        {"v":1,"device","kind","ts","fields":{...}}; kinds: "cmd_ack"
+//	                                                   {name,id,ok,error}, "warning" {warning,error}, and the agent's own
+//	                                                   (camera state changes...) through PublishEvent; best-effort
+//	<prefix>/<device>/cmd/<name>   in   1    -         {"v":1,"id":"...",...}: passed to Config.OnCommand
+//
+// Incoming messages that are malformed (not a JSON object, no "v":1, over MaxCommandSize),
+// retained, or unexpected (no handler, unknown topic) are logged, rate-limited, and ignored.
+//
+// # Denied topics
+//
+// MQTT 3.1.1 gives a broker no way to refuse a publish: mosquitto 2.0 answers a publish its ACL
+// denies with an ordinary PUBACK and drops the message, so acknowledging on PUBACK alone would
+// empty the outbox into nothing. The Client therefore subscribes to its own predictions topic on
+// each connection and publishes the first record alone: the record is deleted only once it has
+// come back. If it is acknowledged but does not come back within Config.VerifyTimeout, the Client
+// reports ErrPublishDenied (error log, "warning" event, status last_error, Stats.PublishDenied),
+// keeps the record, disconnects and retries with backoff. After the check passes the
+// subscription is dropped, so normal traffic is not echoed. A denied SUBSCRIBE (SUBACK 0x80, as
+// mosquitto's dynamic-security plugin answers; its acl_file grants every SUBSCRIBE and filters on
+// delivery) is reported as ErrSubscribeDenied the same way.
+//
+// # Failures and reconnection
+//
+// Run reconnects after any failure with a capped exponential backoff with jitter
+// (Config.Backoff), logging each failure with its cause; Stats and State show the connection
+// state and the last error. WaitConnected returns the first failure that retrying cannot fix
+// (ErrTLS: untrusted broker certificate, client certificate missing or rejected;
+// ErrNotAuthorized: bad credentials) so the agent can show it at startup.
+//
+// # Caveats
+//
+//   - When the broker lets the device publish its predictions but not subscribe to them, the
+//     delivery check is impossible; a warning is logged on each connection and a denied publish
+//     would go unnoticed.
+//   - Records are deleted from the outbox in batches after their PUBACKs; a crash between the two
+//     resends them (same seq).
+//   - StartEmbeddedBroker is for `make run` and demos: it allows anonymous access and listens on
+//     loopback only.
 package sync
