@@ -93,10 +93,13 @@ func RGB(img image.Image) (pix []byte, width, height int) {
 			}
 		}
 	case *image.YCbCr:
+		if m.SubsampleRatio == image.YCbCrSubsampleRatio420 && r.Min == (image.Point{}) {
+			return ycbcr420ToRGB(m, pix), w, h
+		}
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			for x := r.Min.X; x < r.Max.X; x++ {
 				yi, ci := m.YOffset(x, y), m.COffset(x, y)
-				cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				cr, cg, cb := ycbcrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
 				pix = append(pix, cr, cg, cb)
 			}
 		}
@@ -198,4 +201,64 @@ func FillInput(t *tflite.Tensor, img image.Image, norm Normalization) error {
 		return fmt.Errorf("%w: input %q has type %s (want float32, uint8 or int8)", ErrInput, t.Name(), t.Type())
 	}
 	return nil
+}
+
+// ycbcr420ToRGB converts a 4:2:0 JPEG image the way libjpeg and stb_image do by default, with
+// "fancy" (triangle filter) chroma upsampling rather than Go's nearest-neighbour chroma: the
+// published results of the TFLite Task library were made with stb_image, and the smoother chroma
+// moves SSD boxes by a few pixels.
+func ycbcr420ToRGB(m *image.YCbCr, pix []byte) []byte {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	cw := (w + 1) / 2
+	cbRow, crRow := make([]byte, 2*cw), make([]byte, 2*cw)
+	for y := 0; y < h; y++ {
+		near := y / 2
+		far := near - 1
+		if y%2 == 1 {
+			far = near + 1
+		}
+		far = max(0, min(far, (h+1)/2-1))
+		upsampleRow(cbRow, m.Cb[near*m.CStride:][:cw], m.Cb[far*m.CStride:][:cw])
+		upsampleRow(crRow, m.Cr[near*m.CStride:][:cw], m.Cr[far*m.CStride:][:cw])
+		ys := m.Y[y*m.YStride:][:w]
+		for x := 0; x < w; x++ {
+			r, g, b := ycbcrToRGB(ys[x], cbRow[x], crRow[x])
+			pix = append(pix, r, g, b)
+		}
+	}
+	return pix
+}
+
+// upsampleRow doubles a row of chroma samples with weights 3/4 near, 1/4 far vertically and
+// 3/4, 1/4 horizontally (stb_image's resample_row_hv_2).
+func upsampleRow(out, near, far []byte) {
+	n := len(near)
+	t1 := 3*int(near[0]) + int(far[0])
+	if n == 1 {
+		out[0], out[1] = byte((t1+2)>>2), byte((t1+2)>>2)
+		return
+	}
+	out[0] = byte((t1 + 2) >> 2)
+	for i := 1; i < n; i++ {
+		t0 := t1
+		t1 = 3*int(near[i]) + int(far[i])
+		out[2*i-1] = byte((3*t0 + t1 + 8) >> 4)
+		out[2*i] = byte((3*t1 + t0 + 8) >> 4)
+	}
+	out[2*n-1] = byte((t1 + 2) >> 2)
+}
+
+// ycbcrToRGB is the JFIF conversion in stb_image's fixed point (20 fractional bits).
+func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	fix := func(x float32) int { return int(x*4096+0.5) << 8 }
+	yf := int(y)<<20 + 1<<19
+	cbi, cri := int(cb)-128, int(cr)-128
+	r := yf + cri*fix(1.40200)
+	g := yf + cri*-fix(0.71414) + (cbi*-fix(0.34414))&^0xffff
+	b := yf + cbi*fix(1.77200)
+	return clamp8(r >> 20), clamp8(g >> 20), clamp8(b >> 20)
+}
+
+func clamp8(v int) uint8 {
+	return uint8(max(0, min(v, 255)))
 }

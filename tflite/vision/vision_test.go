@@ -220,3 +220,56 @@ func TestDecodeImageErrors(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+func TestUpsampleRow(t *testing.T) {
+	out := make([]byte, 4)
+	upsampleRow(out, []byte{10, 50}, []byte{10, 50})
+	if want := []byte{10, 20, 40, 50}; !bytes.Equal(out, want) {
+		t.Errorf("got %v, want %v", out, want)
+	}
+	// The far row weighs a quarter.
+	upsampleRow(out, []byte{100, 100}, []byte{20, 20})
+	if want := []byte{80, 80, 80, 80}; !bytes.Equal(out, want) {
+		t.Errorf("got %v, want %v", out, want)
+	}
+}
+
+func TestYCbCrToRGB(t *testing.T) {
+	// Within one of Go's own conversion everywhere on a coarse grid.
+	for y := 0; y < 256; y += 15 {
+		for cb := 0; cb < 256; cb += 15 {
+			for cr := 0; cr < 256; cr += 15 {
+				r, g, b := ycbcrToRGB(uint8(y), uint8(cb), uint8(cr))
+				gr, gg, gb := color.YCbCrToRGB(uint8(y), uint8(cb), uint8(cr))
+				if absDiff(r, gr) > 1 || absDiff(g, gg) > 1 || absDiff(b, gb) > 1 {
+					t.Fatalf("YCbCr(%d,%d,%d): got %d,%d,%d; Go gives %d,%d,%d", y, cb, cr, r, g, b, gr, gg, gb)
+				}
+			}
+		}
+	}
+	// A 4:2:0 image with uniform chroma converts like Go's.
+	img := image.NewYCbCr(image.Rect(0, 0, 5, 3), image.YCbCrSubsampleRatio420)
+	for i := range img.Y {
+		img.Y[i] = uint8(i * 17)
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = 90, 200
+	}
+	pix, w, h := RGB(img)
+	if w != 5 || h != 3 || len(pix) != 45 {
+		t.Fatalf("size %dx%d, %d bytes", w, h, len(pix))
+	}
+	for i := 0; i < 15; i++ {
+		r, g, b := color.YCbCrToRGB(img.Y[i], 90, 200)
+		if absDiff(pix[3*i], r) > 1 || absDiff(pix[3*i+1], g) > 1 || absDiff(pix[3*i+2], b) > 1 {
+			t.Fatalf("pixel %d: %v, want about %d,%d,%d", i, pix[3*i:3*i+3], r, g, b)
+		}
+	}
+}
+
+func absDiff(a, b uint8) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
