@@ -264,11 +264,7 @@ func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture) int {
 			return n
 		}
 		n++
-		now := time.Now()
-		s.mu.Lock()
-		s.stats.Frames++
-		f := &Frame{mat: m, time: now, seq: s.stats.Frames, pool: s.pool}
-		s.mu.Unlock()
+		f := &Frame{mat: m, time: time.Now(), pool: s.pool}
 		if !s.publish(ctx, f) {
 			f.Close()
 			return n
@@ -314,6 +310,9 @@ func (s *source) publish(ctx context.Context, f *Frame) bool {
 		s.latest.Close()
 		s.stats.Dropped++
 	}
+	// Numbering here, with the hand-over, makes Stats().Frames the Seq of the newest frame.
+	s.stats.Frames++
+	f.seq = s.stats.Frames
 	s.latest = f
 	s.broadcastLocked()
 	return true

@@ -50,7 +50,7 @@ type StateChange struct {
 
 // Stats counts what a source has done since Open.
 type Stats struct {
-	// Frames read from the backend.
+	// Frames read from the backend and handed to Next (the Seq of the newest frame).
 	Frames uint64
 	// Dropped frames: replaced by a newer frame before Next took them.
 	Dropped uint64
