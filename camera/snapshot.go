@@ -1,6 +1,7 @@
 package camera
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
 	"image"
@@ -79,7 +80,8 @@ func encodeJPEG(m gocv.Mat, quality int) ([]byte, error) {
 		return nil, fmt.Errorf("camera: encoding JPEG: %w", err)
 	}
 	defer buf.Close()
-	b := buf.GetBytes() // a Go copy
+	// GetBytes aliases the C buffer that Close frees: copy it out.
+	b := bytes.Clone(buf.GetBytes())
 	if len(b) == 0 {
 		return nil, fmt.Errorf("camera: encoding JPEG: encoder returned nothing")
 	}
