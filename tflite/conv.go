@@ -4,10 +4,10 @@ import "math"
 
 // CONV_2D: NHWC input, OHWI filter, optional bias, computed as im2col tiles times the packed
 // filter (gemm.go). A 1x1 convolution with stride 1 and no padding reads the input rows
-// directly. Quantized convolutions follow TFLite's integer kernels exactly: int32 accumulation
-// of (input - input zero point) * (filter - filter zero point), plus bias, then the fixed-point
-// multiplier of input_scale * filter_scale / output_scale, the output zero point and the
-// activation clamp.
+// directly. Quantized convolutions accumulate (input - input zero point) * (filter - filter zero
+// point) plus bias exactly in int32, then scale by input_scale * filter_scale / output_scale, add
+// the output zero point and clamp to the activation, rounding as the official runtime's XNNPACK
+// kernels do (see requant).
 
 // Conv2DOptions slots in the TFLite schema.
 const (
@@ -141,7 +141,7 @@ func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) er
 	case !is8bit(in.typ) || filter.typ != in.typ || out.typ != in.typ:
 		return n.errorf("%w: input %v, filter %v, output %v", errUnsupported, in.typ, filter.typ, out.typ)
 	}
-	q, err := newConvQuant(n, in, filter, bias, out, outC, 0, in.typ == UInt8, k.act)
+	q, err := newConvQuant(n, in, filter, bias, out, outC, 0, k.act)
 	if err != nil {
 		return err
 	}
@@ -244,12 +244,9 @@ type convQuant struct {
 }
 
 // newConvQuant checks the quantization of an 8-bit op whose filter has outC channels along
-// filterAxis, and computes the output stage as TFLite's PopulateConvolutionQuantizationParams
-// and GetQuantizedConvolutionMultipler do. float32Product selects the legacy per-tensor
-// multiplier (input_scale*filter_scale rounded to float32 before the division), which TFLite
-// uses for uint8 operands and for per-tensor FULLY_CONNECTED; otherwise the product is taken in
-// float64 per channel.
-func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, float32Product bool, act int8) (*convQuant, error) {
+// filterAxis, and computes the output stage (see requant). The scales are float32 products as
+// in XNNPACK: input_scale * filter_scale / output_scale, per channel or per tensor.
+func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, act int8) (*convQuant, error) {
 	if bias != nil && (bias.typ != Int32 || bias.Rank() != 1 || bias.NumElements() != outC) {
 		return nil, n.errorf("bias must be int32 of shape [%d], got %v %v", outC, bias.typ, bias.shape)
 	}
@@ -286,7 +283,7 @@ func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, 
 			if z < int64(lo) || z > int64(hi) {
 				return nil, n.errorf("filter %q: zero point %d out of %v range", filter.name, z, filter.typ)
 			}
-			// TFLite's int8 kernels take int8 weights as symmetric and ignore a zero point.
+			// TFLite takes int8 weights as symmetric and ignores a zero point.
 			if filter.typ == Int8 && z != 0 {
 				return nil, n.errorf("%w: int8 filter %q with nonzero zero point %d", errUnsupported, filter.name, z)
 			}
@@ -298,7 +295,7 @@ func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, 
 			return nil, n.errorf("filter %q: invalid quantization scale %v at %d", filter.name, s, i)
 		}
 	}
-	if float32Product && !perChannel && bias != nil && bias.quant != nil && len(bias.quant.Scale) == 1 {
+	if !perChannel && bias != nil && bias.quant != nil && len(bias.quant.Scale) == 1 {
 		// TFLite refuses a bias whose scale is far from input_scale*filter_scale, since the
 		// kernel adds the bias as if it had that scale.
 		prod := float64(inScale) * float64(fq.Scale[0])
@@ -308,27 +305,23 @@ func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, 
 	}
 	q := &convQuant{inZp: inZp, filterZp: zps}
 	q.rq.offset = make([]int32, outC)
-	q.rq.mult = make([]int32, outC)
-	q.rq.shift = make([]int, outC)
+	q.rq.scale = make([]float32, outC)
 	q.rq.outZp = outZp
 	for c := range outC {
-		var real float64
-		switch {
-		case perChannel:
-			real = float64(inScale) * float64(fq.Scale[c]) / float64(outScale)
-		case float32Product:
-			prod := float32(inScale * fq.Scale[0])
-			real = float64(prod) / float64(outScale)
-		default:
-			real = float64(inScale) * float64(fq.Scale[0]) / float64(outScale)
+		fs := fq.Scale[0]
+		if perChannel {
+			fs = fq.Scale[c]
 		}
-		if math.IsInf(real, 0) || math.IsNaN(real) {
-			return nil, n.errorf("output multiplier %v is not finite", real)
+		s := float32(float32(inScale*fs) / outScale)
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return nil, n.errorf("output scale factor %v (input %v * filter %v / output %v) is not a positive number",
+				s, inScale, fs, outScale)
 		}
-		q.rq.mult[c], q.rq.shift[c] = quantizeMultiplier(real)
+		q.rq.scale[c] = s
 	}
 	qlo, qhi := typeRange(out.typ)
 	q.rq.lo, q.rq.hi = activationRangeQuantized(act, outScale, outZp, qlo, qhi)
+	q.rq.flo, q.rq.fhi = float32(q.rq.lo-outZp), float32(q.rq.hi-outZp)
 	return q, nil
 }
 

@@ -131,10 +131,11 @@ func refPadTop(in, filter, stride, dilation, out int) int {
 	return max(0, (out-1)*stride+eff-in) / 2
 }
 
-// refRequant is TFLite's output stage: fixed-point scaling of acc, zero point, clamp.
-func refRequant(acc int64, real float64, zo, lo, hi int32) int32 {
-	m, s := quantizeMultiplier(real)
-	v := multiplyByQuantizedMultiplier(int32(acc), m, s) + zo
+// refRequant is the official runtime's (XNNPACK's) output stage: acc times the float32 scale,
+// in float32, rounded half to even, plus the zero point, clamped.
+func refRequant(acc int64, scale float32, zo, lo, hi int32) int32 {
+	f := float32(float32(acc) * scale)
+	v := int32(math.RoundToEven(float64(f))) + zo
 	return min(max(v, lo), hi)
 }
 
@@ -366,12 +367,10 @@ func (s *quantConvSetup) fZp(c int) int32 {
 	return s.fZps[c]
 }
 
-// real returns the effective multiplier of channel c, the way TFLite computes it.
-func (s *quantConvSetup) real(c int) float64 {
-	if s.legacyMultiplier || s.typ == UInt8 {
-		return float64(float32(s.inScale*s.fScale(c))) / float64(s.outScale)
-	}
-	return float64(s.inScale) * float64(s.fScale(c)) / float64(s.outScale)
+// scale returns the output scale factor of channel c, computed in float32 as XNNPACK does.
+func (s *quantConvSetup) scale(c int) float32 {
+	p := float32(s.inScale * s.fScale(c))
+	return float32(p / s.outScale)
 }
 
 // offsetIn and offsetFilter return the operands minus their zero points, channel(i) giving the
@@ -406,7 +405,7 @@ func (s *quantConvSetup) check(t *testing.T, name string, out *Tensor, acc []flo
 		if withBias {
 			a += float64(s.bV[c])
 		}
-		want := refRequant(int64(a), s.real(c), s.outZp, lo, hi)
+		want := refRequant(int64(a), s.scale(c), s.outZp, lo, hi)
 		if got[i] != want {
 			t.Fatalf("%s: output[%d] = %d, want %d (acc %v)", name, i, got[i], want, a)
 		}
@@ -488,8 +487,8 @@ func TestConv2DHandComputed(t *testing.T) {
 		[]*Tensor{qin, qf, qb}, []*Tensor{qout}); err != nil {
 		t.Fatal(err)
 	}
-	// 12.5 rounds half away from zero to 13, +3 = 16, and so on.
-	wantQ := []int32{16, 20, 13, 28, 32, 19, 19, 21, 13}
+	// Ties round to even, as in the official runtime: 12.5 -> 12, +3 = 15; 9.5 -> 10, +3 = 13.
+	wantQ := []int32{15, 19, 13, 27, 31, 19, 19, 21, 13}
 	for i, w := range wantQ {
 		if g := ints(qout)[i]; g != w {
 			t.Errorf("uint8 output[%d] = %d, want %d", i, g, w)
@@ -570,5 +569,72 @@ func TestConv2DEvalDoesNotAllocate(t *testing.T) {
 				t.Errorf("%v pool=%v: %v allocations per eval", typ, p != nil, a)
 			}
 		}
+	}
+}
+
+// TestRequantRounding checks the output stage on hand-picked accumulators: ties go to even,
+// like XNNPACK's kernels, the clamp applies, and the accumulator is rounded to float32 first.
+func TestRequantRounding(t *testing.T) {
+	q := requant{offset: []int32{0, 10}, scale: []float32{0.5, 0.25}, outZp: 3, lo: -20, hi: 50}
+	q.flo, q.fhi = float32(q.lo-q.outZp), float32(q.hi-q.outZp)
+	cases := []struct {
+		acc  int32
+		ch   int
+		want int32
+	}{
+		{5, 0, 5},     // 2.5 -> 2
+		{7, 0, 7},     // 3.5 -> 4
+		{-5, 0, 1},    // -2.5 -> -2
+		{-7, 0, -1},   // -3.5 -> -4
+		{3, 0, 5},     // 1.5 -> 2
+		{4, 0, 5},     // 2
+		{-46, 0, -20}, // -23 + 3 = -20, at the clamp
+		{-60, 0, -20},
+		{200, 0, 50},
+		{-8, 1, 3}, // (-8+10)*0.25 = 0.5 -> 0
+		{-4, 1, 5}, // 1.5 -> 2
+		{16777217, 0, 50},
+	}
+	for _, c := range cases {
+		if g := q.apply(c.acc, c.ch); g != c.want {
+			t.Errorf("apply(%d, channel %d) = %d, want %d", c.acc, c.ch, g, c.want)
+		}
+	}
+	// Above 2^24 the accumulator is rounded to float32 before scaling: 2^24+1 becomes 2^24.
+	big := requant{offset: []int32{0}, scale: []float32{1.0 / (1 << 20)}, lo: -128, hi: 127}
+	big.flo, big.fhi = -128, 127
+	if g := big.apply(1<<24+1, 0); g != 16 {
+		t.Errorf("apply(2^24+1) = %d, want 16", g)
+	}
+}
+
+// TestConvQuantScaleIsFloat32 finds scales whose float32 product-then-division differs from the
+// float64 computation rounded once, and checks the kernel uses the float32 one, as XNNPACK does.
+func TestConvQuantScaleIsFloat32(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	found := 0
+	for i := 0; i < 10000 && found < 5; i++ {
+		si := float32(0.001 + r.Float64()*0.1)
+		sf := float32(0.001 + r.Float64()*0.1)
+		so := float32(0.01 + r.Float64()*0.5)
+		want := float32(float32(si*sf) / so)
+		if float32(float64(si)*float64(sf)/float64(so)) == want {
+			continue
+		}
+		found++
+		in := qtensor(UInt8, []int{1, 2, 2, 1}, []float32{si}, []int64{0}, 0)
+		f := qtensor(UInt8, []int{1, 1, 1, 1}, []float32{sf}, []int64{0}, 0)
+		out := qtensor(UInt8, nil, []float32{so}, []int64{0}, 0)
+		n := &node{op: "CONV_2D", inputs: []*Tensor{in, f}, outputs: []*Tensor{out}, opts: mapOptions{}}
+		q, err := newConvQuant(n, in, f, nil, out, 1, 0, actNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.rq.scale[0] != want {
+			t.Errorf("scales %v*%v/%v: got %v, want the float32 computation %v", si, sf, so, q.rq.scale[0], want)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no scales where float32 and float64 computations differ")
 	}
 }

@@ -4,8 +4,7 @@ package tflite
 // Output channel c*M+m convolves input channel c with filter channel c*M+m. The loop keeps one
 // output pixel's accumulators (one per output channel) in scratch and adds each filter tap's
 // contribution over the channels, which are contiguous in input, filter and output. The 8-bit
-// version subtracts the zero points exactly as TFLite's reference kernel does, with the filter's
-// subtracted once by prepare.
+// version subtracts the input zero point in the loop and the filter's once in prepare.
 
 // DepthwiseConv2DOptions slots in the TFLite schema.
 const (
@@ -94,7 +93,7 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	case !is8bit(in.typ) || filter.typ != in.typ || out.typ != in.typ:
 		return n.errorf("%w: input %v, filter %v, output %v", errUnsupported, in.typ, filter.typ, out.typ)
 	default:
-		q, err := newConvQuant(n, in, filter, bias, out, k.outC, 3, in.typ == UInt8, k.act)
+		q, err := newConvQuant(n, in, filter, bias, out, k.outC, 3, k.act)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ func (k *fullyConnected) prepare(n *node) error {
 			// TFLite only checks the element count; accept any shape of the right size.
 			bias = &Tensor{name: bias.name, typ: bias.typ, shape: []int{bias.NumElements()}, quant: bias.quant}
 		}
-		q, err := newConvQuant(n, in, filter, bias, out, k.units, 0, true, k.act)
+		q, err := newConvQuant(n, in, filter, bias, out, k.units, 0, k.act)
 		if err != nil {
 			return err
 		}

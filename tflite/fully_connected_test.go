@@ -108,8 +108,6 @@ func TestFullyConnectedQuantized(t *testing.T) {
 		}{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, false, 1}, {Int8, true, 2}, {Int8, true, 1}} {
 			name := fmt.Sprintf("%v/%v perChannel=%v threads=%d", c, v.typ, v.perChannel, v.threads)
 			s := newQuantConvSetup(r, v.typ, v.perChannel, c.inShape, []int{c.units, c.depth}, 0)
-			// TFLite takes the per-tensor FULLY_CONNECTED multiplier from the float32 product.
-			s.legacyMultiplier = !v.perChannel
 			s.filter.constant = v.threads == 1
 			inputs := []*Tensor{s.in, s.filter, s.bias}
 			if c.noBias {

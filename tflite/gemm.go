@@ -184,20 +184,33 @@ func storeF32(acc *[gemmMR * gemmNR]float32, rows int, c []float32, ldc, col, n 
 	}
 }
 
-// requant is the output stage of an 8-bit product: per output channel, the int32 accumulator
-// plus offset is scaled by a fixed-point multiplier, shifted to the output zero point and clamped.
+// requant is the output stage of an 8-bit product, computed as the official runtime's XNNPACK
+// kernels do (their "fp32" requantization): per output channel, the int32 accumulator plus
+// offset is converted to float32, multiplied by the float32 scale input_scale*filter_scale/
+// output_scale, clamped to the activation range, rounded half to even, and shifted to the
+// output zero point. TFLite's reference kernels use a fixed-point multiplier instead; the two
+// differ by one step on some values, and those differences compound over a network, so the
+// runtime that users compare against decides.
 type requant struct {
-	offset []int32 // per channel: bias - aZp·Σ(b - bZp)
-	mult   []int32 // per channel
-	shift  []int   // per channel
+	offset []int32   // per channel: bias - aZp·Σ(b - bZp)
+	scale  []float32 // per channel
 	outZp  int32
 	lo, hi int32 // activation clamp, in output units
+	// flo and fhi are lo and hi relative to the zero point, for clamping before rounding.
+	flo, fhi float32
 }
+
+// roundMagic is 1.5·2^23: adding it to a float32 of magnitude below 2^22 rounds to an integer,
+// half to even, which is what XNNPACK's kernels do.
+const roundMagic = 12582912
 
 // apply returns the output value for accumulator acc of channel j.
 func (q *requant) apply(acc int32, j int) int32 {
-	v := multiplyByQuantizedMultiplier(acc+q.offset[j], q.mult[j], q.shift[j]) + q.outZp
-	return min(max(v, q.lo), q.hi)
+	// The explicit conversions keep every step in float32 and prevent fused multiply-adds.
+	f := float32(float32(acc+q.offset[j]) * q.scale[j])
+	f = min(max(f, q.flo), q.fhi)
+	r := float32(f+roundMagic) - roundMagic
+	return int32(r) + q.outZp
 }
 
 // gemmQ is gemmF32 for 8-bit A and C, with int32 accumulation and the output stage q.
