@@ -17,6 +17,12 @@ type fbt []any
 
 type fbEnc struct{ b []byte }
 
+// fbRepeat encodes as a vector of n references to one copy of table t.
+type fbRepeat struct {
+	n int
+	t fbt
+}
+
 func encodeFB(root fbt, ident string) []byte {
 	e := &fbEnc{b: make([]byte, 8)}
 	copy(e.b[4:], ident)
@@ -141,6 +147,14 @@ func (e *fbEnc) table(t fbt) int {
 			child = e.refs(len(x), func(i int) int { return e.table(x[i]) })
 		case []string:
 			child = e.refs(len(x), func(i int) int { return e.bytesVec([]byte(x[i]), 4, true) })
+		case fbRepeat:
+			shared := -1
+			child = e.refs(x.n, func(int) int {
+				if shared < 0 {
+					shared = e.table(x.t)
+				}
+				return shared
+			})
 		default:
 			panic(fmt.Sprintf("fbt: unsupported value %T", v))
 		}
