@@ -23,6 +23,13 @@ import (
 const producerEnv = "STORE_CRASH_PRODUCER"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(fsizeChildEnv); path != "" {
+		if err := fileSizeLimitChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, "file size limit child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(producerEnv); path != "" {
 		if err := produce(path); err != nil {
 			fmt.Fprintln(os.Stderr, "producer:", err)
