@@ -2,14 +2,286 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/edge-agent/edge-agent/tflite"
+	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
+// detectionOp is the custom op whose four outputs mark a model as an SSD detector.
+const detectionOp = "TFLite_Detection_PostProcess"
+
+// runInfer is `edge-agent infer`: run a model once on an image file and print the top classes
+// or the detections.
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("infer: not implemented yet")
+	fs := flag.NewFlagSet("infer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	modelPath := fs.String("model", "", "model `file` (.tflite)")
+	imagePath := fs.String("image", "", "image `file` (PNG, JPEG or BMP)")
+	labelsPath := fs.String("labels", "", "label `file`, one per line (default: labels embedded in the model)")
+	top := fs.Int("top", 5, "classification: number of classes to print")
+	threads := fs.Int("threads", 1, "number of threads the kernels may use")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	mean := fs.Float64("mean", 127.5, "float inputs: mean subtracted from 0..255 pixel values")
+	std := fs.Float64("std", 127.5, "float inputs: divisor applied after subtracting the mean")
+	threshold := fs.Float64("threshold", 0.3, "detection: lowest score printed")
+	maxResults := fs.Int("max-results", 0, "detection: most detections printed (0 = all the model returns)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	case *modelPath == "":
+		return fmt.Errorf("%w: infer needs --model", errUsage)
+	case *imagePath == "":
+		return fmt.Errorf("%w: infer needs --image", errUsage)
+	case *top < 1:
+		return fmt.Errorf("%w: --top must be at least 1", errUsage)
+	case *threads < 1 || *threads > 64:
+		return fmt.Errorf("%w: --threads must be between 1 and 64", errUsage)
+	case *std == 0 || math.IsNaN(*std) || math.IsNaN(*mean) || math.IsInf(*std, 0) || math.IsInf(*mean, 0):
+		return fmt.Errorf("%w: --std must be a non-zero number and --mean a number", errUsage)
+	case *maxResults < 0:
+		return fmt.Errorf("%w: --max-results must not be negative", errUsage)
+	}
+
+	model, err := tflite.LoadFile(*modelPath)
+	if err != nil {
+		return err
+	}
+	labels := vision.Labels(model.Labels())
+	if *labelsPath != "" {
+		if labels, err = vision.LoadLabels(*labelsPath); err != nil {
+			return err
+		}
+	}
+	img, err := vision.LoadImage(*imagePath)
+	if err != nil {
+		return err
+	}
+	ip, err := tflite.NewInterpreter(model, tflite.WithThreads(*threads))
+	if err != nil {
+		return err
+	}
+	defer ip.Close()
+	if ip.InputCount() != 1 {
+		return fmt.Errorf("infer: the model has %d inputs; only single-image models are supported", ip.InputCount())
+	}
+	norm := vision.Normalization{Mean: float32(*mean), Std: float32(*std)}
+	if err := vision.FillInput(ip.Input(0), img, norm); err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ip.Invoke(); err != nil {
+		return err
+	}
+
+	if isDetector(model, ip) {
+		size := img.Bounds().Size()
+		dets, err := vision.DecodeSSD(vision.SSDOutputs{Boxes: ip.Output(0), Classes: ip.Output(1), Scores: ip.Output(2), Count: ip.Output(3)},
+			vision.DetectOptions{Width: size.X, Height: size.Y, Threshold: float32(*threshold), MaxResults: *maxResults, Labels: labels})
+		if err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
+		if *asJSON {
+			if dets == nil {
+				dets = []vision.Detection{}
+			}
+			return writeJSON(stdout, struct {
+				Detections []vision.Detection `json:"detections"`
+			}{dets})
+		}
+		if len(dets) == 0 {
+			fmt.Fprintf(stdout, "no detection scored %.2f or more\n", *threshold)
+		}
+		for _, d := range dets {
+			fmt.Fprintf(stdout, "%-16s class=%-4d score=%.3f box x=%d y=%d w=%d h=%d\n",
+				orDash(d.Label), d.Class, d.Score, d.Box.X, d.Box.Y, d.Box.W, d.Box.H)
+		}
+		return nil
+	}
+
+	if ip.OutputCount() != 1 {
+		return fmt.Errorf("infer: the model has %d outputs and no %s op; only classifiers (one output) and SSD detectors are supported",
+			ip.OutputCount(), detectionOp)
+	}
+	classes, err := vision.Classify(ip.Output(0), *top, labels)
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, struct {
+			Classes []vision.Class `json:"classes"`
+		}{classes})
+	}
+	for _, c := range classes {
+		fmt.Fprintf(stdout, "%5d  %-24s %.4f\n", c.Index, orDash(c.Label), c.Score)
+	}
+	return nil
 }
 
+// isDetector reports whether the model ends with the SSD post-process op: it has that op and
+// the four float outputs it produces.
+func isDetector(m *tflite.Model, ip *tflite.Interpreter) bool {
+	return m.OpCounts()[detectionOp] > 0 && ip.OutputCount() == 4
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// inspectTensor is a model input or output as `model inspect` prints it.
+type inspectTensor struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Shape     []int     `json:"shape"`
+	Signature []int     `json:"shape_signature,omitempty"`
+	Scale     []float32 `json:"scale,omitempty"`
+	ZeroPoint []int64   `json:"zero_point,omitempty"`
+	Axis      *int      `json:"quantized_dimension,omitempty"`
+}
+
+type inspectOp struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+type inspectResult struct {
+	Path        string          `json:"path"`
+	Size        int             `json:"size"`
+	SHA256      string          `json:"sha256"`
+	Description string          `json:"description,omitempty"`
+	Inputs      []inspectTensor `json:"inputs"`
+	Outputs     []inspectTensor `json:"outputs"`
+	Ops         []inspectOp     `json:"ops"`
+	Labels      int             `json:"labels"`
+	FirstLabels []string        `json:"first_labels,omitempty"`
+	Metadata    string          `json:"metadata_error,omitempty"`
+}
+
+// runModelInspect is `edge-agent model inspect MODEL`.
 func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("model inspect: not implemented yet")
+	fs := flag.NewFlagSet("model inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: edge-agent model inspect [--json] MODEL")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: model inspect needs exactly one model file", errUsage)
+	}
+	path := fs.Arg(0)
+	m, err := tflite.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	r := inspectResult{Path: path, Size: m.Size(), SHA256: m.SHA256(), Description: m.Description()}
+	r.Inputs = inspectTensors(m.Inputs())
+	r.Outputs = inspectTensors(m.Outputs())
+	for name, n := range m.OpCounts() {
+		r.Ops = append(r.Ops, inspectOp{name, n})
+	}
+	// Most frequent first, then by name, so the output is stable.
+	slices.SortFunc(r.Ops, func(a, b inspectOp) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	labels := m.Labels()
+	r.Labels = len(labels)
+	r.FirstLabels = labels[:min(len(labels), 5)]
+	if md, err := m.Metadata(); err != nil {
+		r.Metadata = err.Error()
+	} else if md != nil && r.Description == "" {
+		r.Description = md.Description
+	}
+	if *asJSON {
+		return writeJSON(stdout, r)
+	}
+	fmt.Fprintf(stdout, "model:       %s\nsize:        %d bytes\nsha256:      %s\n", r.Path, r.Size, r.SHA256)
+	if r.Description != "" {
+		fmt.Fprintf(stdout, "description: %s\n", r.Description)
+	}
+	for _, side := range []struct {
+		name string
+		ts   []inspectTensor
+	}{{"inputs", r.Inputs}, {"outputs", r.Outputs}} {
+		fmt.Fprintf(stdout, "%s:\n", side.name)
+		for i, t := range side.ts {
+			fmt.Fprintf(stdout, "  %d  %-40s %-8s %v", i, t.Name, t.Type, t.Shape)
+			if !slices.Equal(t.Signature, t.Shape) && t.Signature != nil {
+				fmt.Fprintf(stdout, " (declared %v)", t.Signature)
+			}
+			switch {
+			case len(t.Scale) == 1:
+				fmt.Fprintf(stdout, "  scale=%g zero_point=%d", t.Scale[0], t.ZeroPoint[0])
+			case len(t.Scale) > 1:
+				fmt.Fprintf(stdout, "  per-channel (%d scales, axis %d)", len(t.Scale), *t.Axis)
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	total := 0
+	for _, op := range r.Ops {
+		total += op.Count
+	}
+	fmt.Fprintf(stdout, "ops:         %d operators\n", total)
+	for _, op := range r.Ops {
+		fmt.Fprintf(stdout, "  %-32s %d\n", op.Name, op.Count)
+	}
+	fmt.Fprintf(stdout, "labels:      %d embedded", r.Labels)
+	if len(r.FirstLabels) > 0 {
+		fmt.Fprintf(stdout, " (%s, ...)", strings.Join(r.FirstLabels, ", "))
+	}
+	fmt.Fprintln(stdout)
+	if r.Metadata != "" {
+		fmt.Fprintf(stdout, "metadata:    unreadable: %s\n", r.Metadata)
+	}
+	return nil
+}
+
+func inspectTensors(infos []tflite.TensorInfo) []inspectTensor {
+	out := make([]inspectTensor, len(infos))
+	for i, ti := range infos {
+		t := inspectTensor{Name: ti.Name, Type: ti.Type.String(), Shape: ti.Shape, Signature: ti.ShapeSignature}
+		if t.Shape == nil {
+			t.Shape = []int{}
+		}
+		if q := ti.Quantization; q != nil && len(q.Scale) > 0 && len(q.Scale) == len(q.ZeroPoint) {
+			t.Scale, t.ZeroPoint = q.Scale, q.ZeroPoint
+			if len(q.Scale) > 1 {
+				axis := q.Axis
+				t.Axis = &axis
+			}
+		}
+		out[i] = t
+	}
+	return out
 }
