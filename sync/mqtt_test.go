@@ -106,7 +106,9 @@ func runOutage(t *testing.T, ob Outbox, appendFn func(ctx context.Context, i int
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const n = 1500
+	// The stream runs for 3 s whatever the outbox's append latency (a lone appender to the
+	// store waits for a group commit and an fsync per record).
+	const streamFor = 3 * time.Second
 	var (
 		mu       gosync.Mutex
 		appended []uint64
@@ -115,7 +117,8 @@ func runOutage(t *testing.T, ob Outbox, appendFn func(ctx context.Context, i int
 	go func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
-		for i := range n {
+		end := time.Now().Add(streamFor)
+		for i := 0; time.Now().Before(end); i++ {
 			<-tick.C
 			seq, err := appendFn(ctx, i)
 			if err != nil {

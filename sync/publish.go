@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	gosync "sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -45,16 +46,27 @@ func (c *Client) publishLoop(ctx context.Context, cl mqtt.Client, verify bool, e
 	// slots is a semaphore of w: a send takes a slot, ackLoop's receive frees it.
 	slots := make(chan struct{}, w)
 	sent := make(chan pending, w)
-	ackErr := make(chan error, 1)
+	// acked feeds deleteLoop. Deleting is a disk transaction (an fsync, maybe a group-commit
+	// delay); doing it apart from ackLoop keeps the window moving meanwhile.
+	acked := make(chan uint64, max(4*w, 1024))
+	ackErr := make(chan error, 2)
 	actx, acancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ackErr <- c.ackLoop(actx, sent, slots)
-	}()
+	var wg gosync.WaitGroup
+	wg.Go(func() {
+		defer close(acked)
+		if err := c.ackLoop(actx, sent, slots, acked); err != nil {
+			ackErr <- err
+		}
+	})
+	wg.Go(func() {
+		if err := c.deleteLoop(acked); err != nil {
+			ackErr <- err
+			acancel() // stop ackLoop, which would block on a full acked channel
+		}
+	})
 	defer func() {
 		acancel()
-		<-done
+		wg.Wait()
 	}()
 
 	poll := time.NewTicker(time.Second)
@@ -105,46 +117,21 @@ func (c *Client) publishLoop(ctx context.Context, cl mqtt.Client, verify bool, e
 	}
 }
 
-// ackLoop waits for the PUBACKs in publish order and deletes the acknowledged records from the
-// outbox, batching the deletes that are ready together (one outbox transaction each).
-func (c *Client) ackLoop(ctx context.Context, sent <-chan pending, slots <-chan struct{}) error {
-	batch := make([]uint64, 0, cap(sent))
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := c.outbox.Ack(batch...); err != nil {
-			return fmt.Errorf("ack outbox records %d..%d: %w", batch[0], batch[len(batch)-1], err)
-		}
-		c.acked.Add(uint64(len(batch)))
-		c.lastAck.Store(time.Now().UnixNano())
-		batch = batch[:0]
-		return nil
-	}
-	// On the way out, delete what was acknowledged so it is not sent again.
-	defer func() { _ = flush() }()
+// ackLoop waits for the PUBACKs in publish order, frees their window slots and passes their seqs
+// to deleteLoop, until ctx ends (nil) or a publish fails.
+func (c *Client) ackLoop(ctx context.Context, sent <-chan pending, slots <-chan struct{}, acked chan<- uint64) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		var p pending
 		select {
 		case p = <-sent:
-		default:
-			if err := flush(); err != nil {
-				return err
-			}
-			select {
-			case p = <-sent:
-			case <-ctx.Done():
-				return nil
-			}
+		case <-ctx.Done():
+			return nil
 		}
 		select {
 		case <-p.tok.Done():
 		default:
-			if err := flush(); err != nil {
-				return err
-			}
 			timer.Reset(c.ackTimeout())
 			select {
 			case <-p.tok.Done():
@@ -157,9 +144,41 @@ func (c *Client) ackLoop(ctx context.Context, sent <-chan pending, slots <-chan 
 		if err := p.tok.Error(); err != nil {
 			return fmt.Errorf("publish seq %d: %w", p.seq, err)
 		}
-		batch = append(batch, p.seq)
+		select {
+		case acked <- p.seq:
+		case <-ctx.Done():
+			return nil
+		}
 		<-slots
 	}
+}
+
+// deleteLoop deletes acknowledged records from the outbox, as many per transaction as have
+// arrived meanwhile, until acked is closed and drained: what the broker acknowledged before a
+// disconnect is deleted rather than sent again.
+func (c *Client) deleteLoop(acked <-chan uint64) error {
+	batch := make([]uint64, 0, cap(acked))
+	for seq := range acked {
+		batch = append(batch[:0], seq)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case s, ok := <-acked:
+				if !ok {
+					break more
+				}
+				batch = append(batch, s)
+			default:
+				break more
+			}
+		}
+		if err := c.outbox.Ack(batch...); err != nil {
+			return fmt.Errorf("ack outbox records %d..%d: %w", batch[0], batch[len(batch)-1], err)
+		}
+		c.acked.Add(uint64(len(batch)))
+		c.lastAck.Store(time.Now().UnixNano())
+	}
+	return nil
 }
 
 // verifyFirst publishes the oldest record alone and waits for both its PUBACK and its echo on
