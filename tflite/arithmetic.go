@@ -32,8 +32,7 @@ type arithKernel struct {
 
 	// 8-bit: per-input tables indexed by raw byte, and the output rescale.
 	tabA, tabB [256]int32
-	outMult    int32
-	outShift   int
+	outRescale rescaler
 	outZP      int32
 	qmin, qmax int32
 
@@ -115,7 +114,7 @@ func (k *arithKernel) prepareQuantized(n *node) error {
 	lo, hi := typeRange(k.typ)
 	k.qmin, k.qmax = activationRangeQuantized(k.act, so, zo, lo, hi)
 	if k.op == opMul {
-		k.outMult, k.outShift = quantizeMultiplier(float64(sa) * float64(sb) / float64(so))
+		k.outRescale = newRescaler(quantizeMultiplier(float64(sa) * float64(sb) / float64(so)))
 		for i := range 256 {
 			k.tabA[i] = byteValue(k.typ, i) - za
 			k.tabB[i] = byteValue(k.typ, i) - zb
@@ -126,7 +125,7 @@ func (k *arithKernel) prepareQuantized(n *node) error {
 	twiceMax := 2 * float64(max(sa, sb))
 	ma, sha := quantizeMultiplier(float64(sa) / twiceMax)
 	mb, shb := quantizeMultiplier(float64(sb) / twiceMax)
-	k.outMult, k.outShift = quantizeMultiplier(twiceMax / (float64(int64(1)<<leftShift) * float64(so)))
+	k.outRescale = newRescaler(quantizeMultiplier(twiceMax / (float64(int64(1)<<leftShift) * float64(so))))
 	if k.op == opSub {
 		mb = -mb
 	}
@@ -213,15 +212,30 @@ func (k *arithKernel) quantizedRows(lo, hi int) {
 	p := &k.plan
 	sa, sb := p.innerA, p.innerB
 	ta, tb := &k.tabA, &k.tabB
-	mult, shift, zp, qmin, qmax := k.outMult, k.outShift, k.outZP, k.qmin, k.qmax
+	rq, zp, qmin, qmax := k.outRescale, k.outZP, k.qmin, k.qmax
 	mul := k.op == opMul
 	for r := lo; r < hi; r++ {
 		o, ia, ib := p.row(r)
 		dst := k.out[o : o+p.inner]
+		if sa == 1 && sb == 1 {
+			x, y := k.a[ia:ia+len(dst)], k.b[ib:ib+len(dst)]
+			if mul {
+				for i := range dst {
+					v := rq.apply(ta[x[i]]*tb[y[i]]) + zp
+					dst[i] = byte(min(max(v, qmin), qmax))
+				}
+			} else {
+				for i := range dst {
+					v := rq.apply(ta[x[i]]+tb[y[i]]) + zp
+					dst[i] = byte(min(max(v, qmin), qmax))
+				}
+			}
+			continue
+		}
 		j, l := ia, ib
 		if mul {
 			for i := range dst {
-				v := multiplyByQuantizedMultiplier(ta[k.a[j]]*tb[k.b[l]], mult, shift) + zp
+				v := rq.apply(ta[k.a[j]]*tb[k.b[l]]) + zp
 				dst[i] = byte(min(max(v, qmin), qmax))
 				j += sa
 				l += sb
@@ -229,10 +243,47 @@ func (k *arithKernel) quantizedRows(lo, hi int) {
 			continue
 		}
 		for i := range dst {
-			v := multiplyByQuantizedMultiplier(ta[k.a[j]]+tb[k.b[l]], mult, shift) + zp
+			v := rq.apply(ta[k.a[j]]+tb[k.b[l]]) + zp
 			dst[i] = byte(min(max(v, qmin), qmax))
 			j += sa
 			l += sb
 		}
 	}
+}
+
+// rescaler is multiplyByQuantizedMultiplier with the shift split at prepare time, small enough
+// for the compiler to inline into the per-element loops. The multiplier never is MinInt32
+// (quantizeMultiplier returns a non-negative Q31 value), so the doubling high multiply cannot
+// saturate.
+type rescaler struct {
+	mult   int32
+	left   uint
+	right  uint
+	mask   int32
+	thresh int32
+}
+
+func newRescaler(mult int32, shift int) rescaler {
+	r := rescaler{mult: mult}
+	if shift > 0 {
+		r.left = uint(shift)
+	} else {
+		r.right = uint(-shift)
+	}
+	r.mask = int32((int64(1) << r.right) - 1)
+	r.thresh = r.mask >> 1
+	return r
+}
+
+func (r rescaler) apply(x int32) int32 {
+	// Branch-free: with random data the signs are unpredictable. Rounding nudge of the
+	// doubling high multiply: 2^30, or 1-2^30 for a negative product.
+	ab := int64(x<<r.left) * int64(r.mult)
+	v := ab + (1 << 30) + (ab>>63)&(1-1<<31)
+	// Truncating division by 2^31 (C++ semantics): add 2^31-1 first when negative.
+	hi := int32((v + (v>>63)&(1<<31-1)) >> 31)
+	// Rounding right shift, half away from zero: a negative value's threshold is one higher.
+	th := r.thresh + int32(uint32(hi)>>31)
+	rem := hi & r.mask
+	return hi>>r.right - (th-rem)>>31
 }

@@ -269,3 +269,26 @@ func BenchmarkAddQuantized(b *testing.B) {
 		_ = k.eval(n)
 	}
 }
+
+// TestRescalerMatchesFixedPoint checks the inlinable requantization against the reference
+// fixed-point functions, including extreme inputs and shifts.
+func TestRescalerMatchesFixedPoint(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	xs := []int32{0, 1, -1, 1 << 20, -(1 << 20), math.MaxInt32 >> 4, math.MinInt32 >> 4, 12345, -12345}
+	for range 2000 {
+		xs = append(xs, int32(r.Uint32())>>r.IntN(20))
+	}
+	for range 300 {
+		m := math.Ldexp(r.Float64()+0.001, -r.IntN(30)+2)
+		mult, shift := quantizeMultiplier(m)
+		rq := newRescaler(mult, shift)
+		for _, x := range xs {
+			if shift > 0 {
+				x >>= shift // keep x<<shift in range, as the kernels do
+			}
+			if got, want := rq.apply(x), multiplyByQuantizedMultiplier(x, mult, shift); got != want {
+				t.Fatalf("m=%v x=%d: got %d, want %d", m, x, got, want)
+			}
+		}
+	}
+}

@@ -150,3 +150,154 @@ func TestBroadcastShape(t *testing.T) {
 		t.Errorf("rank 7: %v", err)
 	}
 }
+
+// TestKernelsDoNotAllocate runs every kernel of this file set once prepared and checks that eval
+// allocates nothing, with and without worker threads.
+func TestKernelsDoNotAllocate(t *testing.T) {
+	big := []int{1, 32, 32, 40} // large enough for the pool to split
+	q := func(shape []int) *Tensor { return tensorQ(UInt8, shape, 0.1, 128) }
+	cases := []struct {
+		name    string
+		f       kernelFactory
+		opts    mapOptions
+		inputs  []*Tensor
+		outputs []*Tensor
+	}{
+		{"ADD", newAdd, mapOptions{0: int8(actRelu)}, []*Tensor{tensorF32(big), tensorF32([]int{40})}, []*Tensor{tensorF32(nil)}},
+		{"SUB q", newSub, nil, []*Tensor{q(big), q([]int{1, 32, 1, 40})}, []*Tensor{qOut(UInt8, 0.2, 100)}},
+		{"MUL int32", newMul, nil, []*Tensor{constI32([]int{3, 4}), constI32([]int{4})}, []*Tensor{constI32(nil)}},
+		{"LOGISTIC", newLogistic, nil, []*Tensor{tensorF32(big)}, []*Tensor{tensorF32(nil)}},
+		{"TANH q", newTanh, nil, []*Tensor{q(big)}, []*Tensor{qOut(UInt8, 1.0/128, 128)}},
+		{"RELU6 q", newRelu6, nil, []*Tensor{q(big)}, []*Tensor{qOut(UInt8, 0.05, 0)}},
+		{"SOFTMAX", newSoftmax, mapOptions{0: float32(1)}, []*Tensor{tensorF32([]int{4, 10})}, []*Tensor{tensorF32(nil)}},
+		{"SOFTMAX q", newSoftmax, mapOptions{0: float32(1)}, []*Tensor{q([]int{4, 10})}, []*Tensor{qOut(UInt8, 1.0/256, 0)}},
+		{"CONCATENATION q", newConcatenation, mapOptions{0: int32(-1)}, []*Tensor{q([]int{2, 3}), tensorQ(UInt8, []int{2, 5}, 0.3, 10)}, []*Tensor{qOut(UInt8, 0.1, 128)}},
+		{"PAD", newPad, nil, []*Tensor{tensorF32([]int{1, 4, 4, 3}), constI32([]int{4, 2}, 0, 0, 1, 1, 1, 1, 0, 0)}, []*Tensor{tensorF32(nil)}},
+		{"MEAN q", newMean, mapOptions{0: true}, []*Tensor{q([]int{1, 7, 7, 8}), constI32([]int{2}, 1, 2)}, []*Tensor{qOut(UInt8, 0.05, 120)}},
+		{"RESIZE_BILINEAR", newResizeBilinear, nil, []*Tensor{tensorF32([]int{1, 4, 4, 3}), constI32([]int{2}, 7, 9)}, []*Tensor{tensorF32(nil)}},
+		{"RESIZE_BILINEAR q", newResizeBilinear, mapOptions{3: true}, []*Tensor{q([]int{1, 4, 4, 3}), constI32([]int{2}, 7, 9)}, []*Tensor{qOut(UInt8, 0.1, 128)}},
+		{"RESIZE_NEAREST_NEIGHBOR", newResizeNearestNeighbor, nil, []*Tensor{tensorF32([]int{1, 4, 4, 3}), constI32([]int{2}, 8, 8)}, []*Tensor{tensorF32(nil)}},
+		{"QUANTIZE", newQuantize, nil, []*Tensor{tensorF32(big)}, []*Tensor{qOut(Int8, 0.1, 0)}},
+		{"DEQUANTIZE", newDequantize, nil, []*Tensor{q(big)}, []*Tensor{tensorF32(nil)}},
+		{"TRANSPOSE", newTranspose, nil, []*Tensor{tensorF32([]int{2, 3, 4}), constI32([]int{3}, 2, 0, 1)}, []*Tensor{tensorF32(nil)}},
+		{"STRIDED_SLICE", newStridedSlice, nil, []*Tensor{tensorF32([]int{4, 5}), constI32([]int{2}, 3, 0), constI32([]int{2}, 0, 5), constI32([]int{2}, -1, 2)}, []*Tensor{tensorF32(nil)}},
+	}
+	p := newPool(2)
+	defer p.close()
+	for _, c := range cases {
+		for _, threads := range []*pool{nil, p} {
+			if c.opts == nil {
+				c.opts = mapOptions{}
+			}
+			n := &node{op: c.name, inputs: c.inputs, outputs: c.outputs, opts: c.opts, pool: threads}
+			k, err := c.f(n)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if err := k.prepare(n); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			for _, o := range c.outputs {
+				o.data = alignedBytes(o.ByteSize())
+			}
+			n.scratch = alignedBytes(n.scratchSize)
+			if allocs := testing.AllocsPerRun(5, func() {
+				if err := k.eval(n); err != nil {
+					t.Fatal(err)
+				}
+			}); allocs != 0 {
+				t.Errorf("%s (pool %v): eval allocates %v times", c.name, threads != nil, allocs)
+			}
+		}
+	}
+}
+
+// benchOp prepares a kernel once and measures eval.
+func benchOp(b *testing.B, f kernelFactory, opts mapOptions, inputs, outputs []*Tensor, threads int) {
+	b.Helper()
+	if opts == nil {
+		opts = mapOptions{}
+	}
+	p := newPool(threads)
+	defer p.close()
+	n := &node{op: "BENCH", inputs: inputs, outputs: outputs, opts: opts, pool: p}
+	k, err := f(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := k.prepare(n); err != nil {
+		b.Fatal(err)
+	}
+	for _, o := range outputs {
+		o.data = alignedBytes(o.ByteSize())
+	}
+	n.scratch = alignedBytes(n.scratchSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := k.eval(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSoftmaxQuantized1001(b *testing.B) {
+	in := tensorQ(UInt8, []int{1, 1001}, 0.1, 128, randQ(rand.New(rand.NewPCG(1, 1)), UInt8, 1001)...)
+	benchOp(b, newSoftmax, mapOptions{0: float32(1)}, []*Tensor{in}, []*Tensor{qOut(UInt8, 1.0/256, 0)}, 1)
+}
+
+func BenchmarkSoftmaxFloat1001(b *testing.B) {
+	in := tensorF32([]int{1, 1001}, randF32(rand.New(rand.NewPCG(1, 1)), 1001, 10)...)
+	benchOp(b, newSoftmax, mapOptions{0: float32(1)}, []*Tensor{in}, []*Tensor{tensorF32(nil)}, 1)
+}
+
+// BenchmarkConcatenationSSD concatenates box predictions of six SSD heads (uint8, differing
+// quantization for one of them).
+func BenchmarkConcatenationSSD(b *testing.B) {
+	var ins []*Tensor
+	for i, n := range []int{1083, 600, 150, 54, 24, 6} {
+		scale := float32(0.05)
+		if i == 2 {
+			scale = 0.07
+		}
+		ins = append(ins, tensorQ(UInt8, []int{1, n, 1, 4}, scale, 128))
+	}
+	benchOp(b, newConcatenation, mapOptions{0: int32(1)}, ins, []*Tensor{qOut(UInt8, 0.05, 128)}, 1)
+}
+
+func BenchmarkLogisticQuantized(b *testing.B) {
+	in := tensorQ(UInt8, []int{1, 1917, 91}, 0.1, 128)
+	benchOp(b, newLogistic, nil, []*Tensor{in}, []*Tensor{qOut(UInt8, 1.0/256, 0)}, 1)
+}
+
+func BenchmarkLogisticFloat(b *testing.B) {
+	in := tensorF32([]int{1, 1917, 91})
+	benchOp(b, newLogistic, nil, []*Tensor{in}, []*Tensor{tensorF32(nil)}, 1)
+}
+
+func BenchmarkResizeBilinearFloat(b *testing.B) {
+	in := tensorF32([]int{1, 480, 640, 3})
+	benchOp(b, newResizeBilinear, nil, []*Tensor{in, constI32([]int{2}, 300, 300)}, []*Tensor{tensorF32(nil)}, 1)
+}
+
+func BenchmarkResizeBilinearQuantized(b *testing.B) {
+	in := tensorQ(UInt8, []int{1, 480, 640, 3}, 1, 0)
+	benchOp(b, newResizeBilinear, nil, []*Tensor{in, constI32([]int{2}, 300, 300)}, []*Tensor{qOut(UInt8, 1, 0)}, 1)
+}
+
+func BenchmarkTranspose(b *testing.B) {
+	in := tensorF32([]int{1, 64, 64, 32})
+	benchOp(b, newTranspose, nil, []*Tensor{in, constI32([]int{4}, 0, 3, 1, 2)}, []*Tensor{tensorF32(nil)}, 1)
+}
+
+func BenchmarkAddFloatBroadcast(b *testing.B) {
+	benchOp(b, newAdd, nil, []*Tensor{tensorF32([]int{1, 64, 64, 32}), tensorF32([]int{32})}, []*Tensor{tensorF32(nil)}, 1)
+}
+
+func BenchmarkAddFloatBroadcast2Threads(b *testing.B) {
+	benchOp(b, newAdd, nil, []*Tensor{tensorF32([]int{1, 64, 64, 32}), tensorF32([]int{32})}, []*Tensor{tensorF32(nil)}, 2)
+}
+
+func BenchmarkMeanQuantizedSpatial(b *testing.B) {
+	in := tensorQ(UInt8, []int{1, 7, 7, 1024}, 0.1, 128)
+	benchOp(b, newMean, mapOptions{0: true}, []*Tensor{in, constI32([]int{2}, 1, 2)}, []*Tensor{qOut(UInt8, 0.1, 128)}, 1)
+}
