@@ -1,0 +1,255 @@
+// Command predcmp compares two JSON-lines outputs of the same run on different machines (the agent's
+// `run --print` records, or cvprobe's frame statistics), e.g. amd64 against arm64 under qemu.
+//
+//	predcmp [-ignore ts,infer_ms] [-tol score=0.0040,x=2] WANT.jsonl GOT.jsonl
+//
+// Both files must hold the same number of records with the same structure: the same keys, the same
+// array lengths (so the same number of detections), equal strings and booleans. Keys in -ignore
+// (timestamps, timings) are skipped wherever they appear. Numbers are equal within the tolerance
+// given for their key in -tol (an array element uses its array's key), else within 1e-6: the
+// platforms may round a float differently (arm64 fuses multiply-adds) or resize a frame with
+// different SIMD code, which can move a quantized score by a step and a box by a pixel.
+//
+// It exits 0 when the outputs match, 1 with the differences listed when they do not, and 2 on a
+// usage or input error.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// maxLine bounds one JSON record; a longer line is an input error, not an allocation.
+const maxLine = 4 << 20
+
+// maxReport bounds how many differences are printed.
+const maxReport = 20
+
+// defaultTol is the tolerance of a number whose key has none in -tol.
+const defaultTol = 1e-6
+
+// errUsage marks command-line mistakes.
+var errUsage = errors.New("usage")
+
+func main() {
+	ok, err := run(os.Args[1:], os.Stdout)
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "predcmp:", err)
+		os.Exit(2)
+	case !ok:
+		os.Exit(1)
+	}
+}
+
+// options says what a comparison skips and how close numbers must be.
+type options struct {
+	ignore map[string]bool
+	tol    map[string]float64
+}
+
+func run(args []string, out io.Writer) (bool, error) {
+	fs := flag.NewFlagSet("predcmp", flag.ContinueOnError)
+	ignore := fs.String("ignore", "ts,infer_ms", "comma-separated keys to skip")
+	tol := fs.String("tol", "", "comma-separated key=tolerance pairs for numbers")
+	if err := fs.Parse(args); err != nil {
+		return false, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() != 2 {
+		return false, fmt.Errorf("%w: want two files, got %d arguments", errUsage, fs.NArg())
+	}
+	opt, err := parseOptions(*ignore, *tol)
+	if err != nil {
+		return false, err
+	}
+	want, err := readRecords(fs.Arg(0))
+	if err != nil {
+		return false, err
+	}
+	got, err := readRecords(fs.Arg(1))
+	if err != nil {
+		return false, err
+	}
+	diffs := compareRecords(want, got, opt)
+	for i, d := range diffs {
+		if i == maxReport {
+			fmt.Fprintf(out, "... and %d more differences\n", len(diffs)-maxReport)
+			break
+		}
+		fmt.Fprintln(out, d)
+	}
+	if len(diffs) > 0 {
+		return false, nil
+	}
+	fmt.Fprintf(out, "predcmp: %d records match\n", len(want))
+	return true, nil
+}
+
+func parseOptions(ignore, tol string) (options, error) {
+	opt := options{ignore: map[string]bool{}, tol: map[string]float64{}}
+	for k := range strings.SplitSeq(ignore, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			opt.ignore[k] = true
+		}
+	}
+	for kv := range strings.SplitSeq(tol, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return opt, fmt.Errorf("%w: -tol %q: want key=number", errUsage, kv)
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return opt, fmt.Errorf("%w: -tol %q: want a finite tolerance >= 0", errUsage, kv)
+		}
+		opt.tol[k] = f
+	}
+	return opt, nil
+}
+
+// readRecords parses one JSON value per non-empty line.
+func readRecords(path string) ([]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	var recs []any
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("%s:%d: more than one JSON value on the line", path, line)
+		}
+		recs = append(recs, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return recs, nil
+}
+
+func compareRecords(want, got []any, opt options) []string {
+	var diffs []string
+	if len(want) != len(got) {
+		diffs = append(diffs, fmt.Sprintf("record count: want %d, got %d", len(want), len(got)))
+	}
+	for i := range min(len(want), len(got)) {
+		compare(fmt.Sprintf("[%d]", i), "", want[i], got[i], opt, &diffs)
+	}
+	return diffs
+}
+
+// compare appends to diffs where got differs from want; key is the nearest object key above the
+// values, which selects the tolerance of numbers.
+func compare(path, key string, want, got any, opt options, diffs *[]string) {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want an object, got %s", path, short(got)))
+			return
+		}
+		for _, k := range unionKeys(w, g) {
+			if opt.ignore[k] {
+				continue
+			}
+			wv, inW := w[k]
+			gv, inG := g[k]
+			switch {
+			case !inG:
+				*diffs = append(*diffs, fmt.Sprintf("%s.%s: missing (want %s)", path, k, short(wv)))
+			case !inW:
+				*diffs = append(*diffs, fmt.Sprintf("%s.%s: unexpected (got %s)", path, k, short(gv)))
+			default:
+				compare(path+"."+k, k, wv, gv, opt, diffs)
+			}
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want an array, got %s", path, short(got)))
+			return
+		}
+		if len(w) != len(g) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %d elements, got %d", path, len(w), len(g)))
+		}
+		for i := range min(len(w), len(g)) {
+			compare(fmt.Sprintf("%s[%d]", path, i), key, w[i], g[i], opt, diffs)
+		}
+	case json.Number:
+		g, ok := got.(json.Number)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, w, short(got)))
+			return
+		}
+		wf, err1 := w.Float64()
+		gf, err2 := g.Float64()
+		if err1 != nil || err2 != nil {
+			if w != g {
+				*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, w, g))
+			}
+			return
+		}
+		tol, ok := opt.tol[key]
+		if !ok {
+			tol = defaultTol
+		}
+		if math.Abs(wf-gf) > tol {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s (|diff| %.3g > %g)", path, w, g, math.Abs(wf-gf), tol))
+		}
+	default: // string, bool, nil
+		if want != got {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, short(want), short(got)))
+		}
+	}
+}
+
+func unionKeys(a, b map[string]any) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return slices.Compact(keys)
+}
+
+// short renders v for a message, cut to a readable length.
+func short(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
+}
