@@ -348,6 +348,9 @@ func TestPreprocessDoesNotAllocate(t *testing.T) {
 				}
 			})
 			p.Close()
+			if matProfileBuild && fit == CenterCrop {
+				continue // the crop's Mat header is recorded by the profiler, which allocates
+			}
 			if allocs != 0 {
 				t.Errorf("%v %v: %v allocations per Run in steady state", fit, typ, allocs)
 			}
