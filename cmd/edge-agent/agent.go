@@ -2,10 +2,118 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/edge-agent/edge-agent/agent"
 )
 
+// runAgent is `edge-agent run`: configuration comes from defaults, then --config, then
+// EDGE_AGENT_* variables, then these flags.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("run: not implemented yet")
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
+	printRecords := fs.Bool("print", false, "also print every record as a JSON line on stdout")
+	once := fs.Bool("once", false, "process every frame of a video file once, then stop (no looping, no frame-rate cap)")
+	noMQTT := fs.Bool("no-mqtt", false, "do not connect to MQTT; records stay in the outbox")
+	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	// Flags for the settings people change most; each maps to a config key.
+	type keyFlag struct {
+		name, key string
+		value     *string
+	}
+	var keyFlags []keyFlag
+	for _, kf := range []struct{ name, key, usage string }{
+		{"source", "camera.source", "frame source: /dev/video0, a file, rtsp:// or http:// URL, or a GStreamer pipeline"},
+		{"model", "model.path", "model `file` (.tflite)"},
+		{"labels", "model.labels", "label `file` (default: labels embedded in the model)"},
+		{"device-id", "device.id", "device `id` used in topics and records"},
+		{"mqtt-url", "mqtt.url", "MQTT broker `URL` (tcp://, ssl://, ws://, wss://); turns the embedded broker off"},
+		{"state-dir", "state_dir", "`directory` for the outbox database"},
+		{"log-level", "log.level", "log `level`: debug, info, warn, error"},
+		{"max-fps", "camera.max_fps", "maximum frames per second (0 = unlimited)"},
+	} {
+		keyFlags = append(keyFlags, keyFlag{kf.name, kf.key, fs.String(kf.name, "", kf.usage+" (config "+kf.key+")")})
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+
+	load := func() (agent.Config, error) {
+		l := agent.NewLoader()
+		if *configPath != "" {
+			if err := l.LoadFile(*configPath); err != nil {
+				return agent.Config{}, err
+			}
+		}
+		if err := l.LoadEnv(os.Environ()); err != nil {
+			return agent.Config{}, err
+		}
+		for _, f := range keyFlags {
+			if *f.value == "" {
+				continue
+			}
+			if err := l.Set(f.key, *f.value, "flag --"+f.name); err != nil {
+				return agent.Config{}, err
+			}
+			if f.key == "mqtt.url" {
+				_ = l.Set("mqtt.embedded", "false", "flag --mqtt-url")
+			}
+		}
+		if *once {
+			_ = l.Set("camera.loop", "false", "flag --once")
+			_ = l.Set("camera.max_fps", "0", "flag --once")
+		}
+		if *noMQTT {
+			_ = l.Set("mqtt.enabled", "false", "flag --no-mqtt")
+		}
+		return l.Config()
+	}
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if *checkOnly {
+		fmt.Fprintln(stdout, "configuration OK")
+		return nil
+	}
+
+	logger, level := agent.NewLogger(stderr, cfg.Log)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+
+	opts := agent.Options{
+		Logger:   logger,
+		LogLevel: level,
+		Version:  version,
+		Reload:   reload,
+		Load:     load,
+	}
+	if *printRecords {
+		opts.Print = stdout
+	}
+	return agent.Run(ctx, cfg, opts)
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edge-agent/edge-agent/agent"
+	"github.com/edge-agent/edge-agent/internal/mqtttest"
+)
+
+const (
+	sampleClip = "../../testdata/clips/sample.mp4"
+	ssdModel   = "../../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
+	ssdLabels  = "../../models/labelmap.txt"
+)
+
+// buildAgent builds the real edge-agent binary into a temporary directory.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "edge-agent")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// agentEnv is the test process's environment without EDGE_AGENT_* overrides.
+func agentEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, agent.EnvPrefix) && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// collector subscribes to every topic of a device and keeps what arrives.
+type collector struct {
+	mu       stdsync.Mutex
+	messages map[string][][]byte // topic -> payloads, in arrival order
+}
+
+func subscribe(t *testing.T, brokerURL, filter string) *collector {
+	t.Helper()
+	c := &collector{messages: map[string][][]byte{}}
+	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("e2e-watcher").SetOrderMatters(true)
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	tok := cl.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.messages[m.Topic()] = append(c.messages[m.Topic()], m.Payload())
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return c
+}
+
+func (c *collector) get(topic string) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.messages[topic]...)
+}
+
+// TestEndToEnd runs the real agent binary on the sample clip (frames made from the shared
+// cats_and_dogs.jpg and burger.jpg photos) with the shipped SSD model, publishing to a real
+// mosquitto, and checks what a dashboard subscribed to the broker receives.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the agent binary")
+	}
+	bin := buildAgent(t)
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	const device = "e2e-pi"
+	sub := subscribe(t, broker.URL(), "edge/"+device+"/#")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "--once", "--source", sampleClip, "--model", ssdModel,
+		"--labels", ssdLabels, "--mqtt-url", broker.URL(), "--device-id", device,
+		"--state-dir", t.TempDir(), "--log-level", "debug")
+	// A threshold below the default keeps the letterboxed frames' borderline cat in the records.
+	cmd.Env = append(agentEnv(), agent.EnvName("model.score_threshold")+"=0.4")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("agent: %v\n%s", err, stderr.String())
+	}
+
+	// The agent waits for the broker to acknowledge its backlog before it exits; give the
+	// subscriber a moment to receive the last deliveries.
+	topic := "edge/" + device + "/predictions"
+	deadline := time.Now().Add(10 * time.Second)
+	for len(sub.get(topic)) < 60 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	payloads := sub.get(topic)
+	if len(payloads) != 60 {
+		t.Fatalf("got %d prediction messages, want one per frame of the 60-frame clip\nagent log:\n%s", len(payloads), stderr.String())
+	}
+
+	var lastSeq uint64
+	for i, p := range payloads {
+		var rec agent.Record
+		if err := json.Unmarshal(p, &rec); err != nil {
+			t.Fatalf("message %d is not a record: %v: %s", i, err, p)
+		}
+		if rec.V != agent.RecordVersion || rec.Device != device || rec.Seq != lastSeq+1 {
+			t.Fatalf("message %d: v=%d device=%q seq=%d after seq %d", i, rec.V, rec.Device, rec.Seq, lastSeq)
+		}
+		lastSeq = rec.Seq
+		if rec.Frame.W != 640 || rec.Frame.H != 480 || rec.Model.SHA256 == "" || rec.Detections == nil || rec.TS.IsZero() {
+			t.Fatalf("record %d incomplete: %s", rec.Seq, p)
+		}
+		frame := i // every frame of a file is processed, in order, so seq n is frame n-1
+		checkFrame(t, frame, *rec.Detections)
+	}
+
+	status := sub.get("edge/" + device + "/status")
+	if len(status) == 0 || !bytes.Contains(status[len(status)-1], []byte(`"offline"`)) {
+		t.Errorf("last status should be offline after a clean stop, got %q", status)
+	}
+}
+
+// checkFrame checks one frame's detections against what the clip shows (testdata/clips/README.md).
+func checkFrame(t *testing.T, frame int, dets []agent.Detection) {
+	t.Helper()
+	count := map[string]int{}
+	for _, d := range dets {
+		count[d.Label]++
+		b := d.Box
+		if b.X < 0 || b.Y < 0 || b.W <= 0 || b.H <= 0 || b.X+b.W > 640 || b.Y+b.H > 480 {
+			t.Errorf("frame %d: box %+v is not inside the 640x480 frame", frame, b)
+		}
+	}
+	switch {
+	case frame < 20: // cats_and_dogs.jpg stretched to 640x480
+		if count["cat"] < 2 || count["dog"] < 1 {
+			t.Errorf("frame %d: want cats and a dog, got %+v", frame, dets)
+		}
+		// The published boxes of the 1200x600 photo, scaled to the 640x480 frame; the video's
+		// compression and the two resizes move them a little.
+		for _, want := range []agent.Box{{X: 54, Y: 396, W: 393, H: 196}, {X: 602, Y: 157, W: 394, H: 447}, {X: 389, Y: 197, W: 278, H: 409}} {
+			scaled := agent.Box{X: want.X * 640 / 1200, Y: want.Y * 480 / 600, W: want.W * 640 / 1200, H: want.H * 480 / 600}
+			if !hasBox(dets, scaled, 0.8) {
+				t.Errorf("frame %d: nothing overlaps %+v (IoU >= 0.8) in %+v", frame, scaled, dets)
+			}
+		}
+	case frame >= 30 && frame < 50: // letterboxed: the picture lies between y=80 and y=400
+		if count["cat"] < 1 {
+			t.Errorf("frame %d: want a cat, got %+v", frame, dets)
+		}
+		for _, d := range dets {
+			if d.Box.Y < 68 || d.Box.Y+d.Box.H > 412 { // 80 px bars, detector slack of 12 px
+				t.Errorf("frame %d: box %+v reaches into the black bars", frame, d.Box)
+			}
+		}
+	default: // burger frames
+		if count["cat"]+count["dog"] > 0 {
+			t.Errorf("frame %d shows a burger, got %+v", frame, dets)
+		}
+	}
+}
+
+// hasBox reports whether a cat or dog box overlaps want with at least the given IoU.
+func hasBox(dets []agent.Detection, want agent.Box, minIoU float64) bool {
+	for _, d := range dets {
+		if (d.Label == "cat" || d.Label == "dog") && iou(d.Box, want) >= minIoU {
+			return true
+		}
+	}
+	return false
+}
+
+func iou(a, b agent.Box) float64 {
+	ix := max(0, min(a.X+a.W, b.X+b.W)-max(a.X, b.X))
+	iy := max(0, min(a.Y+a.H, b.Y+b.H)-max(a.Y, b.Y))
+	inter := float64(ix * iy)
+	return inter / (float64(a.W*a.H+b.W*b.H) - inter)
+}
