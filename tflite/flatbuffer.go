@@ -283,12 +283,14 @@ func (o tableOptions) Float32(slot int, def float32) float32 {
 	return v
 }
 
+// Int32s returns nil for a vector longer than maxOptionVector, which the loader rejects for the
+// fields it knows.
 func (o tableOptions) Int32s(slot int) []int32 {
 	if !o.ok {
 		return nil
 	}
 	v, ok, err := o.t.vector(slot, 4)
-	if !ok || err != nil {
+	if !ok || err != nil || v.n > maxOptionVector {
 		return nil
 	}
 	s := make([]int32, v.n)

@@ -343,3 +343,30 @@ func TestSharedTableAmplification(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Tensors sharing one long name string are charged for every copy of it.
+func TestSharedStringAmplification(t *testing.T) {
+	shared := tTensor(strings.Repeat("n", 20000), Float32, []int32{1}, 0)
+	sub := fbt{fbRepeat{n: 4096, t: shared}, []int32{}, []int32{}, []fbt{}, "main"}
+	_, err := Load(encodeFB(tModel([]fbt{}, []fbt{sub}, []fbt{tBuffer(nil)}), "TFL3"))
+	checkErr(t, err, ErrInvalidModel, "the model declares more data than its")
+}
+
+// Operators sharing one large custom-options vector are charged for every operator.
+func TestSharedCustomOptionsAmplification(t *testing.T) {
+	c := newChain()
+	c.opcodes = append(c.opcodes, tCustomOpcode("Big"))
+	op := fbt{uint32(1), []int32{1}, []int32{2}, nil, nil, make([]byte, 20000)}
+	c.ops = []fbt{c.ops[0]}
+	sub := fbt{c.tensors, c.in, c.out, []fbt{c.ops[0]}, "main"}
+	sub[3] = fbRepeat{n: 4096, t: op}
+	_, err := Load(encodeFB(tModel(c.opcodes, []fbt{sub}, c.buffers), "TFL3"))
+	checkErr(t, err, ErrInvalidModel, "the model declares more data than its")
+}
+
+func TestOptionVectorTooLong(t *testing.T) {
+	c := newChain()
+	c.ops[1] = tOp(0, []int32{1}, []int32{2}, 17, fbt{make([]int32, 65)})
+	_, err := c.build()
+	checkErr(t, err, ErrInvalidModel, "operator 1: builtin options: field 0: 65 entries, more than the 64 allowed")
+}

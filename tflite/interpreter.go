@@ -81,7 +81,13 @@ func (ip *Interpreter) build() error {
 	sg := ip.sg
 	m := ip.model
 	ip.tensors = make([]*Tensor, len(sg.tensors))
-	consts := make(map[int][]byte) // buffer index -> aligned copy, shared by tensors using it
+	// Constants are copied once per distinct piece of the file, not per buffer index: buffer
+	// tables may share one data vector, and copying it per tensor would multiply memory.
+	type span struct {
+		p *byte
+		n int
+	}
+	consts := make(map[span][]byte)
 	for i := range sg.tensors {
 		td := &sg.tensors[i]
 		t := &Tensor{
@@ -92,11 +98,12 @@ func (ip *Interpreter) build() error {
 			variable:       td.variable,
 		}
 		if data := m.bufferData(td.buffer); len(data) > 0 {
-			c, ok := consts[td.buffer]
+			key := span{&data[0], len(data)}
+			c, ok := consts[key]
 			if !ok {
 				c = alignedBytes(len(data))
 				copy(c, data)
-				consts[td.buffer] = c
+				consts[key] = c
 			}
 			t.data, t.constant = c, true
 			if td.variable {
@@ -303,7 +310,7 @@ func (ip *Interpreter) allocate() error {
 func (ip *Interpreter) plan() error {
 	var allocs []allocation
 	var owners []int // tensor index, or -1-node index for scratch
-	sum := 0
+	var sum int64
 	for _, t := range ip.tensors {
 		a := ip.life[t.index]
 		if a.first < 0 {
@@ -312,19 +319,19 @@ func (ip *Interpreter) plan() error {
 		a.size, _ = byteSize(t.shape, t.typ.Size())
 		allocs = append(allocs, a)
 		owners = append(owners, t.index)
-		sum += alignUp(a.size)
+		sum += int64(alignUp(a.size))
 	}
 	for i, n := range ip.nodes {
 		if n.scratchSize > 0 {
 			allocs = append(allocs, allocation{size: n.scratchSize, first: i, last: i})
 			owners = append(owners, -1-i)
-			sum += alignUp(n.scratchSize)
+			sum += int64(alignUp(n.scratchSize))
 		}
 	}
-	// sum has at most 2^17 terms below 2^31 each, so it cannot overflow a 64-bit int; on 32-bit
-	// platforms check against the limit before the planner works with it.
-	if int64(sum) > math.MaxInt32 && math.MaxInt == math.MaxInt32 {
-		return fmt.Errorf("tflite: %w: tensors need more than 2 GiB", ErrMemoryLimit)
+	// The arena is never larger than the sum of its buffers; when that sum does not fit an int
+	// (32-bit platforms) the planner's offsets could overflow, so stop here.
+	if sum > math.MaxInt-arenaAlign {
+		return fmt.Errorf("tflite: %w: the tensors need %d bytes", ErrMemoryLimit, sum)
 	}
 	total := planArena(allocs)
 	if total > ip.cfg.memLimit {

@@ -282,3 +282,24 @@ func poolWorkers() int {
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "tflite.newPool.func")
 }
+
+// Buffer tables sharing one data vector get one copy, not one per buffer index.
+func TestSharedBufferDataCopiedOnce(t *testing.T) {
+	c := newChain()
+	c.tensors = append(c.tensors, tTensor("s1", Int32, []int32{1}, 1), tTensor("s2", Int32, []int32{1}, 2))
+	root := tModel(c.opcodes, []fbt{tSubgraph(c.tensors, c.in, c.out, c.ops)}, nil)
+	root[4] = fbRepeat{n: 3, t: tBuffer(int32Bytes(6))}
+	m, err := Load(encodeFB(root, "TFL3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := NewInterpreter(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	s1, s2 := ip.tensors[3], ip.tensors[4]
+	if !s1.constant || !s2.constant || uintptrOf(s1.data) != uintptrOf(s2.data) || s2.Int32s()[0] != 6 {
+		t.Errorf("shared buffer data: constant %v %v, same copy %v", s1.constant, s2.constant, uintptrOf(s1.data) == uintptrOf(s2.data))
+	}
+}

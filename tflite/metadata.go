@@ -141,15 +141,16 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 			return nil, "", fmt.Errorf("field %d: %w", f.slot, err)
 		}
 	}
-	// Every entry costs at least 4 bytes of the file, so the slices below stay bounded by it.
-	budget := len(b)/4 + 16
+	// Entries and their names are charged to a budget proportional to the metadata's size, so
+	// entries sharing one table cannot make the parser allocate without bound.
+	budget := 4*len(b) + 1024
 	var axisLabels, valueLabels string
 	add := func(t fbTable, slot int, tensor string) error {
 		v, _, err := t.vector(slot, 4)
 		if err != nil {
 			return err
 		}
-		if budget -= v.n; budget < 0 {
+		if budget -= 32 * v.n; budget < 0 {
 			return errors.New("too many associated files")
 		}
 		for i := 0; i < v.n; i++ {
@@ -160,6 +161,9 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 			var af AssociatedFile
 			if af.Name, err = ft.string(0); err != nil {
 				return err
+			}
+			if budget -= len(af.Name); budget < 0 {
+				return errors.New("associated file names too long")
 			}
 			if af.Type, err = ft.int8(2, 0); err != nil {
 				return err
@@ -201,7 +205,7 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 			if err != nil {
 				return nil, "", fmt.Errorf("%s tensor metadata: %w", kind, err)
 			}
-			if budget -= tv.n; budget < 0 {
+			if budget -= 32 * tv.n; budget < 0 {
 				return nil, "", errors.New("too many tensor metadata")
 			}
 			for i := 0; i < tv.n; i++ {

@@ -20,7 +20,10 @@ const (
 	maxOperators   = 1 << 16 // per subgraph
 	maxOpTensors   = 1 << 12 // inputs, or outputs, of one operator
 	maxTensorBytes = math.MaxInt32
-	schemaVersion  = 3
+	// maxOptionVector caps int32 vectors in builtin options (shapes, axes): kernels copy them
+	// once per operator, and operators may share one options table.
+	maxOptionVector = 64
+	schemaVersion   = 3
 )
 
 // Model is a parsed and validated TFLite model. It is immutable and safe for concurrent use;
@@ -172,6 +175,18 @@ func (p *parser) charge(n int) error {
 	return nil
 }
 
+// str reads a string field, charging its length: many tables may share one long string.
+func (p *parser) str(t fbTable, slot int) (string, error) {
+	v, ok, err := t.vector(slot, 1)
+	if !ok {
+		return "", err
+	}
+	if err := p.charge(v.n); err != nil {
+		return "", err
+	}
+	return string(v.bytes()), nil
+}
+
 func (p *parser) model() (*Model, error) {
 	root, err := p.b.root("TFL3")
 	if err != nil {
@@ -184,7 +199,7 @@ func (p *parser) model() (*Model, error) {
 	if m.version != schemaVersion {
 		return nil, fmt.Errorf("schema version %d, want %d", m.version, schemaVersion)
 	}
-	if m.description, err = root.string(3); err != nil {
+	if m.description, err = p.str(root, 3); err != nil {
 		return nil, fmt.Errorf("model description: %w", err)
 	}
 	if err := p.buffers(root, m); err != nil {
@@ -290,7 +305,7 @@ func (p *parser) opcodes(root fbTable, m *Model) error {
 			c.builtin = max(c.builtin, int32(dep))
 		}
 		if err == nil {
-			c.custom, err = t.string(1)
+			c.custom, err = p.str(t, 1)
 		}
 		if err == nil {
 			c.version, err = t.int32(2, 1)
@@ -307,7 +322,7 @@ func (p *parser) opcodes(root fbTable, m *Model) error {
 
 func (p *parser) subgraph(t fbTable, m *Model, sg *subgraph) error {
 	var err error
-	if sg.name, err = t.string(4); err != nil {
+	if sg.name, err = p.str(t, 4); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
 	tv, _, err := t.vector(0, 4)
@@ -385,7 +400,7 @@ func (p *parser) indices(t fbTable, slot, n int, optional bool, limit int) ([]in
 
 func (p *parser) tensor(t fbTable, m *Model, td *tensorDef) error {
 	var err error
-	if td.name, err = t.string(3); err != nil {
+	if td.name, err = p.str(t, 3); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
 	typ, err := t.int8(1, 0)
@@ -592,7 +607,9 @@ func (p *parser) operator(t fbTable, m *Model, nt int, op *operatorDef) error {
 			op.custom = p.b[off : off+size : off+size]
 		}
 	}
-	return nil
+	// Kernels parse custom options once per operator; operators sharing one large options
+	// vector must not multiply that work beyond the file size.
+	return p.charge(len(op.custom))
 }
 
 // optionVectors lists, per BuiltinOptions union type, the slots holding int32 vectors, which
@@ -612,8 +629,12 @@ func validateOptions(t fbTable, typ uint8) error {
 		}
 	}
 	for _, slot := range optionVectors[typ] {
-		if _, _, err := t.vector(slot, 4); err != nil {
+		v, _, err := t.vector(slot, 4)
+		if err != nil {
 			return fmt.Errorf("field %d: %w", slot, err)
+		}
+		if v.n > maxOptionVector {
+			return fmt.Errorf("field %d: %d entries, more than the %d allowed", slot, v.n, maxOptionVector)
 		}
 	}
 	return nil
@@ -633,7 +654,7 @@ func (p *parser) metadata(root fbTable, m *Model) error {
 		t, err := v.table(i)
 		var buf uint32
 		if err == nil {
-			e.name, err = t.string(0)
+			e.name, err = p.str(t, 0)
 		}
 		if err == nil {
 			buf, err = t.uint32(1, 0)
@@ -664,7 +685,7 @@ func (p *parser) signatures(root fbTable, m *Model) error {
 		if err != nil {
 			return fmt.Errorf("signature %d: %w", i, err)
 		}
-		if s.Key, err = t.string(2); err != nil {
+		if s.Key, err = p.str(t, 2); err != nil {
 			return fmt.Errorf("signature %d: key: %w", i, err)
 		}
 		sub, err := t.uint32(4, 0)
@@ -700,7 +721,7 @@ func (p *parser) tensorMap(t fbTable, slot, nt int) (map[string]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		name, err := e.string(0)
+		name, err := p.str(e, 0)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
