@@ -276,12 +276,15 @@ func (db *DB) apply(reqs []*request) (res txResult, changed bool, err error) {
 	}
 	done := false
 	defer func() {
+		if r := recover(); r != nil {
+			// bbolt panics on damaged pages; the callers get an error instead of the agent
+			// dying, and the rollback releases the writer lock for the next transaction.
+			_ = tx.Rollback()
+			res, changed, err = txResult{}, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
+			return
+		}
 		if !done {
 			_ = tx.Rollback()
-		}
-		if r := recover(); r != nil {
-			// bbolt panics on damaged pages; the callers get an error instead of the agent dying.
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
 		}
 	}()
 

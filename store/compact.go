@@ -50,14 +50,19 @@ func (db *DB) maybeCompact() error {
 	if err != nil {
 		return err
 	}
-	if fileSize-live < db.opts.CompactMinWaste || float64(fileSize) < db.opts.CompactRatio*float64(live) {
+	if fileSize-live < db.opts.CompactMinWaste || float64(fileSize) < db.opts.CompactRatio*float64(live) ||
+		fileSize <= db.compactedSize {
 		return nil
 	}
 	if err := db.compact(); err != nil {
 		db.noteError(err, false)
 		return err
 	}
-	after, _, _ := db.usage()
+	after, _, err := db.usage()
+	if err != nil {
+		return err
+	}
+	db.compactedSize = after
 	db.log.Info("compacted", "before", fileSize, "after", after, "live", live)
 	return nil
 }

@@ -11,12 +11,17 @@ const maxStateKey = 1024
 
 // GetState returns a copy of the value stored under key by PutState, or an error wrapping
 // ErrNotFound.
-func (db *DB) GetState(key string) ([]byte, error) {
+func (db *DB) GetState(key string) (_ []byte, err error) {
 	if err := checkStateKey(key); err != nil {
 		return nil, err
 	}
 	var val []byte
-	err := db.view(func(tx *bolt.Tx) error {
+	defer func() {
+		if r := recover(); r != nil {
+			val, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
+		}
+	}()
+	err = db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketState).Get([]byte(key))
 		if v == nil {
 			return fmt.Errorf("%w: state %q", ErrNotFound, key)

@@ -71,6 +71,11 @@ type DB struct {
 	// smu guards stats, which the committer updates after each transaction.
 	smu   sync.Mutex
 	stats Stats
+
+	// compactedSize is the file's size after the last compaction; only the committer (and
+	// open, before it starts) uses it. A file no larger is not compacted again: the copy would
+	// come out the same size.
+	compactedSize int64
 }
 
 // Open opens the store at path, creating the file if it does not exist, checks its schema
@@ -298,13 +303,23 @@ func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 // payload is only valid during the call. Scan runs in one read transaction: fn must be quick and
 // must not call Append, Ack or PutState (a write that has to grow the file waits for the read
 // transaction to end). An error from fn stops the scan and is returned.
-func (db *DB) Scan(after uint64, max int, fn func(seq uint64, payload []byte) error) error {
+func (db *DB) Scan(after uint64, max int, fn func(seq uint64, payload []byte) error) (err error) {
 	if max <= 0 {
 		return fmt.Errorf("store: Scan max must be positive, got %d", max)
 	}
 	if after == ^uint64(0) {
 		return nil
 	}
+	inFn := false
+	defer func() {
+		// A panic in bbolt means a damaged page: report it. A panic in fn is the caller's.
+		if r := recover(); r != nil {
+			if inFn {
+				panic(r)
+			}
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
+		}
+	}()
 	return db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		n := 0
@@ -312,7 +327,10 @@ func (db *DB) Scan(after uint64, max int, fn func(seq uint64, payload []byte) er
 			if len(k) != 8 || len(v) < recordHeader {
 				return fmt.Errorf("%w: %s: malformed outbox record (key %x, %d bytes)", ErrCorrupt, db.path, k, len(v))
 			}
-			if err := fn(binary.BigEndian.Uint64(k), v[recordHeader:]); err != nil {
+			inFn = true
+			err := fn(binary.BigEndian.Uint64(k), v[recordHeader:])
+			inFn = false
+			if err != nil {
 				return err
 			}
 			n++

@@ -516,3 +516,53 @@ func TestOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyOnOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	db := openT(t, path, store.Options{MaxCommitDelay: -1})
+	if _, err := db.AppendBatch(context.Background(), 1000, func(_ int, seq uint64) ([]byte, error) {
+		return payloadOf(seq), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openT(t, path, store.Options{VerifyOnOpen: true})
+	db.Close()
+
+	// Mark every leaf page with an invalid page type, as a flipped bit on the card would.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pageSize, leafFlag = 4096, 0x02
+	n := 0
+	for off := 2 * pageSize; off+pageSize <= len(data); off += pageSize {
+		if data[off+8] == leafFlag && data[off+9] == 0 {
+			data[off+8] = 0x40
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no leaf pages found")
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(path, store.Options{VerifyOnOpen: true})
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open with VerifyOnOpen of a damaged file = %v, want ErrCorrupt naming it", err)
+	}
+	t.Log(err)
+}
+
+func TestScanPanicInFnPropagates(t *testing.T) {
+	db := openT(t, filepath.Join(t.TempDir(), "agent.db"), store.Options{MaxCommitDelay: -1})
+	appendN(t, db, 1)
+	defer func() {
+		if r := recover(); r != "publisher bug" {
+			t.Fatalf("recovered %v, want the panic from fn", r)
+		}
+	}()
+	_ = db.Scan(0, 1, func(uint64, []byte) error { panic("publisher bug") })
+	t.Fatal("Scan returned after fn panicked")
+}
