@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/store"
+)
+
+const (
+	sampleClip     = "../testdata/clips/sample.mp4"
+	classifyModel  = "../testdata/models/classify_quant/mobilenet_v1_0.25_224_quant.tflite"
+	classifyLabels = "../testdata/models/classify_quant/labels.txt"
+)
+
+// syncBuffer is a bytes.Buffer safe for the recorder goroutine and the test.
+type syncBuffer struct {
+	mu stdsync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) records(t *testing.T) []Record {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var recs []Record
+	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("printed line is not a record: %v: %s", err, sc.Bytes())
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// testConfig runs the sample clip once through the small quantized classifier without MQTT.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	l := NewLoader()
+	for k, v := range map[string]string{
+		"device.id": "test-pi", "camera.source": sampleClip, "camera.loop": "false", "camera.max_fps": "0",
+		"model.path": classifyModel, "model.labels": classifyLabels,
+		"model.score_threshold": "0", "model.threads": "1", "mqtt.enabled": "false", "state_dir": t.TempDir(),
+	} {
+		if err := l.Set(k, v, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := l.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestRunFileStoresEveryFrameAndSeqSurvivesRestart(t *testing.T) {
+	cfg := testConfig(t)
+	var out syncBuffer
+	if err := Run(context.Background(), cfg, Options{Logger: testLogger(t), Print: &out}); err != nil {
+		t.Fatal(err)
+	}
+	recs := out.records(t)
+	if len(recs) != 60 {
+		t.Fatalf("printed %d records, want one per frame of the 60-frame clip", len(recs))
+	}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) || r.Device != "test-pi" || r.V != RecordVersion || len(r.Classes) != 3 || r.Detections != nil {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+		if r.Frame != (FrameSize{640, 480}) || r.Model.SHA256 == "" || r.Model.Name != "mobilenet_v1_0.25_224_quant" {
+			t.Fatalf("record %d: frame %+v model %+v", i, r.Frame, r.Model)
+		}
+	}
+	// Frames 20-29 and 50-59 show the cheeseburger photo.
+	if c := recs[55].Classes[0]; c.Label != "cheeseburger" || c.Index != 934 {
+		t.Errorf("burger frame classified as %+v", c)
+	}
+
+	// The records are durable in the outbox, and a second run continues the sequence.
+	db, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := db.Stats()
+	var stored []uint64
+	if err := db.Scan(0, 1000, func(seq uint64, payload []byte) error {
+		var r Record
+		if err := json.Unmarshal(payload, &r); err != nil || r.Seq != seq {
+			t.Errorf("stored record %d: %v %s", seq, err, payload)
+		}
+		stored = append(stored, seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if st.Records != 60 || len(stored) != 60 || stored[59] != 60 {
+		t.Fatalf("outbox holds %d records (stats %d), last %v", len(stored), st.Records, stored[len(stored)-1:])
+	}
+
+	var out2 syncBuffer
+	if err := Run(context.Background(), cfg, Options{Logger: testLogger(t), Print: &out2}); err != nil {
+		t.Fatal(err)
+	}
+	recs2 := out2.records(t)
+	if len(recs2) != 60 || recs2[0].Seq != 61 || recs2[59].Seq != 120 {
+		t.Fatalf("second run: %d records from seq %d", len(recs2), recs2[0].Seq)
+	}
+}
+
+func TestRunRejectsBadModel(t *testing.T) {
+	cfg := testConfig(t)
+	bad := filepath.Join(t.TempDir(), "bad.tflite")
+	if err := os.WriteFile(bad, []byte("TFL3 but not really a model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.Path = bad
+	err := Run(context.Background(), cfg, Options{Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "bad.tflite") {
+		t.Fatalf("want an error naming the model file, got %v", err)
+	}
+}
+
+func TestReloadBetweenFrames(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Camera.Loop = true
+	cfg.Camera.MaxFPS = 50
+	reload := make(chan struct{}, 1)
+	next := cfg
+	next.Model.TopK = 1
+	var loadErr error
+	var mu stdsync.Mutex
+	load := func() (Config, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return next, loadErr
+	}
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t), Print: &out, Reload: reload, Load: load}) }()
+
+	waitFor(t, func() bool { return len(out.records(t)) >= 5 })
+	// A configuration that fails to load keeps the current one.
+	mu.Lock()
+	loadErr = errors.New("line 3: bad value")
+	mu.Unlock()
+	reload <- struct{}{}
+	n := len(out.records(t))
+	waitFor(t, func() bool { return len(out.records(t)) >= n+5 })
+	if r := out.records(t); len(r[len(r)-1].Classes) != 3 {
+		t.Fatalf("rejected reload changed top_k: %+v", r[len(r)-1])
+	}
+	mu.Lock()
+	loadErr = nil
+	mu.Unlock()
+	reload <- struct{}{}
+	waitFor(t, func() bool { r := out.records(t); return len(r[len(r)-1].Classes) == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	recs := out.records(t)
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Seq != recs[i-1].Seq+1 {
+			t.Fatalf("sequence gap after reload: %d then %d", recs[i-1].Seq, recs[i].Seq)
+		}
+	}
+}
+
+// TestMissingCameraKeepsRunningWithoutWatchdog runs the agent on a camera that does not exist
+// under a fake systemd notify socket: the agent keeps running and reports the camera, and it
+// neither reports ready nor feeds the watchdog, so systemd would restart it.
+func TestMissingCameraKeepsRunningWithoutWatchdog(t *testing.T) {
+	notes := notifySocket(t)
+	cfg := testConfig(t)
+	cfg.Camera.Source = "/dev/video97"
+	cfg.Camera.ReconnectInitial = 50 * time.Millisecond
+	cfg.Camera.ReconnectMax = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t)}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("agent stopped on a missing camera: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := notes.all()
+	for _, n := range got {
+		if n == "READY=1" || n == "WATCHDOG=1" {
+			t.Errorf("sent %q without processing a frame (all: %q)", n, got)
+		}
+	}
+	if len(got) == 0 || got[len(got)-1] != "STOPPING=1" {
+		t.Errorf("want STOPPING=1 at shutdown, got %q", got)
+	}
+}
+
+func TestReadyAndWatchdogWhileFramesFlow(t *testing.T) {
+	notes := notifySocket(t)
+	cfg := testConfig(t)
+	cfg.Camera.Loop = true
+	cfg.Camera.MaxFPS = 30
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t)}) }()
+	waitFor(t, func() bool {
+		n := strings.Join(notes.all(), ",")
+		return strings.Contains(n, "READY=1") && strings.Count(n, "WATCHDOG=1") >= 2
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type notes struct {
+	mu  stdsync.Mutex
+	got []string
+}
+
+func (n *notes) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.got...)
+}
+
+// notifySocket points the agent at a systemd-style notify socket with a 400 ms watchdog and
+// collects what it is sent.
+func notifySocket(t *testing.T) *notes {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("WATCHDOG_USEC", "400000")
+	t.Setenv("WATCHDOG_PID", "")
+	n := &notes{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.got = append(n.got, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	return n
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 60s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
