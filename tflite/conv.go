@@ -102,6 +102,9 @@ func (k *conv2D) prepare(n *node) error {
 	k.geom = im2colGeom{inH: inH, inW: inW, inC: inC, outH: wy.out, outW: wx.out, wy: wy, wx: wx, filterH: fH, filtW: fW}
 	k.outC = outC
 	k.k = fH * fW * inC
+	if k.typ != Float32 && k.k > maxQuantDepth {
+		return n.errorf("%w: 8-bit convolution over %d values per output (at most %d)", errUnsupported, k.k, maxQuantDepth)
+	}
 	k.rows = k.batch * wy.out * wx.out
 	setShape(out, []int{k.batch, wy.out, wx.out, outC})
 

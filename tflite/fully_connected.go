@@ -76,6 +76,9 @@ func (k *fullyConnected) prepare(n *node) error {
 		return n.errorf("input shape %v does not flatten to rows of %d", in.shape, k.depth)
 	}
 	k.batch = size / k.depth
+	if in.typ != Float32 && k.depth > maxQuantDepth {
+		return n.errorf("%w: 8-bit product over %d values per output (at most %d)", errUnsupported, k.depth, maxQuantDepth)
+	}
 	k.typ = in.typ
 	switch {
 	case in.typ == Float32 && filter.typ == Float32 && out.typ == Float32:

@@ -1,5 +1,7 @@
 package tflite
 
+import "math"
+
 // The matrix product behind CONV_2D and FULLY_CONNECTED: C = A·Bᵀ, where A is m×k with rows in
 // memory (im2col rows or the input itself), B is n×k (the filter, one row per output channel)
 // and C is m×n (NHWC output rows). B is packed once, in panels of gemmNR rows interleaved by k,
@@ -48,43 +50,54 @@ func (p *packedF32) pack(b []float32, n, k int) {
 	}
 }
 
-// packedQ is an 8-bit B matrix packed for gemmQ, its zero points already subtracted.
+// packedQ is an 8-bit B matrix packed for gemmQ, its zero points already subtracted. Each k
+// step of a panel holds the panel's four values as two int64 pairs, lo + hi<<32, so that one
+// 64-bit multiply-add by an input value computes two products at once: the low lane's sum
+// stays within int32 (|a| <= 255, |b - zp| <= 255, k < 2^15), so the lanes never mix.
 type packedQ struct {
 	n, k int
-	data []int16 // panels(n) panels of k*gemmNR values (b - zero point); rows past n are zero
+	data []int64 // panels(n) panels of k*2 pairs; rows past n are zero
 	sum  []int32 // per row of B: Σ (b - zero point)
 }
 
 // packQ packs b (n rows of k values) minus its zero point: zp has one entry, or one per row.
 func packQ[T uint8 | int8](p *packedQ, b []T, n, k int, zp []int32) {
-	size := panels(n) * gemmNR * k
+	size := panels(n) * 2 * k
 	if cap(p.data) < size {
-		p.data = make([]int16, size)
+		p.data = make([]int64, size)
 	}
 	if cap(p.sum) < n {
 		p.sum = make([]int32, n)
 	}
 	p.n, p.k, p.data, p.sum = n, k, p.data[:size], p.sum[:n]
-	for j := 0; j < panels(n)*gemmNR; j++ {
-		panel := p.data[(j/gemmNR)*gemmNR*k:]
-		if j >= n {
-			for i := 0; i < k; i++ {
-				panel[i*gemmNR+j%gemmNR] = 0
-			}
-			continue
-		}
+	clear(p.data)
+	for j := 0; j < n; j++ {
 		z := zp[0]
 		if len(zp) > 1 {
 			z = zp[j]
 		}
+		panel := p.data[(j/gemmNR)*2*k:]
+		lane := j % gemmNR
 		var s int32
 		for i, v := range b[j*k : j*k+k] {
 			d := int32(v) - z
-			panel[i*gemmNR+j%gemmNR] = int16(d)
 			s += d
+			// Pairs are summed as integers: a negative low lane borrows from the high lane,
+			// and the borrow cancels when the lanes are split.
+			panel[i*2+lane/2] += int64(d) << (32 * (lane % 2))
 		}
 		p.sum[j] = s
 	}
+}
+
+// maxQuantDepth is the longest 8-bit dot product whose sum provably fits the int32 lanes of
+// packedQ: every product is at most 255*255 in magnitude.
+const maxQuantDepth = math.MaxInt32 / (255 * 255)
+
+// splitPair returns the two int32 lanes of a pair sum lo + hi<<32.
+func splitPair(s int64) (lo, hi int32) {
+	lo = int32(s)
+	return lo, int32((s - int64(lo)) >> 32)
 }
 
 // blockPanels returns how many B panels of k values of elemSize bytes make one cache block.
@@ -217,7 +230,7 @@ func (q *requant) apply(acc int32, j int) int32 {
 func gemmQ[T uint8 | int8](a []T, lda, m0, m1 int, b *packedQ, p0, p1 int, q *requant, c []T, ldc int) {
 	k := b.k
 	var acc [gemmMR * gemmNR]int32
-	step := blockPanels(k, 2)
+	step := blockPanels(k, 4)
 	for pb := p0; pb < p1; pb += step {
 		pe := min(pb+step, p1)
 		r := m0
@@ -227,66 +240,63 @@ func gemmQ[T uint8 | int8](a []T, lda, m0, m1 int, b *packedQ, p0, p1 int, q *re
 			a2 := a[(r+2)*lda : (r+2)*lda+k]
 			a3 := a[(r+3)*lda : (r+3)*lda+k]
 			for p := pb; p < pe; p++ {
-				kernelQx4(a0, a1, a2, a3, b.data[p*gemmNR*k:(p+1)*gemmNR*k], &acc)
+				kernelQx4(a0, a1, a2, a3, b.data[p*2*k:(p+1)*2*k], &acc)
 				storeQ(&acc, gemmMR, c[(r-m0)*ldc:], ldc, p*gemmNR, b.n, q)
 			}
 		}
 		for ; r < m1; r++ {
 			a0 := a[r*lda : r*lda+k]
 			for p := pb; p < pe; p++ {
-				kernelQx1(a0, b.data[p*gemmNR*k:(p+1)*gemmNR*k], &acc)
+				kernelQx1(a0, b.data[p*2*k:(p+1)*2*k], &acc)
 				storeQ(&acc, 1, c[(r-m0)*ldc:], ldc, p*gemmNR, b.n, q)
 			}
 		}
 	}
 }
 
-func kernelQx4[T uint8 | int8](a0, a1, a2, a3 []T, bp []int16, acc *[gemmMR * gemmNR]int32) {
-	var c00, c01, c02, c03, c10, c11, c12, c13 int32
-	var c20, c21, c22, c23, c30, c31, c32, c33 int32
+func kernelQx4[T uint8 | int8](a0, a1, a2, a3 []T, bp []int64, acc *[gemmMR * gemmNR]int32) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 int64
 	a1 = a1[:len(a0)]
 	a2 = a2[:len(a0)]
 	a3 = a3[:len(a0)]
-	bp = bp[:len(a0)*gemmNR]
+	bp = bp[:len(a0)*2]
 	for i, v := range a0 {
-		b := (*[gemmNR]int16)(bp[i*gemmNR:])
-		b0, b1, b2, b3 := int32(b[0]), int32(b[1]), int32(b[2]), int32(b[3])
-		x0 := int32(v)
+		b := (*[2]int64)(bp[i*2:])
+		b0, b1 := b[0], b[1]
+		x0 := int64(v)
 		c00 += x0 * b0
 		c01 += x0 * b1
-		c02 += x0 * b2
-		c03 += x0 * b3
-		x1 := int32(a1[i])
+		x1 := int64(a1[i])
 		c10 += x1 * b0
 		c11 += x1 * b1
-		c12 += x1 * b2
-		c13 += x1 * b3
-		x2 := int32(a2[i])
+		x2 := int64(a2[i])
 		c20 += x2 * b0
 		c21 += x2 * b1
-		c22 += x2 * b2
-		c23 += x2 * b3
-		x3 := int32(a3[i])
+		x3 := int64(a3[i])
 		c30 += x3 * b0
 		c31 += x3 * b1
-		c32 += x3 * b2
-		c33 += x3 * b3
 	}
-	*acc = [16]int32{c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33}
+	acc[0], acc[1] = splitPair(c00)
+	acc[2], acc[3] = splitPair(c01)
+	acc[4], acc[5] = splitPair(c10)
+	acc[6], acc[7] = splitPair(c11)
+	acc[8], acc[9] = splitPair(c20)
+	acc[10], acc[11] = splitPair(c21)
+	acc[12], acc[13] = splitPair(c30)
+	acc[14], acc[15] = splitPair(c31)
 }
 
-func kernelQx1[T uint8 | int8](a0 []T, bp []int16, acc *[gemmMR * gemmNR]int32) {
-	var c0, c1, c2, c3 int32
-	bp = bp[:len(a0)*gemmNR]
+func kernelQx1[T uint8 | int8](a0 []T, bp []int64, acc *[gemmMR * gemmNR]int32) {
+	var c0, c1 int64
+	bp = bp[:len(a0)*2]
 	for i, v := range a0 {
-		b := (*[gemmNR]int16)(bp[i*gemmNR:])
-		x := int32(v)
-		c0 += x * int32(b[0])
-		c1 += x * int32(b[1])
-		c2 += x * int32(b[2])
-		c3 += x * int32(b[3])
+		b := (*[2]int64)(bp[i*2:])
+		x := int64(v)
+		c0 += x * b[0]
+		c1 += x * b[1]
 	}
-	acc[0], acc[1], acc[2], acc[3] = c0, c1, c2, c3
+	acc[0], acc[1] = splitPair(c0)
+	acc[2], acc[3] = splitPair(c1)
 }
 
 func storeQ[T uint8 | int8](acc *[gemmMR * gemmNR]int32, rows int, c []T, ldc, col, n int, q *requant) {
