@@ -293,7 +293,12 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
+		// Abort the attempt, and wait for paho to give up so no goroutine outlives Run.
 		cl.Disconnect(0)
+		select {
+		case <-tok.Done():
+		case <-time.After(c.cfg.ConnectTimeout + time.Second):
+		}
 		return false, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {

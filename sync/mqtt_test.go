@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
 	"strings"
 	gosync "sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 )
@@ -536,4 +543,91 @@ func TestEmbeddedBroker(t *testing.T) {
 	if err := eb.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// TestWebSocketScheme connects over ws:// to an in-process mochi broker (Debian's mosquitto
+// cannot open a websockets listener in this environment).
+func TestWebSocketScheme(t *testing.T) {
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	port := freeTCPPort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if err := srv.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	url := "ws://" + addr + "/mqtt"
+	waitFor(t, 5*time.Second, "websocket listener", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	ob := newMemOutbox()
+	ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 10), nil })
+	sub := subscribe(t, url, "edge/dev1/predictions", false)
+	c, _ := newTestClient(t, fastConfig(url, "dev1"), ob)
+	startClient(t, c)
+	waitConnected(t, c)
+	waitFor(t, 5*time.Second, "record over websockets", func() bool {
+		return len(sub.seqs(t, "edge/dev1/predictions")) >= 1 && ob.Len() == 0
+	})
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestWaitsForBrokerToComeUp: a broker that is down at startup is a transient failure:
+// WaitConnected keeps waiting, and the client connects once the broker is there.
+func TestWaitsForBrokerToComeUp(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	b.Stop()
+	ob := newMemOutbox()
+	ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 10), nil })
+	c, rec := newTestClient(t, fastConfig(b.URL(), "dev1"), ob)
+	startClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := c.WaitConnected(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("WaitConnected with the broker down = %v; want the deadline, with the cause", err)
+	}
+	if rec.count("WARN", "disconnected; retrying", "connection refused") == 0 {
+		t.Fatal("retries not logged with their cause")
+	}
+	b.Start()
+	waitConnected(t, c)
+	waitFor(t, 5*time.Second, "record acknowledged", func() bool { return ob.Len() == 0 })
+}
+
+// TestRunStopsAllGoroutines: when Run returns, nothing it started is left running.
+func TestRunStopsAllGoroutines(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	before := runtime.NumGoroutine()
+	ob := newMemOutbox()
+	for range 100 {
+		ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 10), nil })
+	}
+	c, _ := newTestClient(t, fastConfig(b.URL(), "dev1"), ob)
+	stop := startClient(t, c)
+	waitFor(t, 5*time.Second, "drained", func() bool { return ob.Len() == 0 })
+	b.Stop() // a reconnect loop is running when we stop
+	b.Start()
+	waitConnected(t, c)
+	ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 10), nil })
+	waitFor(t, 5*time.Second, "publishing again", func() bool { return ob.Len() == 0 })
+	stop()
+	waitFor(t, 3*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
