@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -222,6 +223,27 @@ func readTar(name string, r io.Reader, each func(*tar.Header, *tar.Reader) error
 		defer zr.Close()
 		dr = zr
 	case ".xz":
+		// xz(1) (xz-utils, always on Debian) decodes several times faster than the Go decoder,
+		// which matters for a sysroot's hundreds of megabytes.
+		if xzPath, err := exec.LookPath("xz"); err == nil {
+			cmd := exec.Command(xzPath, "--decompress", "--stdout")
+			cmd.Stdin = r
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				return err
+			}
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			err = eachEntry(tar.NewReader(out), each)
+			// Drain what tar did not read so that xz exits, then collect its status.
+			_, _ = io.Copy(io.Discard, out)
+			if werr := cmd.Wait(); err == nil && werr != nil {
+				err = fmt.Errorf("xz: %w", werr)
+			}
+			return err
+		}
 		xr, err := xz.NewReader(r)
 		if err != nil {
 			return err
@@ -237,7 +259,10 @@ func readTar(name string, r io.Reader, each func(*tar.Header, *tar.Reader) error
 	default:
 		return fmt.Errorf("unsupported compression %q", path.Ext(name))
 	}
-	tr := tar.NewReader(dr)
+	return eachEntry(tar.NewReader(dr), each)
+}
+
+func eachEntry(tr *tar.Reader, each func(*tar.Header, *tar.Reader) error) error {
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
