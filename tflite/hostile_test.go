@@ -121,7 +121,7 @@ func TestHostileGraphs(t *testing.T) {
 		}, ErrUnsupported, "operator 1 (custom op \"MyFancyOp\"): unsupported op"},
 		{"kernel rejects", func(c *chainModel) {
 			c.ops[1] = tOp(0, []int32{1}, []int32{2}, 17, fbt{[]int32{7}})
-		}, nil, "operator 1 (RESHAPE): cannot reshape [3 2] (6 elements) to [7]"},
+		}, ErrInvalidModel, "operator 1 (RESHAPE): cannot reshape [3 2] (6 elements) to [7]"},
 		{"options of the wrong type", func(c *chainModel) {
 			c.ops[1] = tOp(0, []int32{1}, []int32{2}, 30, fbt{[]int32{6}})
 		}, ErrInvalidModel, "builtin options of union type 30, want 17"},

@@ -69,7 +69,7 @@ func NewInterpreter(m *Model, opts ...Option) (*Interpreter, error) {
 	for _, n := range ip.nodes {
 		n.pool = ip.pool
 	}
-	if err := ip.allocate(); err != nil {
+	if err := ip.allocate(ErrInvalidModel); err != nil {
 		ip.pool.close()
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (ip *Interpreter) bind(n *node, code opCode, op *operatorDef) error {
 	}
 	k, err := f(n)
 	if err != nil {
-		return fmt.Errorf("tflite: %w (builtin code %d, version %d)", err, code.builtin, code.version)
+		return fmt.Errorf("tflite: %w (builtin code %d, version %d)", classify(err, ErrInvalidModel), code.builtin, code.version)
 	}
 	if k == nil {
 		return fmt.Errorf("tflite: operator %d (%s): %w: no kernel", n.index, n.op, ErrUnsupported)
@@ -279,9 +279,18 @@ func (ip *Interpreter) lifetimes() {
 	}
 }
 
+// classify wraps a kernel's error with kind (ErrInvalidModel at load, ErrInvalidShape after a
+// resize) unless it already says the runtime lacks a feature or memory.
+func classify(err, kind error) error {
+	if errors.Is(err, ErrUnsupported) || errors.Is(err, ErrMemoryLimit) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kind, err)
+}
+
 // allocate prepares every kernel in order (which sets the output shapes and scratch sizes) and
-// plans the arena.
-func (ip *Interpreter) allocate() error {
+// plans the arena. Kernel errors are wrapped with kind.
+func (ip *Interpreter) allocate(kind error) error {
 	for _, t := range ip.tensors {
 		if ip.life[t.index].first >= 0 {
 			t.data = nil // kernels must not read activations in prepare
@@ -290,7 +299,7 @@ func (ip *Interpreter) allocate() error {
 	for i, n := range ip.nodes {
 		n.scratch, n.scratchSize = nil, 0
 		if err := ip.kernels[i].prepare(n); err != nil {
-			return fmt.Errorf("tflite: prepare: %w", err)
+			return fmt.Errorf("tflite: prepare: %w", classify(err, kind))
 		}
 		for _, t := range n.outputs {
 			if _, ok := byteSize(t.shape, t.typ.Size()); !ok || len(t.shape) > maxRank {
@@ -397,9 +406,9 @@ func (ip *Interpreter) ResizeInput(i int, shape []int) error {
 	}
 	old := t.shape
 	t.shape = slices.Clone(shape)
-	if err := ip.allocate(); err != nil {
+	if err := ip.allocate(ErrInvalidShape); err != nil {
 		t.shape = old
-		if err2 := ip.allocate(); err2 != nil {
+		if err2 := ip.allocate(ErrInvalidModel); err2 != nil {
 			return errors.Join(err, fmt.Errorf("tflite: restoring the previous shape: %w", err2))
 		}
 		return err

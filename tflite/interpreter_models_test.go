@@ -3,6 +3,7 @@ package tflite
 import (
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -156,6 +157,52 @@ func TestThreadsSameResults(t *testing.T) {
 		}
 		if !slices.Equal(one.Output(0).Bytes(), four.Output(0).Bytes()) {
 			t.Errorf("%s: threads=4 output differs from threads=1", filepath.Base(path))
+		}
+	}
+}
+
+// BenchmarkLoad measures parsing and validating each shipped model (including its SHA-256 and
+// metadata).
+func BenchmarkLoad(b *testing.B) {
+	for _, path := range realModels(b) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(filepath.Base(path), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Load(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNewInterpreter measures binding, constant copies, prepare and arena planning.
+func BenchmarkNewInterpreter(b *testing.B) {
+	for _, path := range []string{modelDetect, modelClassifyQuant} {
+		m := mustLoad(b, path)
+		b.Run(filepath.Base(path), func(b *testing.B) {
+			for b.Loop() {
+				ip, err := NewInterpreter(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ip.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkInvokeOverhead runs the smallest model: the cost is the interpreter's own loop.
+func BenchmarkInvokeOverhead(b *testing.B) {
+	ip := newInterp(b, modelHelloFloat)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ip.Invoke(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

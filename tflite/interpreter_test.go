@@ -303,3 +303,23 @@ func TestSharedBufferDataCopiedOnce(t *testing.T) {
 		t.Errorf("shared buffer data: constant %v %v, same copy %v", s1.constant, s2.constant, uintptrOf(s1.data) == uintptrOf(s2.data))
 	}
 }
+
+// A resize that a kernel cannot take fails with ErrInvalidShape and leaves the old shapes.
+func TestResizeInputKernelRejects(t *testing.T) {
+	c := newChain()
+	c.tensors[0] = fbt{[]int32{2, 3}, int8(Float32), uint32(0), "in", nil, nil, nil, []int32{-1, 3}}
+	ip, err := c.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	err = ip.ResizeInput(0, []int{4, 3})
+	checkErr(t, err, ErrInvalidShape, "operator 0 (RESHAPE): cannot reshape [4 3] (12 elements) to [3 2]")
+	if !slices.Equal(ip.Input(0).Shape(), []int{2, 3}) || !slices.Equal(ip.Output(0).Shape(), []int{6}) {
+		t.Errorf("shapes after failed resize: %v %v", ip.Input(0).Shape(), ip.Output(0).Shape())
+	}
+	copy(ip.Input(0).Float32s(), []float32{1, 2, 3, 4, 5, 6})
+	if err := ip.Invoke(); err != nil || ip.Output(0).Float32s()[5] != 6 {
+		t.Errorf("invoke after failed resize: %v %v", err, ip.Output(0).Float32s())
+	}
+}
