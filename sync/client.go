@@ -29,6 +29,7 @@ const (
 	StateStopped                   // Run has returned
 )
 
+// String returns the state's name, as logged.
 func (s State) String() string {
 	switch s {
 	case StateDisconnected:
@@ -56,8 +57,8 @@ type Stats struct {
 	Published  uint64 // predictions published, resends included
 	Acked      uint64 // predictions acknowledged and deleted from the outbox
 	Reconnects uint64 // connections made after the first
-	// PublishDenied is set while the broker is known to drop this device's predictions
-	// (ErrPublishDenied) and cleared when a later check passes.
+	// PublishDenied is set while the latest delivery check failed (ErrPublishDenied: a prediction
+	// acknowledged but not delivered back) and cleared when a later check passes.
 	PublishDenied bool
 }
 
@@ -324,13 +325,15 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		c.reportError(ctx, cl, "subscribe_denied", err)
 	}
 	predictions := c.topics.Predictions
-	verify := true
-	err = c.subscribe(ctx, cl, predictions, func(_ mqtt.Client, m mqtt.Message) {
-		select {
-		case echo <- append([]byte(nil), m.Payload()...):
-		default:
-		}
-	})
+	verify := c.cfg.Verify != VerifyOff
+	if verify {
+		err = c.subscribe(ctx, cl, predictions, func(_ mqtt.Client, m mqtt.Message) {
+			select {
+			case echo <- append([]byte(nil), m.Payload()...):
+			default:
+			}
+		})
+	}
 	if err != nil {
 		if !errors.Is(err, ErrSubscribeDenied) {
 			cl.Disconnect(0)
@@ -381,7 +384,7 @@ func (c *Client) shutdown(ctx context.Context, cl mqtt.Client) {
 func (c *Client) reportError(ctx context.Context, cl mqtt.Client, kind string, err error) {
 	c.update(func() {
 		c.lastErr = err
-		if kind == "publish_denied" {
+		if errors.Is(err, ErrPublishDenied) {
 			c.denied = true
 		}
 	})

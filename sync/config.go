@@ -76,10 +76,22 @@ type Config struct {
 	// goroutine, one command at a time; its error is reported in the "cmd_ack" event. Without it
 	// every command is logged as unexpected and ignored.
 	OnCommand func(ctx context.Context, cmd Command) error
-	// VerifyTimeout is how long to wait for the broker to echo the first prediction of each
-	// connection back before reporting ErrPublishDenied (see the package doc).
+	// Verify chooses what happens when the first prediction of a connection is acknowledged but
+	// not delivered back (see "Denied topics" in the package doc): VerifyHold (default) keeps the
+	// records, reports ErrPublishDenied and retries with backoff; VerifyWarn reports it and
+	// publishes anyway; VerifyOff skips the check. Hold needs an ACL that lets the device read
+	// its own predictions topic; with a write-only ACL use warn or off.
+	Verify string
+	// VerifyTimeout is how long to wait for that echo.
 	VerifyTimeout time.Duration
 }
+
+// Values of Config.Verify.
+const (
+	VerifyHold = "hold"
+	VerifyWarn = "warn"
+	VerifyOff  = "off"
+)
 
 // Backoff is a capped exponential backoff with jitter: the n-th consecutive failure waits
 // min(Initial*2^n, Max), randomly moved by up to ±Jitter of itself.
@@ -140,6 +152,13 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = DefaultStatusInterval
+	}
+	switch c.Verify {
+	case "":
+		c.Verify = VerifyHold
+	case VerifyHold, VerifyWarn, VerifyOff:
+	default:
+		return bad("verify %q is not %q, %q or %q", c.Verify, VerifyHold, VerifyWarn, VerifyOff)
 	}
 	if c.VerifyTimeout <= 0 {
 		c.VerifyTimeout = DefaultVerifyTimeout

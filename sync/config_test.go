@@ -49,6 +49,7 @@ func TestConfigValidation(t *testing.T) {
 		{"TLS files on plain scheme", func(c *Config) { c.CAFile = pki.CAFile }, "not TLS"},
 		{"negative in-flight", func(c *Config) { c.InFlight = -1 }, "in-flight"},
 		{"keepalive too short", func(c *Config) { c.KeepAlive = time.Millisecond }, "keepalive"},
+		{"verify mode", func(c *Config) { c.Verify = "maybe" }, "verify"},
 		{"jitter", func(c *Config) { c.Backoff.Jitter = 2 }, "jitter"},
 		{"backoff max under initial", func(c *Config) { c.Backoff = Backoff{Initial: time.Minute, Max: time.Second} }, "backoff"},
 	}

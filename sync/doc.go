@@ -34,13 +34,22 @@
 // MQTT 3.1.1 gives a broker no way to refuse a publish: mosquitto 2.0 answers a publish its ACL
 // denies with an ordinary PUBACK and drops the message, so acknowledging on PUBACK alone would
 // empty the outbox into nothing. The Client therefore subscribes to its own predictions topic on
-// each connection and publishes the first record alone: the record is deleted only once it has
-// come back. If it is acknowledged but does not come back within Config.VerifyTimeout, the Client
-// reports ErrPublishDenied (error log, "warning" event, status last_error, Stats.PublishDenied),
-// keeps the record, disconnects and retries with backoff. After the check passes the
-// subscription is dropped, so normal traffic is not echoed. A denied SUBSCRIBE (SUBACK 0x80, as
-// mosquitto's dynamic-security plugin answers; its acl_file grants every SUBSCRIBE and filters on
-// delivery) is reported as ErrSubscribeDenied the same way.
+// each connection and publishes the first record alone, and checks that it comes back. After the
+// check passes the subscription is dropped, so normal traffic is not echoed. If the record is
+// acknowledged but does not come back within Config.VerifyTimeout, the Client reports
+// ErrPublishDenied: error log, "warning" event, status sync.last_error, Stats.PublishDenied.
+// Then, by Config.Verify:
+//
+//   - "hold" (default): the record is kept, the Client disconnects and retries with backoff, so
+//     nothing is lost while the ACL is wrong. The device's ACL must let it read its own
+//     predictions topic (mosquitto: "pattern readwrite edge/%u/#"); with a write-only ACL the
+//     check cannot tell and would hold forever, loudly.
+//   - "warn": the report is made and publishing goes on (a denied topic then loses records).
+//   - "off": no check.
+//
+// A denied SUBSCRIBE (SUBACK 0x80, as mosquitto's dynamic-security plugin answers; its acl_file
+// grants every SUBSCRIBE and filters on delivery) is reported as ErrSubscribeDenied the same
+// way; a denied subscription to the predictions topic turns the check off with a warning.
 //
 // # Failures and reconnection
 //
@@ -50,6 +59,15 @@
 // (ErrTLS: untrusted broker certificate, client certificate missing or rejected;
 // ErrNotAuthorized: bad credentials) so the agent can show it at startup.
 //
+// # Goroutines
+//
+// Run owns every goroutine it starts and returns after all have stopped. For its whole life it
+// runs the command worker (Config.OnCommand, one command at a time). For each connection it runs
+// the publish loop (scan the outbox, publish within the window), the PUBACK loop (wait for
+// acknowledgements in publish order, free window slots), the delete loop (Outbox.Ack in batches,
+// so the disk's fsync does not stall the window) and the status ticker; all four stop before the
+// next connection is attempted. paho's handlers only queue without blocking.
+//
 // # Caveats
 //
 //   - When the broker lets the device publish its predictions but not subscribe to them, the
@@ -57,6 +75,9 @@
 //     would go unnoticed.
 //   - Records are deleted from the outbox in batches after their PUBACKs; a crash between the two
 //     resends them (same seq).
+//   - A record the broker refuses by closing the connection (larger than its max_packet_size)
+//     is sent again on every reconnect and blocks the ones after it; keep records far below the
+//     broker's limit (the store's records are a few hundred bytes).
 //   - StartEmbeddedBroker is for `make run` and demos: it allows anonymous access and listens on
 //     loopback only.
 package sync

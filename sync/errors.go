@@ -12,9 +12,10 @@ var (
 	// ErrNotAuthorized marks a CONNECT the broker refused: bad username or password, client not
 	// authorised, client id rejected.
 	ErrNotAuthorized = errors.New("sync: broker refused the connection")
-	// ErrPublishDenied means the broker acknowledged a prediction but did not deliver it: with
-	// MQTT 3.1.1, mosquitto answers a publish its ACL denies with a normal PUBACK and drops it.
-	ErrPublishDenied = errors.New("sync: broker silently dropped a publish (ACL denies the topic?)")
+	// ErrPublishDenied means the broker acknowledged a prediction but did not deliver it back to
+	// the device's own subscription: with MQTT 3.1.1, mosquitto answers a publish its ACL denies
+	// with a normal PUBACK and drops it.
+	ErrPublishDenied = errors.New("sync: broker acknowledged a publish but did not deliver it (ACL denies the topic?)")
 	// ErrSubscribeDenied means the broker answered a SUBSCRIBE with the failure code 0x80.
 	ErrSubscribeDenied = errors.New("sync: broker refused the subscription")
 	// ErrNotConnected is returned by PublishEvent while there is no connection.

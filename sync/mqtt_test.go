@@ -287,7 +287,7 @@ func TestPublishDeniedIsReported(t *testing.T) {
 		st := sub.lastJSON("edge/dev1/status")
 		s, _ := st["sync"].(map[string]any)
 		e, _ := s["last_error"].(string)
-		return strings.Contains(e, "silently dropped")
+		return strings.Contains(e, "acknowledged but not delivered back")
 	})
 	// Nothing was lost, and the retries back off instead of spinning.
 	if ob.Len() != 5 {
@@ -630,4 +630,38 @@ func TestRunStopsAllGoroutines(t *testing.T) {
 	waitFor(t, 5*time.Second, "publishing again", func() bool { return ob.Len() == 0 })
 	stop()
 	waitFor(t, 3*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestWriteOnlyACLWarn: with an ACL that lets the device write its predictions but not read
+// them, the check cannot pass; in warn mode the client reports it once per connection and
+// publishes anyway.
+func TestWriteOnlyACLWarn(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{
+		Users: map[string]string{"dev1": "pw", "ops": "pw"},
+		ACL: "user dev1\ntopic write edge/dev1/predictions\ntopic readwrite edge/dev1/status\n" +
+			"topic readwrite edge/dev1/events\ntopic read edge/dev1/cmd/#\n" +
+			"user ops\ntopic read #\n",
+	})
+	ops := func(o *mqtt.ClientOptions) { o.SetUsername("ops").SetPassword("pw") }
+	sub := subscribe(t, b.URL(), "edge/dev1/#", false, ops)
+	cfg := fastConfig(b.URL(), "dev1")
+	cfg.Username, cfg.Password, cfg.Verify = "dev1", "pw", VerifyWarn
+	ob := newMemOutbox()
+	var appended []uint64
+	for range 20 {
+		s, _ := ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 10), nil })
+		appended = append(appended, s)
+	}
+	c, rec := newTestClient(t, cfg, ob)
+	startClient(t, c)
+	waitFor(t, 10*time.Second, "records delivered", func() bool {
+		return checkOrder(appended, sub.seqs(t, "edge/dev1/predictions")) == nil
+	})
+	waitFor(t, 5*time.Second, "outbox drained", func() bool { return ob.Len() == 0 })
+	if !c.Stats().PublishDenied || rec.count("ERROR", "publish_unverified") != 1 {
+		t.Fatalf("stats %+v; want the failed check reported once:\n%s", c.Stats(), rec.dump())
+	}
+	if c.Stats().Reconnects != 0 {
+		t.Fatal("warn mode reconnected")
+	}
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	gosync "sync"
 	"time"
@@ -34,7 +35,14 @@ func (c *Client) publishLoop(ctx context.Context, cl mqtt.Client, verify bool, e
 	var cursor uint64
 	if verify {
 		seq, err := c.verifyFirst(ctx, cl, echo)
-		if err != nil || ctx.Err() != nil {
+		if errors.Is(err, ErrPublishDenied) && c.cfg.Verify == VerifyWarn {
+			c.reportError(ctx, cl, "publish_unverified", err)
+			// Acknowledged: delete it, as without the check.
+			if err := c.outbox.Ack(seq); err != nil {
+				return fmt.Errorf("ack outbox record %d: %w", seq, err)
+			}
+			c.acked.Add(1)
+		} else if err != nil || ctx.Err() != nil {
 			return err
 		}
 		cursor = seq
@@ -185,7 +193,7 @@ func (c *Client) deleteLoop(acked <-chan uint64) error {
 // the device's own subscription. Mosquitto answers a publish its ACL denies with a normal PUBACK
 // (MQTT 3.1.1 has no way to say no) and drops it, so a missing echo is the only sign that the
 // outbox would be emptied into nothing; the record is then kept and ErrPublishDenied returned.
-// It returns the record's seq once it is verified and deleted.
+// It returns the record's seq once it is verified and deleted, or with ErrPublishDenied.
 func (c *Client) verifyFirst(ctx context.Context, cl mqtt.Client, echo <-chan []byte) (uint64, error) {
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
@@ -224,7 +232,8 @@ func (c *Client) verifyFirst(ctx context.Context, cl mqtt.Client, echo <-chan []
 					continue // an older duplicate, or another publisher on the topic
 				}
 			case <-timer.C:
-				return 0, fmt.Errorf("%w: seq %d to %s was acknowledged but not delivered back within %s",
+				return r.seq, fmt.Errorf("%w: seq %d to %s was acknowledged but not delivered back within %s: "+
+					"the ACL denies publishing it (or reading it: then allow the device readwrite on it, or set verify to warn or off)",
 					ErrPublishDenied, r.seq, c.topics.Predictions, c.cfg.VerifyTimeout)
 			case <-ctx.Done():
 				return 0, nil
