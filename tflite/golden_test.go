@@ -1,7 +1,9 @@
 package tflite_test
 
 import (
+	"bytes"
 	"compress/gzip"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"math"
@@ -21,6 +23,7 @@ const goldenDir = "../testdata/golden"
 var goldenCases = []string{
 	"classify_float_burger", "classify_float_ramp", "classify_quant_burger", "classify_quant_prng",
 	"hello_float_ramp", "hello_int8_prng", "mnist_3", "mnist_prng", "sin_ramp", "ssd_cats", "ssd_prng",
+	"ssd_regular_cats", "ssd_regular_prng",
 }
 
 type goldenTensor struct {
@@ -35,7 +38,13 @@ type goldenTensor struct {
 }
 
 type goldenCase struct {
-	Model   string         `json:"model"`
+	Model string `json:"model"`
+	// Patch, if set, replaces one byte string of the model (hex) before the run: make.sh uses it
+	// to switch the SSD's post-process op to regular NMS.
+	Patch *struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	} `json:"patch"`
 	Runtime string         `json:"runtime"`
 	Inputs  []goldenTensor `json:"inputs"`
 	Outputs []goldenTensor `json:"outputs"`
@@ -68,7 +77,27 @@ func runGolden(t *testing.T, dir string) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	ip := newInterpreter(t, filepath.Join("..", c.Model))
+	model, err := os.ReadFile(filepath.Join("..", c.Model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Patch != nil {
+		from, err1 := hex.DecodeString(c.Patch.From)
+		to, err2 := hex.DecodeString(c.Patch.To)
+		if err1 != nil || err2 != nil || len(from) != len(to) || bytes.Count(model, from) != 1 {
+			t.Fatalf("patch does not apply to %s", c.Model)
+		}
+		model = bytes.Replace(model, from, to, 1)
+	}
+	m, err := tflite.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := tflite.NewInterpreter(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
 	if ip.InputCount() != 1 || len(c.Inputs) != 1 {
 		t.Fatalf("%d inputs, golden has %d", ip.InputCount(), len(c.Inputs))
 	}
