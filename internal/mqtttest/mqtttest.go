@@ -3,8 +3,15 @@
 // localhost port, and can be stopped and started again on the same port to simulate outages.
 // The broker is killed and its files removed by t.Cleanup.
 //
-// Tests that use it are skipped only when no mosquitto binary exists (the Makefile installs it);
-// set MOSQUITTO to use a binary other than /usr/sbin/mosquitto or the one on PATH.
+//	pki := mqtttest.NewPKI(t, "dev1")                  // CA, server and client certificates
+//	b := mqtttest.Start(t, mqtttest.Options{PKI: pki, RequireClientCert: true,
+//		ACL: "pattern readwrite edge/%u/#\n"})        // mTLS; the certificate CN is the user
+//	cfg.Broker, cfg.CAFile = b.URL(), pki.CAFile         // ssl://127.0.0.1:<port>
+//	b.Stop(); b.Start()                                  // an outage, same port
+//	p := mqtttest.NewProxy(t, b.Addr()); p.Cut()         // a dead link (triggers the will)
+//
+// Tests that use it fail when no mosquitto binary exists (the Makefile's deps target installs
+// it); set MOSQUITTO to use a binary other than /usr/sbin/mosquitto or the one on PATH.
 package mqtttest
 
 import (
@@ -91,7 +98,7 @@ func Start(t testing.TB, opts Options) *Broker {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		t.Skip("mqtttest: mosquitto is not installed (apt-get install mosquitto)")
+		t.Fatal("mqtttest: mosquitto is not installed (make deps, or apt-get install mosquitto)")
 	}
 	b := &Broker{t: t, bin: bin, dir: t.TempDir(), opts: opts, log: new(bytes.Buffer)}
 	t.Cleanup(func() {
