@@ -196,3 +196,21 @@ func TestKeysCoverEveryField(t *testing.T) {
 }
 
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+// TestShippedConfig checks the documented config the Debian package installs: it is valid, and
+// it documents every key.
+func TestShippedConfig(t *testing.T) {
+	const path = "../deploy-arm/edge-agent.yaml"
+	l := NewLoader()
+	if err := l.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Config(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, k := range Keys() {
+		if _, ok := l.origin[k]; !ok {
+			t.Errorf("%s does not document key %s", path, k)
+		}
+	}
+}
