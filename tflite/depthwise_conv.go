@@ -112,7 +112,7 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	if n.pool != nil {
 		k.slots = n.pool.threads
 	}
-	k.slotBytes = (k.outC*4 + 63) &^ 63 // one pixel's float32 or int32 accumulators
+	k.slotBytes = (k.wx.out*k.outC*4 + 63) &^ 63 // one output row's float32 or int32 accumulators
 	n.scratchSize = k.slots * k.slotBytes
 	k.filterConst = filter.constant
 	if k.filterConst {
@@ -188,11 +188,11 @@ func (k *depthwiseConv2D) run(lo, hi int) {
 		if len(n.inputs) == 3 && n.inputs[2] != nil {
 			bias = n.inputs[2].Float32s()
 		}
-		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), bias, out.Float32s(), viewAs[float32](scratch)[:k.outC], r0, r1)
+		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), bias, out.Float32s(), viewAs[float32](scratch)[:k.wx.out*k.outC], r0, r1)
 	case UInt8:
-		depthwiseRowsQ(k, in.UInt8s(), out.UInt8s(), viewAs[int32](scratch)[:k.outC], r0, r1)
+		depthwiseRowsQ(k, in.UInt8s(), out.UInt8s(), viewAs[int32](scratch)[:k.wx.out*k.outC], r0, r1)
 	case Int8:
-		depthwiseRowsQ(k, in.Int8s(), out.Int8s(), viewAs[int32](scratch)[:k.outC], r0, r1)
+		depthwiseRowsQ(k, in.Int8s(), out.Int8s(), viewAs[int32](scratch)[:k.wx.out*k.outC], r0, r1)
 	}
 }
 
@@ -214,87 +214,111 @@ func taps(w *window, o int) (f0, f1 int) {
 	return f0, max(f0, f1)
 }
 
+// outputs returns the output index range [o0, o1) whose window reads an in-bounds input at
+// filter tap f.
+func outputs(w *window, f int) (o0, o1 int) {
+	lo := w.pad - f*w.dilation // o*stride >= lo
+	hi := w.in - 1 + lo        // o*stride <= hi
+	if hi < 0 {
+		return 0, 0
+	}
+	if lo > 0 {
+		o0 = (lo + w.stride - 1) / w.stride
+	}
+	o1 = min(w.out, hi/w.stride+1)
+	return o0, max(o0, o1)
+}
+
+// The row loops below accumulate one output row at a time: for each filter tap, every output
+// pixel that tap reaches adds input times weight over the channels, so the tap's weights and
+// its in-bounds pixel range are worked out once per row rather than per pixel.
+
 func (k *depthwiseConv2D) rowsF32(in, filter, bias, out, acc []float32, r0, r1 int) {
+	outC, inC, m := k.outC, k.inC, k.mult
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
-		fy0, fy1 := taps(&k.wy, oy)
-		iy0 := oy*k.wy.stride - k.wy.pad
 		for ox := 0; ox < k.wx.out; ox++ {
 			if bias != nil {
-				copy(acc, bias)
+				copy(acc[ox*outC:(ox+1)*outC], bias)
 			} else {
-				clear(acc)
+				clear(acc[ox*outC : (ox+1)*outC])
 			}
-			fx0, fx1 := taps(&k.wx, ox)
-			ix0 := ox*k.wx.stride - k.wx.pad
-			for fy := fy0; fy < fy1; fy++ {
-				iy := iy0 + fy*k.wy.dilation
-				for fx := fx0; fx < fx1; fx++ {
-					ix := ix0 + fx*k.wx.dilation
-					src := in[((b*k.inH+iy)*k.inW+ix)*k.inC:][:k.inC]
-					w := filter[(fy*k.fW+fx)*k.outC:][:k.outC]
-					if k.mult == 1 {
-						w = w[:len(src)]
-						acc := acc[:len(src)]
+		}
+		fy0, fy1 := taps(&k.wy, oy)
+		for fy := fy0; fy < fy1; fy++ {
+			iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
+			row := in[(b*k.inH+iy)*k.inW*inC:][:k.inW*inC]
+			for fx := 0; fx < k.fW; fx++ {
+				w := filter[(fy*k.fW+fx)*outC:][:outC]
+				ox0, ox1 := outputs(&k.wx, fx)
+				for ox := ox0; ox < ox1; ox++ {
+					ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
+					src := row[ix*inC:][:inC]
+					a := acc[ox*outC:][:outC]
+					if m == 1 {
+						a, w := a[:len(src)], w[:len(src)]
 						for c, v := range src {
-							acc[c] += v * w[c]
+							a[c] += v * w[c]
 						}
 						continue
 					}
 					for c, v := range src {
-						wc := w[c*k.mult : (c+1)*k.mult]
-						ac := acc[c*k.mult : (c+1)*k.mult]
-						for m, x := range wc {
-							ac[m] += v * x
+						wc := w[c*m : (c+1)*m]
+						ac := a[c*m : (c+1)*m]
+						for j, x := range wc {
+							ac[j] += v * x
 						}
 					}
 				}
 			}
-			dst := out[((b*k.wy.out+oy)*k.wx.out+ox)*k.outC:][:k.outC]
-			for c, v := range acc {
-				dst[c] = min(max(v, k.lo), k.hi)
-			}
+		}
+		dst := out[(b*k.wy.out+oy)*k.wx.out*outC:][:len(acc)]
+		for i, v := range acc {
+			dst[i] = min(max(v, k.lo), k.hi)
 		}
 	}
 }
 
 func depthwiseRowsQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, acc []int32, r0, r1 int) {
-	zp := k.inZp
+	outC, inC, m, zp := k.outC, k.inC, k.mult, k.inZp
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
+		clear(acc)
 		fy0, fy1 := taps(&k.wy, oy)
-		iy0 := oy*k.wy.stride - k.wy.pad
-		for ox := 0; ox < k.wx.out; ox++ {
-			clear(acc)
-			fx0, fx1 := taps(&k.wx, ox)
-			ix0 := ox*k.wx.stride - k.wx.pad
-			for fy := fy0; fy < fy1; fy++ {
-				iy := iy0 + fy*k.wy.dilation
-				for fx := fx0; fx < fx1; fx++ {
-					ix := ix0 + fx*k.wx.dilation
-					src := in[((b*k.inH+iy)*k.inW+ix)*k.inC:][:k.inC]
-					w := k.wq[(fy*k.fW+fx)*k.outC:][:k.outC]
-					if k.mult == 1 {
-						w = w[:len(src)]
-						acc := acc[:len(src)]
+		for fy := fy0; fy < fy1; fy++ {
+			iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
+			row := in[(b*k.inH+iy)*k.inW*inC:][:k.inW*inC]
+			for fx := 0; fx < k.fW; fx++ {
+				w := k.wq[(fy*k.fW+fx)*outC:][:outC]
+				ox0, ox1 := outputs(&k.wx, fx)
+				for ox := ox0; ox < ox1; ox++ {
+					ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
+					src := row[ix*inC:][:inC]
+					a := acc[ox*outC:][:outC]
+					if m == 1 {
+						a, w := a[:len(src)], w[:len(src)]
 						for c, v := range src {
-							acc[c] += (int32(v) - zp) * int32(w[c])
+							a[c] += (int32(v) - zp) * int32(w[c])
 						}
 						continue
 					}
 					for c, v := range src {
 						x := int32(v) - zp
-						wc := w[c*k.mult : (c+1)*k.mult]
-						ac := acc[c*k.mult : (c+1)*k.mult]
-						for m, y := range wc {
-							ac[m] += x * int32(y)
+						wc := w[c*m : (c+1)*m]
+						ac := a[c*m : (c+1)*m]
+						for j, y := range wc {
+							ac[j] += x * int32(y)
 						}
 					}
 				}
 			}
-			dst := out[((b*k.wy.out+oy)*k.wx.out+ox)*k.outC:][:k.outC]
-			for c, v := range acc {
-				dst[c] = T(k.rq.apply(v, c))
+		}
+		dst := out[(b*k.wy.out+oy)*k.wx.out*outC:][:len(acc)]
+		for ox := 0; ox < k.wx.out; ox++ {
+			a := acc[ox*outC : (ox+1)*outC]
+			d := dst[ox*outC : (ox+1)*outC]
+			for c, v := range a {
+				d[c] = T(k.rq.apply(v, c))
 			}
 		}
 	}

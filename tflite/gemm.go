@@ -261,8 +261,11 @@ func kernelQx4[T uint8 | int8](a0, a1, a2, a3 []T, bp []int64, acc *[gemmMR * ge
 	a3 = a3[:len(a0)]
 	bp = bp[:len(a0)*2]
 	for i, v := range a0 {
-		b := (*[2]int64)(bp[i*2:])
-		b0, b1 := b[0], b[1]
+		if len(bp) < 2 {
+			break
+		}
+		b0, b1 := bp[0], bp[1]
+		bp = bp[2:]
 		x0 := int64(v)
 		c00 += x0 * b0
 		c01 += x0 * b1
@@ -289,11 +292,14 @@ func kernelQx4[T uint8 | int8](a0, a1, a2, a3 []T, bp []int64, acc *[gemmMR * ge
 func kernelQx1[T uint8 | int8](a0 []T, bp []int64, acc *[gemmMR * gemmNR]int32) {
 	var c0, c1 int64
 	bp = bp[:len(a0)*2]
-	for i, v := range a0 {
-		b := (*[2]int64)(bp[i*2:])
+	for _, v := range a0 {
+		if len(bp) < 2 {
+			break
+		}
 		x := int64(v)
-		c0 += x * b[0]
-		c1 += x * b[1]
+		c0 += x * bp[0]
+		c1 += x * bp[1]
+		bp = bp[2:]
 	}
 	acc[0], acc[1] = splitPair(c0)
 	acc[2], acc[3] = splitPair(c1)
