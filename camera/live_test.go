@@ -319,3 +319,29 @@ func TestCloseWakesNextAndContextStops(t *testing.T) {
 		t.Errorf("state %v after context cancel, want stopped", c.State)
 	}
 }
+
+func TestLiveMaxFPS(t *testing.T) {
+	// 100 fps in, at most 20 handed out: Next waits out the interval, then returns the newest.
+	s, _ := openTest(t, Config{URL: "gst:videotestsrc is-live=true ! video/x-raw,width=64,height=48,framerate=100/1 ! videoconvert ! appsink", MaxFPS: 20})
+	var start time.Time
+	var first, last uint64
+	const n = 6
+	for i := 0; i < n; i++ {
+		f, err := nextCtx(t, s, 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			start, first = time.Now(), f.Seq()
+		}
+		last = f.Seq()
+		f.Close()
+	}
+	// A lower bound only: the cap can make Next slower, never faster.
+	if el := time.Since(start); el < (n-1)*50*time.Millisecond {
+		t.Errorf("%d frames in %v at MaxFPS 20", n, el)
+	}
+	if last-first < 2*(n-1) {
+		t.Errorf("frames %d..%d: the source did not keep reading at full rate between frames", first, last)
+	}
+}
