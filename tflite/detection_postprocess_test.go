@@ -390,3 +390,60 @@ func TestSortDecreasingStable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDetectionPostProcess runs the op at the SSD MobileNet size: 1917 anchors, 90 classes
+// plus background, uint8 scores as the quantized model feeds them.
+func BenchmarkDetectionPostProcess(b *testing.B) {
+	const boxes, classes = 1917, 91
+	rng := uint32(1)
+	next := func() uint32 { rng = rng*1664525 + 1013904223; return rng >> 24 }
+	enc := newTensor("enc", UInt8, []int{1, boxes, 4}, &Quantization{Scale: []float32{0.05}, ZeroPoint: []int64{128}})
+	for i := range enc.UInt8s() {
+		enc.UInt8s()[i] = uint8(108 + next()%40)
+	}
+	cls := newTensor("scores", UInt8, []int{1, boxes, classes}, &Quantization{Scale: []float32{1.0 / 256}, ZeroPoint: []int64{0}})
+	for i := range cls.UInt8s() {
+		// Mostly low scores, a few high ones, as after a sigmoid.
+		v := next()
+		if v > 250 {
+			v = 100 + next()/2
+		} else {
+			v /= 16
+		}
+		cls.UInt8s()[i] = uint8(v)
+	}
+	anchors := tensorF32([]int{boxes, 4})
+	for i := 0; i < boxes; i++ {
+		a := anchors.Float32s()[i*4 : i*4+4]
+		a[0], a[1] = float32(next())/256, float32(next())/256
+		a[2], a[3] = 0.05+float32(next())/1024, 0.05+float32(next())/1024
+	}
+	for _, regular := range []bool{false, true} {
+		name := "fast"
+		if regular {
+			name = "regular"
+		}
+		b.Run(name, func(b *testing.B) {
+			outs := []*Tensor{tensorF32(nil), tensorF32(nil), tensorF32(nil), tensorF32(nil)}
+			n := &node{op: "dpp", inputs: []*Tensor{enc, cls, anchors}, outputs: outs, opts: mapOptions{},
+				custom: flexMapBytes(dppOptions(map[string]any{"num_classes": int32(90), "max_detections": int32(10),
+					"nms_score_threshold": float32(1e-8), "nms_iou_threshold": float32(0.6), "use_regular_nms": regular}))}
+			k, err := newDetectionPostProcess(n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := k.prepare(n); err != nil {
+				b.Fatal(err)
+			}
+			for _, o := range outs {
+				o.data = alignedBytes(o.ByteSize())
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := k.eval(n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
