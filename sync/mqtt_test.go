@@ -213,6 +213,25 @@ func TestTLSAndMutualTLS(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	})
+	t.Run("client cert from another CA", func(t *testing.T) {
+		b := mqtttest.Start(t, mqtttest.Options{PKI: pki, RequireClientCert: true})
+		other := mqtttest.NewPKI(t, "dev1")
+		cfg := fastConfig(b.URL(), "dev1")
+		cfg.CAFile, cfg.CertFile, cfg.KeyFile = pki.CAFile, other.ClientCertFile, other.ClientKeyFile
+		c, _ := newTestClient(t, cfg, newMemOutbox())
+		startClient(t, c)
+		if err := waitErr(t, c); !errors.Is(err, ErrTLS) {
+			t.Fatalf("WaitConnected = %v; want ErrTLS", err)
+		}
+	})
+	t.Run("insecure skip verify", func(t *testing.T) {
+		b := mqtttest.Start(t, mqtttest.Options{PKI: pki})
+		cfg := fastConfig(b.URL(), "dev1")
+		cfg.CAFile, cfg.InsecureSkipVerify = mqtttest.NewPKI(t, "x").CAFile, true
+		c, _ := newTestClient(t, cfg, newMemOutbox())
+		startClient(t, c)
+		waitConnected(t, c)
+	})
 	t.Run("missing client cert", func(t *testing.T) {
 		b := mqtttest.Start(t, mqtttest.Options{PKI: pki, RequireClientCert: true})
 		cfg := fastConfig(b.URL(), "dev1")
@@ -238,6 +257,7 @@ func waitErr(t *testing.T, c *Client) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitConnected did not surface the failure: %v", err)
 	}
+	t.Logf("WaitConnected: %v", err)
 	return err
 }
 
