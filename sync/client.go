@@ -273,6 +273,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		SetResumeSubs(false).
 		SetOrderMatters(true).
 		SetKeepAlive(c.cfg.KeepAlive).
+		// paho's default of 10 s would let a hung broker hold a short-keepalive connection longer.
+		SetPingTimeout(min(10*time.Second, c.cfg.KeepAlive)).
 		SetConnectTimeout(c.cfg.ConnectTimeout).
 		SetWriteTimeout(c.cfg.ConnectTimeout).
 		SetBinaryWill(c.topics.Status, c.offlinePayload("lost"), 1, true).

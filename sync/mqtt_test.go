@@ -685,3 +685,32 @@ func TestWriteOnlyACLWarn(t *testing.T) {
 		t.Fatal("warn mode reconnected")
 	}
 }
+
+// TestHungBroker: a broker that stops answering without closing the connection is noticed by the
+// keepalive; the client reconnects once it answers again and nothing is lost or reordered.
+func TestHungBroker(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sub := subscribe(t, b.URL(), "edge/dev1/predictions", true)
+	ob := newMemOutbox()
+	c, _ := newTestClient(t, fastConfig(b.URL(), "dev1"), ob)
+	startClient(t, c)
+	waitConnected(t, c)
+	var appended []uint64
+	add := func(n int) {
+		for range n {
+			s, _ := ob.Append(func(seq uint64) ([]byte, error) { return recordPayload("dev1", seq, 100), nil })
+			appended = append(appended, s)
+		}
+	}
+	add(50)
+	waitFor(t, 5*time.Second, "first records acknowledged", func() bool { return ob.Len() == 0 })
+	b.Pause()
+	add(50)
+	waitFor(t, 10*time.Second, "hung broker noticed", func() bool { return c.State() != StateConnected })
+	b.Resume()
+	add(50)
+	waitFor(t, 15*time.Second, "every record", func() bool {
+		return checkOrder(appended, sub.seqs(t, "edge/dev1/predictions")) == nil
+	})
+	waitFor(t, 5*time.Second, "outbox drained", func() bool { return ob.Len() == 0 })
+}

@@ -160,6 +160,7 @@ func (b *Broker) signal(sig syscall.Signal) {
 		return
 	}
 	_ = cmd.Process.Signal(sig)
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused broker handles SIGTERM only once running
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -169,6 +170,21 @@ func (b *Broker) signal(sig syscall.Signal) {
 	b.mu.Lock()
 	b.cmd = nil
 	b.mu.Unlock()
+}
+
+// Pause freezes the broker (SIGSTOP): connections stay open but nothing is answered, as with a
+// hung broker or a link that silently drops everything. Resume undoes it.
+func (b *Broker) Pause() { b.sendSignal(syscall.SIGSTOP) }
+
+// Resume continues a paused broker (SIGCONT).
+func (b *Broker) Resume() { b.sendSignal(syscall.SIGCONT) }
+
+func (b *Broker) sendSignal(sig syscall.Signal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil {
+		_ = b.cmd.Process.Signal(sig)
+	}
 }
 
 // Start starts a stopped broker again on the same port with the same configuration.
