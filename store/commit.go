@@ -147,11 +147,17 @@ func (db *DB) run() {
 }
 
 // gather adds requests to batch until it holds MaxBatch records or the first request has
-// waited MaxCommitDelay. Requests queued during the previous commit are taken at once.
+// waited MaxCommitDelay; then it still takes what is already queued, without waiting.
 func (db *DB) gather(batch []*request) []*request {
 	size := 0
 	for _, r := range batch {
 		size += r.size()
+	}
+	var timeout <-chan time.Time // nil once there is no time left to wait
+	if wait := time.Until(batch[0].enq.Add(db.opts.MaxCommitDelay)); wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		timeout = timer.C
 	}
 	for size < db.opts.MaxBatch {
 		select {
@@ -161,21 +167,15 @@ func (db *DB) gather(batch []*request) []*request {
 			continue
 		default:
 		}
-		break
-	}
-	wait := time.Until(batch[0].enq.Add(db.opts.MaxCommitDelay))
-	if size >= db.opts.MaxBatch || wait <= 0 {
-		return batch
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for size < db.opts.MaxBatch {
+		if timeout == nil {
+			return batch
+		}
 		select {
 		case r := <-db.reqs:
 			batch = append(batch, r)
 			size += r.size()
-		case <-timer.C:
-			return batch
+		case <-timeout:
+			timeout = nil
 		case <-db.stop:
 			return batch
 		}
