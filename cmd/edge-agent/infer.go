@@ -172,6 +172,8 @@ type inspectResult struct {
 	Size        int             `json:"size"`
 	SHA256      string          `json:"sha256"`
 	Description string          `json:"description,omitempty"`
+	MetaName    string          `json:"metadata_name,omitempty"`
+	MetaDesc    string          `json:"metadata_description,omitempty"`
 	Inputs      []inspectTensor `json:"inputs"`
 	Outputs     []inspectTensor `json:"outputs"`
 	Ops         []inspectOp     `json:"ops"`
@@ -217,10 +219,12 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	labels := m.Labels()
 	r.Labels = len(labels)
 	r.FirstLabels = labels[:min(len(labels), 5)]
-	if md, err := m.Metadata(); err != nil {
+	md, err := m.Metadata()
+	if err != nil {
 		r.Metadata = err.Error()
-	} else if md != nil && r.Description == "" {
-		r.Description = md.Description
+	}
+	if md != nil {
+		r.MetaName, r.MetaDesc = md.Name, md.Description
 	}
 	if *asJSON {
 		return writeJSON(stdout, r)
@@ -228,6 +232,13 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "model:       %s\nsize:        %d bytes\nsha256:      %s\n", r.Path, r.Size, r.SHA256)
 	if r.Description != "" {
 		fmt.Fprintf(stdout, "description: %s\n", r.Description)
+	}
+	if r.MetaName != "" || r.MetaDesc != "" {
+		fmt.Fprintf(stdout, "metadata:    %s", r.MetaName)
+		if r.MetaDesc != "" {
+			fmt.Fprintf(stdout, " — %s", r.MetaDesc)
+		}
+		fmt.Fprintln(stdout)
 	}
 	for _, side := range []struct {
 		name string

@@ -214,6 +214,17 @@ func TestModelInspect(t *testing.T) {
 		t.Errorf("hello_world_int8: %s", out)
 	}
 
+	out, err = inspect(floatClassify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"metadata:    MobileNetV1 image classifier — Identify the most prominent object",
+		"labels:      1001 embedded (background, tench, goldfish,"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("float classifier: output lacks %q:\n%s", want, out)
+		}
+	}
+
 	// Per-channel quantization is summarised, not listed.
 	out, err = inspect("--json", testModels+"int8_person/person_detect.tflite")
 	if err != nil {
