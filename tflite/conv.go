@@ -123,6 +123,9 @@ func (k *conv2D) prepare(n *node) error {
 	}
 
 	k.filterConst = filter.constant
+	if k.filterConst && len(filter.data) < filter.ByteSize() {
+		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
+	}
 	if k.filterConst {
 		k.packFilter(filter)
 	}

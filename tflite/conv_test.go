@@ -638,3 +638,29 @@ func TestConvQuantScaleIsFloat32(t *testing.T) {
 		t.Fatal("no scales where float32 and float64 computations differ")
 	}
 }
+
+// TestShortConstantFilter: a constant filter whose buffer is shorter than its shape is an
+// error at prepare for every op that packs its filter, not a panic.
+func TestShortConstantFilter(t *testing.T) {
+	short := func(shape ...int) *Tensor {
+		f := newTensor("f", Float32, shape, nil)
+		f.data = f.data[:len(f.data)-4]
+		f.constant = true
+		return f
+	}
+	cases := []struct {
+		name   string
+		f      kernelFactory
+		inputs []*Tensor
+	}{
+		{"CONV_2D", newConv2D, []*Tensor{newTensor("in", Float32, []int{1, 3, 3, 2}, nil), short(4, 1, 1, 2)}},
+		{"DEPTHWISE_CONV_2D", newDepthwiseConv2D, []*Tensor{newTensor("in", Float32, []int{1, 3, 3, 2}, nil), short(1, 3, 3, 2)}},
+		{"FULLY_CONNECTED", newFullyConnected, []*Tensor{newTensor("in", Float32, []int{1, 6}, nil), short(3, 6)}},
+	}
+	for _, c := range cases {
+		out := newTensor("out", Float32, nil, nil)
+		if err := runOp(t, c.name, c.f, nil, c.inputs, []*Tensor{out}); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+}

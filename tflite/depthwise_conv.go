@@ -115,6 +115,9 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	k.slotBytes = (k.wx.out*k.outC*4 + 63) &^ 63 // one output row's float32 or int32 accumulators
 	n.scratchSize = k.slots * k.slotBytes
 	k.filterConst = filter.constant
+	if k.filterConst && len(filter.data) < filter.ByteSize() {
+		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
+	}
 	if k.filterConst {
 		k.packFilter(filter)
 	}

@@ -113,6 +113,9 @@ func (k *fullyConnected) prepare(n *node) error {
 	}
 	n.scratchSize = 0
 	k.filterConst = filter.constant
+	if k.filterConst && len(filter.data) < filter.ByteSize() {
+		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
+	}
 	if k.filterConst {
 		k.packFilter(filter)
 	}
