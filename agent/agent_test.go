@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/jpeg"
 	"log/slog"
 	"net"
 	"os"
@@ -297,5 +298,33 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 60s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSnapshotOnDetection(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Model.Path = "../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
+	cfg.Model.Labels = "../models/labelmap.txt"
+	cfg.Model.ScoreThreshold = 0.5
+	cfg.Snapshot = SnapshotConfig{Enabled: true, MaxBytes: 20 << 10, Quality: 90}
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t), Print: &out}) }()
+	waitFor(t, func() bool { return len(out.records(t)) >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r := out.records(t)[0] // frame 0 shows the cats and the dog
+	if r.Detections == nil || len(*r.Detections) == 0 {
+		t.Fatalf("no detections on the first frame: %+v", r)
+	}
+	if len(r.SnapshotJPEG) == 0 || len(r.SnapshotJPEG) > 20<<10 {
+		t.Fatalf("snapshot of %d bytes, want 1..%d", len(r.SnapshotJPEG), 20<<10)
+	}
+	img, err := jpeg.DecodeConfig(bytes.NewReader(r.SnapshotJPEG))
+	if err != nil || img.Width == 0 || img.Width > 640 || img.Height > 480 {
+		t.Fatalf("snapshot is not a JPEG of the frame: %v %+v", err, img)
 	}
 }
