@@ -212,17 +212,21 @@ func (s *source) run(ctx context.Context, vc *gocv.VideoCapture) {
 				continue
 			}
 		}
-		if !opened || s.target.kind != KindFile {
-			// A looping file reopens at its end; that is not news.
+		// Connected is reported on the first frame, not on open: a busy V4L2 camera or a stream
+		// that accepts the connection but sends nothing opens fine and then fails.
+		connected := func() {
+			if opened && s.target.kind == KindFile {
+				return // a looping file reopens at its end; that is not news
+			}
 			s.mu.Lock()
 			if opened {
 				s.stats.Reconnects++
 			}
 			s.mu.Unlock()
+			opened = true
 			s.setState(StateChange{State: StateConnected})
 		}
-		opened = true
-		n := s.readLoop(ctx, vc)
+		n := s.readLoop(ctx, vc, connected)
 		vc.Close()
 		vc = nil
 		if n > 0 {
@@ -244,6 +248,9 @@ func (s *source) run(ctx context.Context, vc *gocv.VideoCapture) {
 		}
 		attempt++
 		err := fmt.Errorf("%w: %s stopped delivering frames after %d (connection dropped, camera unplugged, or end of stream)", ErrStreamEnded, s.target.name, n)
+		if n == 0 {
+			err = fmt.Errorf("%w: %s opened but delivered no frame (camera in use by another program, unsupported format, or an empty stream)", ErrStreamEnded, s.target.name)
+		}
 		s.setState(StateChange{State: StateReconnecting, Err: err, Attempt: attempt, RetryIn: delay})
 		if endErr = s.sleep(ctx, delay); endErr != nil {
 			return
@@ -253,7 +260,8 @@ func (s *source) run(ctx context.Context, vc *gocv.VideoCapture) {
 }
 
 // readLoop reads frames from vc until it fails or the source stops, and returns how many it read.
-func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture) int {
+// It calls first after reading the first frame.
+func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture, first func()) int {
 	paced := s.target.kind == KindFile && s.interval > 0
 	var due time.Time
 	n := 0
@@ -264,6 +272,9 @@ func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture) int {
 			return n
 		}
 		n++
+		if n == 1 {
+			first()
+		}
 		f := &Frame{mat: m, time: time.Now(), pool: s.pool}
 		if !s.publish(ctx, f) {
 			f.Close()
