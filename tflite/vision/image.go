@@ -116,6 +116,7 @@ func RGB(img image.Image) (pix []byte, width, height int) {
 
 // ResizeBilinear resizes packed RGB pixels (sw x sh) to dw x dh with bilinear interpolation on
 // pixel centres (the sampling of OpenCV's and libyuv's bilinear resize), rounding to 8 bits.
+// All sizes must be positive and src must hold sw*sh*3 bytes.
 func ResizeBilinear(src []byte, sw, sh, dw, dh int) []byte {
 	dst := make([]byte, dw*dh*3)
 	if sw == dw && sh == dh {

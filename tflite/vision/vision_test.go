@@ -273,3 +273,19 @@ func absDiff(a, b uint8) int {
 	}
 	return int(b - a)
 }
+
+func FuzzDecodeImage(f *testing.F) {
+	f.Add(pngHeader(2, 2))
+	f.Add([]byte("BM\x3a\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01\x00\x18\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, err := DecodeImage(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		pix, w, h := RGB(img)
+		if len(pix) != w*h*3 {
+			t.Fatalf("%d bytes for %dx%d", len(pix), w, h)
+		}
+		_ = ResizeBilinear(pix, w, h, 3, 2)
+	})
+}
