@@ -48,7 +48,7 @@ func (r *request) size() int {
 // Options.MaxCommitDelay for others, so a lone caller waits that long plus one fsync.
 //
 // build runs on the committer goroutine while a write transaction is open: it must be quick
-// and must not call the DB. If it returns an error, Append returns it and nothing is stored;
+// and must not call the DB. The slice it returns is copied, so it may reuse a buffer. If it returns an error, Append returns it and nothing is stored;
 // the sequence number it was given goes to the next record, since no record ever had it. A
 // panic in build is raised again in the caller of Append.
 //

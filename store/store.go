@@ -145,6 +145,11 @@ func open(path string, opts Options, sch schema) (_ *DB, err error) {
 		return nil, err
 	}
 	db.setCounters(c, oldest, newest)
+	if c.records > 0 {
+		// Records from before the restart are waiting: the publisher should not wait for the
+		// next append to find them.
+		db.committed <- struct{}{}
+	}
 	if err := db.maybeCompact(); err != nil {
 		// The old file is intact; a full disk must not keep the agent from starting.
 		db.log.Warn("compaction at open failed", "err", err)
@@ -339,9 +344,10 @@ func (db *DB) Scan(after uint64, max int, fn func(seq uint64, payload []byte) er
 	})
 }
 
-// Committed returns a channel that receives a value after new records have been committed. It
-// has room for one value and the store never blocks on it, so one receive may stand for many
-// commits: read with Scan until it returns nothing new.
+// Committed returns a channel that receives a value after new records have been committed, and
+// holds one from Open when the outbox is not empty. It has room for one value and the store
+// never blocks on it, so one receive may stand for many commits: read with Scan until it
+// returns nothing new.
 func (db *DB) Committed() <-chan struct{} { return db.committed }
 
 // bounds returns the oldest and newest sequence numbers in the outbox, 0 when it is empty.

@@ -103,6 +103,11 @@ func TestAppendOrderAndReopen(t *testing.T) {
 	}
 
 	db = openT(t, path, store.Options{MaxCommitDelay: -1})
+	select {
+	case <-db.Committed():
+	default:
+		t.Fatal("Open of a non-empty outbox did not signal Committed")
+	}
 	checkRange(t, scanAll(t, db), 1, 50)
 	if got := appendN(t, db, 1)[0]; got != 51 {
 		t.Fatalf("first seq after reopen = %d, want 51", got)
