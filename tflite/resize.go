@@ -6,9 +6,11 @@ import "math"
 // rules for align_corners and half_pixel_centers. Prepare computes every output row's and
 // column's source indices and weights; eval only blends (bilinear) or copies (nearest).
 //
-// Float bilinear blends in float32 as TFLite's reference kernel. 8-bit bilinear uses TFLite's
-// integer reference: coordinates in 10-bit fixed point, a 20-bit weighted sum, rounded half away
-// from zero.
+// Float bilinear blends in float32 as TFLite's reference kernel. 8-bit bilinear computes as
+// XNNPACK does (which the official runtime delegates it to, and which the golden tests match bit
+// for bit): float source coordinates clamped into the image, fractions in Q11, two integer
+// lerps and a rounding shift by 22. TFLite's own integer reference (Q10 coordinates) differs by
+// one step on about a tenth of the outputs.
 
 // Options slots.
 const (
@@ -21,12 +23,12 @@ const (
 // maxResizeDim bounds an output height or width.
 const maxResizeDim = 1 << 14
 
-// resizeSpan is one output row's or column's sources: indices lo and hi and, for float, the
-// weight of hi; for 8-bit, the 10-bit fixed-point weight of hi.
+// resizeSpan is one output row's or column's sources: indices lo and hi and the weight of hi,
+// as a float32 or, for 8-bit, in Q11 fixed point.
 type resizeSpan struct {
 	lo, hi int
 	frac   float32
-	frac10 int32
+	frac11 int32
 }
 
 type resizeKernel struct {
@@ -119,17 +121,18 @@ func (k *resizeKernel) spans(buf []resizeSpan, in, out int) []resizeSpan {
 		return s
 	}
 	if is8bit(k.typ) {
-		scale10 := int64(math.Round(float64(scale) * (1 << 10)))
+		// XNNPACK's source coordinates (float32), clamped into the image, and the fraction
+		// in Q11 rounded to nearest even.
+		half := k.halfPixel && !k.alignCorners
+		offset := 0.5*scale - 0.5
 		for v := range out {
-			var p int64
-			if k.halfPixel {
-				p = int64(v)*scale10 + scale10/2 - (1 << 9)
-			} else {
-				p = int64(v) * scale10
+			p := float32(v) * scale
+			if half {
+				p = min(max(p+offset, 0), float32(in-1))
 			}
-			lo := min(max(int(p/(1<<10)), 0), in-1) // truncating division, as in C
-			hi := min(int((p+(1<<10)-1)/(1<<10)), in-1)
-			s = append(s, resizeSpan{lo: lo, hi: hi, frac10: int32(p - int64(lo)*(1<<10))})
+			lo := min(int(p), in-1)
+			hi := min(lo+1, in-1)
+			s = append(s, resizeSpan{lo: lo, hi: hi, frac11: int32(math.RoundToEven(float64((p - float32(lo)) * 2048)))})
 		}
 		return s
 	}
@@ -228,31 +231,23 @@ func (k *resizeKernel) bilinearFloat(dst, src []float32) {
 func bilinear8[T uint8 | int8](k *resizeKernel, dst, src []T) {
 	c := k.depth
 	o := 0
-	const one = 1 << 10
 	for b := range k.batch {
 		for _, y := range k.ys {
 			r0 := (b*k.inH + y.lo) * k.inW
 			r1 := (b*k.inH + y.hi) * k.inW
-			dy := int64(y.frac10)
+			av := y.frac11
 			for _, x := range k.xs {
-				dx := int64(x.frac10)
-				p00 := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
-				p10 := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
-				p01 := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
-				p11 := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
-				w00 := (one - dy) * (one - dx)
-				w10 := dy * (one - dx)
-				w01 := (one - dy) * dx
-				w11 := dy * dx
+				ah := x.frac11
+				tl := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
+				bl := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
+				tr := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
+				br := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
 				d := dst[o : o+c]
 				for i := range d {
-					v := int64(p00[i])*w00 + int64(p10[i])*w10 + int64(p01[i])*w01 + int64(p11[i])*w11
-					if v > 0 {
-						v += 1 << 19
-					} else {
-						v -= 1 << 19
-					}
-					d[i] = T(v / (1 << 20))
+					t := int32(tl[i])<<11 + (int32(tr[i])-int32(tl[i]))*ah
+					bo := int32(bl[i])<<11 + (int32(br[i])-int32(bl[i]))*ah
+					acc := t<<11 + (bo-t)*av
+					d[i] = T((acc + 1<<21) >> 22)
 				}
 				o += c
 			}

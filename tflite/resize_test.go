@@ -67,13 +67,13 @@ func TestResizeBilinearHand(t *testing.T) {
 	runResize(t, newResizeBilinear, bilinearOpts(false, true), img, 4, 4, out)
 	checkClose(t, out.Float32s(), []float64{0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12}, "half_pixel_centers")
 
-	// 8-bit rounds to nearest: 1x2 -> 1x3 gives 0, 683/1024 (-> 1), 1.
+	// 8-bit rounds to nearest: 1x2 -> 1x3 gives 0, 1365/2048 (-> 1), 1.
 	qo := qOut(UInt8, 0.1, 0)
 	runResize(t, newResizeBilinear, nil, tensorQ(UInt8, []int{1, 1, 2, 1}, 0.1, 0, 0, 1), 1, 3, qo)
 	if got := qValues(qo); !slices.Equal(got, []int32{0, 1, 1}) {
 		t.Errorf("uint8 = %v, want [0 1 1]", got)
 	}
-	// int8 rounds half away from zero on negative values too: -1 at 683/1024 -> -1.
+	// int8: -1 at weight 1365/2048 -> -0.67 -> -1.
 	qo = qOut(Int8, 0.1, 0)
 	runResize(t, newResizeBilinear, nil, tensorQ(Int8, []int{1, 1, 2, 1}, 0.1, 0, 0, -1), 1, 3, qo)
 	if got := qValues(qo); !slices.Equal(got, []int32{0, -1, -1}) {
