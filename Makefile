@@ -17,7 +17,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz time per fuzz target in `make test`; `make test-long` runs longer.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build run test test-long bench vet fmt clean
+.PHONY: all deps build run test test-long fuzz bench vet fmt clean
 
 all: build
 
@@ -40,13 +40,24 @@ run: build
 vet: deps
 	$(GO) vet ./...
 
+# FUZZ lists package:target pairs; `go test -fuzz` takes one target per run.
+FUZZ := ./tflite:FuzzLoadModel ./tflite:FuzzFlatbuffer ./tflite:FuzzGraph ./tflite:FuzzFlexBuffer \
+	./tflite/vision:FuzzDecodeImage
+
 test: deps vet
 	$(GO) test -timeout 14m ./...
-	$(GO) test -run '^$$' -fuzz FuzzLoadModel -fuzztime $(FUZZTIME) ./tflite
+	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: deps
+	@for f in $(FUZZ); do \
+		echo "fuzz $${f#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) "$${f%%:*}" || exit 1; \
+	done
 
 test-long: deps
 	$(GO) test -timeout 60m -tags long ./...
-	$(GO) test -run '^$$' -fuzz FuzzLoadModel -fuzztime 10m ./tflite
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
 
 bench: build
 	$(GO) run ./cmd/tflite-bench

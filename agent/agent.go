@@ -211,16 +211,34 @@ func (a *agent) startMQTT(ctx context.Context, bg *stdsync.WaitGroup) error {
 		AgentVersion:   a.opts.Version,
 		Status:         a.status,
 		StatusInterval: c.StatusInterval,
+		ConnectTimeout: c.ConnectTimeout,
+		Backoff:        sync.Backoff{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Jitter: 0.2},
+		Verify:         c.Verify,
 	}, a.db, a.log)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	a.mqtt = client
-	bg.Add(1)
+	bg.Add(2)
 	go func() {
 		defer bg.Done()
 		if err := client.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("mqtt client stopped", "err", err)
+		}
+	}()
+	// Surface settings that retrying cannot fix (a wrong CA, a rejected certificate or
+	// password) at startup. The agent keeps running and buffering either way.
+	go func() {
+		defer bg.Done()
+		wctx, cancel := context.WithTimeout(ctx, 2*c.ConnectTimeout)
+		defer cancel()
+		switch err := client.WaitConnected(wctx); {
+		case err == nil:
+			a.log.Info("connected to MQTT broker", "url", url)
+		case errors.Is(err, sync.ErrTLS) || errors.Is(err, sync.ErrNotAuthorized):
+			a.log.Error("MQTT broker refuses this agent; records are kept until the settings are fixed", "err", err)
+		case ctx.Err() == nil:
+			a.log.Warn("MQTT broker not reachable yet; records are kept and sent once it is", "err", err)
 		}
 	}()
 	return nil

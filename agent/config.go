@@ -126,6 +126,16 @@ type MQTTConfig struct {
 	InFlight int `yaml:"inflight"`
 	// StatusInterval is how often the retained status is refreshed.
 	StatusInterval time.Duration `yaml:"status_interval"`
+	// ConnectTimeout bounds one connection attempt; ReconnectInitial and ReconnectMax bound the
+	// backoff (with jitter) between attempts.
+	ConnectTimeout   time.Duration `yaml:"connect_timeout"`
+	ReconnectInitial time.Duration `yaml:"reconnect_initial"`
+	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+	// Verify checks on every connection that the broker delivers this device's predictions
+	// (a broker ACL that denies the topic still acknowledges publishes): hold keeps records until
+	// the check passes, warn reports and publishes anyway, off skips it. hold and warn need the
+	// device to be allowed to subscribe to its own predictions topic.
+	Verify string `yaml:"verify"`
 }
 
 // LogConfig selects the log level and format.
@@ -168,7 +178,11 @@ func DefaultConfig() Config {
 			TopicPrefix:    "edge",
 			KeepAlive:      30 * time.Second,
 			InFlight:       32,
-			StatusInterval: 30 * time.Second,
+			StatusInterval:   30 * time.Second,
+			ConnectTimeout:   10 * time.Second,
+			ReconnectInitial: 500 * time.Millisecond,
+			ReconnectMax:     30 * time.Second,
+			Verify:           "hold",
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -607,6 +621,18 @@ func (l *Loader) Config() (Config, error) {
 		}
 		if c.MQTT.StatusInterval < time.Second {
 			bad("mqtt.status_interval", "must be at least 1s")
+		}
+		if c.MQTT.ConnectTimeout < time.Second {
+			bad("mqtt.connect_timeout", "must be at least 1s")
+		}
+		if c.MQTT.ReconnectInitial <= 0 {
+			bad("mqtt.reconnect_initial", "must be > 0")
+		}
+		if c.MQTT.ReconnectMax < c.MQTT.ReconnectInitial {
+			bad("mqtt.reconnect_max", "must be >= mqtt.reconnect_initial")
+		}
+		if !oneOf(c.MQTT.Verify, "hold", "warn", "off") {
+			bad("mqtt.verify", "must be hold, warn or off, got %q", c.MQTT.Verify)
 		}
 	}
 	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
