@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -126,6 +127,9 @@ func (db *DB) submit(ctx context.Context, r *request) error {
 // committing what is queued.
 func (db *DB) run() {
 	defer close(db.done)
+	// A fault reading the mapped file (damaged or truncated under us, a failing card) becomes
+	// a panic that apply turns into ErrCorrupt, instead of killing the agent.
+	debug.SetPanicOnFault(true)
 	tick := time.NewTicker(db.opts.CompactInterval)
 	defer tick.Stop()
 	batch := make([]*request, 0, 64)

@@ -113,5 +113,8 @@
 //     they are stable can lose the last commits on power loss; bbolt's two meta pages still
 //     keep the file consistent.
 //   - VerifyOnOpen reads the whole file. Without it, damage below the meta pages is found when
-//     a transaction reaches it: bbolt panics, and the store turns the panic into ErrCorrupt.
+//     a transaction reaches it: bbolt panics or faults on the mapping (the store's goroutines
+//     run with debug.SetPanicOnFault), and the store returns ErrCorrupt instead of crashing.
+//     Damage that bbolt reads as plausible data is not detected: bbolt has no checksums on
+//     data pages.
 package store

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,6 +17,7 @@ func (db *DB) GetState(key string) (_ []byte, err error) {
 		return nil, err
 	}
 	var val []byte
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			val, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)

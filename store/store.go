@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -160,6 +161,7 @@ func open(path string, opts Options, sch schema) (_ *DB, err error) {
 
 // openBolt opens the bbolt file and turns its errors into ours.
 func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		// bbolt panics on some kinds of damage it meets while loading the freelist.
 		if r := recover(); r != nil {
@@ -185,6 +187,7 @@ func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
 // initSchema creates the buckets of a new file or checks and migrates an existing one, and
 // returns the stored counters.
 func initSchema(bdb *bolt.DB, path string, sch schema) (c counters, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
@@ -252,6 +255,7 @@ func findMigration(ms []migration, from uint64) (migration, bool) {
 
 // verify runs bbolt's consistency check over the whole file.
 func verify(bdb *bolt.DB, path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
@@ -316,6 +320,7 @@ func (db *DB) Scan(after uint64, max int, fn func(seq uint64, payload []byte) er
 		return nil
 	}
 	inFn := false
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		// A panic in bbolt means a damaged page: report it. A panic in fn is the caller's.
 		if r := recover(); r != nil {

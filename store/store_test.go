@@ -571,3 +571,28 @@ func TestScanPanicInFnPropagates(t *testing.T) {
 	_ = db.Scan(0, 1, func(uint64, []byte) error { panic("publisher bug") })
 	t.Fatal("Scan returned after fn panicked")
 }
+
+// TestTruncatedUnderneath cuts the file while it is open, as a failing card or a careless
+// operator might: reads and writes fail with ErrCorrupt instead of crashing the process.
+func TestTruncatedUnderneath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	db := openT(t, path, store.Options{MaxCommitDelay: -1})
+	if _, err := db.AppendBatch(context.Background(), 1000, func(_ int, seq uint64) ([]byte, error) {
+		return append(payloadOf(seq), bytes.Repeat([]byte{'x'}, 300)...), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Scan(0, 1000, func(uint64, []byte) error { return nil })
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Scan of a truncated file = %v, want ErrCorrupt", err)
+	}
+	t.Log(err)
+	_, err = db.Append(context.Background(), func(seq uint64) ([]byte, error) { return payloadOf(seq), nil })
+	if err == nil {
+		t.Fatal("Append to a truncated file succeeded")
+	}
+	t.Log(err)
+}
