@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -63,12 +64,17 @@ func TestGolden(t *testing.T) {
 	if !slices.Equal(found, goldenCases) {
 		t.Fatalf("golden cases %v, want %v", found, goldenCases)
 	}
+	// Two threads split the kernels' work differently; the results must not change.
 	for _, name := range goldenCases {
-		t.Run(name, func(t *testing.T) { runGolden(t, filepath.Join(goldenDir, name)) })
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(t *testing.T) {
+				runGolden(t, filepath.Join(goldenDir, name), threads)
+			})
+		}
 	}
 }
 
-func runGolden(t *testing.T, dir string) {
+func runGolden(t *testing.T, dir string, threads int) {
 	b, err := os.ReadFile(filepath.Join(dir, "want.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +99,7 @@ func runGolden(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := tflite.NewInterpreter(m)
+	ip, err := tflite.NewInterpreter(m, tflite.WithThreads(threads))
 	if err != nil {
 		t.Fatal(err)
 	}
