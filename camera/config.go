@@ -20,6 +20,7 @@ const (
 	KindGStreamer                 // GStreamer pipeline ending in appsink: "gst:..." or any string containing " ! "
 )
 
+// String returns the kind's name, as used in logs.
 func (k Kind) String() string {
 	switch k {
 	case KindDevice:

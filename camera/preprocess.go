@@ -20,6 +20,7 @@ const (
 	Float32                  // 4 bytes per element, little-endian
 )
 
+// String returns the type's name as TFLite spells it.
 func (t DType) String() string {
 	switch t {
 	case UInt8:
@@ -56,6 +57,7 @@ const (
 	Letterbox
 )
 
+// String returns the fit mode's name.
 func (f Fit) String() string {
 	switch f {
 	case Stretch:

@@ -17,6 +17,7 @@ const (
 	StateStopped                       // closed, context done, or a file ended without Loop; final
 )
 
+// String returns the state's name, as published in camera events.
 func (s State) String() string {
 	switch s {
 	case StateConnecting:
