@@ -259,21 +259,16 @@ func (a *agent) openCamera(ctx context.Context, c CameraConfig) (camera.Source, 
 	return src, nil
 }
 
-// onCameraState runs on the camera's reader goroutine: log, and queue an event without blocking.
+// onCameraState runs on the camera's reader goroutine (which logs the change itself): queue an
+// event without blocking.
 func (a *agent) onCameraState(s camera.StateChange) {
 	a.camState.Store(s.State.String())
 	fields := map[string]any{"state": s.State.String(), "source": s.Source}
-	attrs := []any{"state", s.State.String()}
 	if s.Err != nil {
 		fields["error"] = s.Err.Error()
-		attrs = append(attrs, "err", s.Err)
 	}
 	if s.State == camera.StateReconnecting {
 		fields["attempt"], fields["retry_in_ms"] = s.Attempt, s.RetryIn.Milliseconds()
-		attrs = append(attrs, "attempt", s.Attempt, "retry_in", s.RetryIn)
-		a.log.Warn("camera unavailable", attrs...)
-	} else {
-		a.log.Info("camera state", attrs...)
 	}
 	a.emit("camera", fields)
 }
