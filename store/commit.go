@@ -45,13 +45,14 @@ func (r *request) size() int {
 // returns the sequence number once the record is committed to disk. Sequence numbers increase
 // by one per record, are stored in the same transaction as the records, and are never reused.
 //
-// Appends from concurrent goroutines share transactions (group commit): one waits up to
-// Options.MaxCommitDelay for others, so a lone caller waits that long plus one fsync.
+// Appends from concurrent goroutines share transactions (group commit): the first waits up to
+// Options.MaxCommitDelay for others, so a lone caller waits that long plus one commit.
 //
 // build runs on the committer goroutine while a write transaction is open: it must be quick
-// and must not call the DB. The slice it returns is copied, so it may reuse a buffer. If it returns an error, Append returns it and nothing is stored;
-// the sequence number it was given goes to the next record, since no record ever had it. A
-// panic in build is raised again in the caller of Append.
+// and must not call the DB. The slice it returns is copied, so it may reuse a buffer. If build
+// returns an error, Append returns it and nothing is stored; the sequence number it was given
+// goes to the next record, since no record ever had it. A panic in build is raised again in
+// the caller of Append.
 //
 // If ctx ends while Append waits, Append returns an error wrapping ctx.Err(); the record may
 // still have been committed (it is then in the outbox and will be published). A write error,

@@ -78,11 +78,11 @@
 // # Performance
 //
 // Every commit costs bbolt two fdatasyncs (the pages, then the meta page). Measured on the
-// development VM (2 shared cores, ~5 ms per fsync, heavily loaded), ~300-byte records:
-// AppendBatch of 256 about 23,000 records/s and of 1024 about 65,000 records/s; 512 concurrent
-// Append callers about 8,000 records/s; a lone caller calling Append in a loop about 90
-// records/s without commit delay and 40 with the default 10 ms. Run
-// `go test -bench . ./store` for the figures on a board.
+// development VM (2 shared cores under a load of ~20, ~5 ms per fsync), ~300-byte records:
+// AppendBatch of 256 records 20,000-23,000 records/s, of 1024 records about 65,000 records/s;
+// 512 concurrent Append callers 8,000-11,000 records/s, 64 callers 2,400-3,000; a lone caller
+// calling Append in a loop 90-140 records/s without commit delay and 40-50 with the default
+// 10 ms. Run `go test -run '^$' -bench . ./store` for the figures on a board.
 //
 // # Caveats
 //
