@@ -76,17 +76,17 @@ func fuzzLoadBody(t *testing.T, b []byte) {
 // invokeCost is a rough upper bound of the work of one Invoke: for each operator, its output
 // elements times its input elements. It keeps the fuzzer from running a hostile graph whose
 // convolutions would take minutes.
-func invokeCost(ip *Interpreter) int {
-	cost := 0
+func invokeCost(ip *Interpreter) int64 {
+	var cost int64
 	for _, n := range ip.nodes {
-		in := 1
+		in := int64(1)
 		for _, t := range n.inputs {
 			if t != nil {
-				in += t.NumElements()
+				in += int64(t.NumElements())
 			}
 		}
 		for _, t := range n.outputs {
-			cost += t.NumElements() * min(in, 1<<31)
+			cost += int64(t.NumElements()) * in
 			if cost > 1<<40 {
 				return cost
 			}
@@ -203,6 +203,9 @@ func graphFromBytes(data []byte) []byte {
 		shape := make([]int32, minRank+next()%(5-minRank))
 		for d := range shape {
 			shape[d] = int32(1 + next()%4)
+			if next()%32 == 0 {
+				shape[d] = 0 // empty tensors are legal
+			}
 		}
 		return shape
 	}

@@ -121,12 +121,12 @@ func TestInvokeAllocatesNothingRealModels(t *testing.T) {
 	cases := []struct {
 		path string
 		runs int
-	}{{modelHelloFloat, 50}, {modelHelloInt8, 50}, {modelMnist, 20}, {modelPerson, 5}, {modelClassifyQuant, 3}}
+	}{{modelHelloFloat, 20}, {modelHelloInt8, 20}, {modelMnist, 5}, {modelPerson, 2}, {modelClassifyQuant, 1}}
 	if !testing.Short() {
 		cases = append(cases, struct {
 			path string
 			runs int
-		}{modelDetect, 2})
+		}{modelDetect, 1})
 	}
 	for _, c := range cases {
 		ip := newInterp(t, c.path)
