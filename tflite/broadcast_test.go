@@ -108,7 +108,7 @@ func checkClose(t *testing.T, got []float32, want []float64, what string) {
 		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
 	}
 	for i := range got {
-		if d := math.Abs(float64(got[i]) - want[i]); d > 1e-5+1e-5*math.Abs(want[i]) {
+		if d := math.Abs(float64(got[i]) - want[i]); d > 1e-4+1e-4*math.Abs(want[i]) {
 			t.Fatalf("%s: [%d] = %v, want %v", what, i, got[i], want[i])
 		}
 	}

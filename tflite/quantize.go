@@ -151,7 +151,12 @@ func (k *quantizeKernel) eval(n *node) error {
 
 type dequantizeKernel struct {
 	in    DataType
-	table [256]float32 // for 8-bit inputs: the real value of each raw byte
+	table [256]float32 // for per-tensor 8-bit inputs: the real value of each raw byte
+	// Per-channel 8-bit inputs (weights of dynamic-range models): one scale and zero point per
+	// index of the quantized dimension, which has inner elements below it.
+	scales []float64
+	zps    []int32
+	inner  int
 }
 
 func newDequantize(n *node) (kernel, error) {
@@ -167,6 +172,10 @@ func (k *dequantizeKernel) prepare(n *node) error {
 	if out.typ != Float32 || !(is8bit(in.typ) || in.typ == Float16) {
 		return n.errorf("%w: DEQUANTIZE from %v to %v", errUnsupported, in.typ, out.typ)
 	}
+	k.scales, k.zps = nil, nil
+	if is8bit(in.typ) && in.quant.PerChannel() {
+		return k.preparePerChannel(n)
+	}
 	if is8bit(in.typ) {
 		scale, zp, err := quantOf(n, in)
 		if err != nil {
@@ -181,9 +190,46 @@ func (k *dequantizeKernel) prepare(n *node) error {
 	return nil
 }
 
+func (k *dequantizeKernel) preparePerChannel(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	q := in.quant
+	axis, count := q.Axis, len(q.Scale)
+	if axis < 0 || axis >= in.Rank() || in.shape[axis] != count || len(q.ZeroPoint) != count {
+		return n.errorf("tensor %q: %d scales and %d zero points for dimension %d of shape %v",
+			in.name, count, len(q.ZeroPoint), axis, in.shape)
+	}
+	lo, hi := typeRange(in.typ)
+	k.scales = make([]float64, count)
+	k.zps = make([]int32, count)
+	for c := range count {
+		s, zp := q.Scale[c], q.ZeroPoint[c]
+		if !(s > 0) || math.IsInf(float64(s), 0) || zp < int64(lo) || zp > int64(hi) {
+			return n.errorf("tensor %q: invalid quantization (%v, %d) of channel %d", in.name, s, zp, c)
+		}
+		k.scales[c], k.zps[c] = float64(s), int32(zp)
+	}
+	k.inner = numElements(in.shape[axis+1:])
+	setShape(out, in.shape)
+	return nil
+}
+
 func (k *dequantizeKernel) eval(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
 	dst := out.Float32s()
+	if k.scales != nil {
+		src := in.data[:len(dst)]
+		i := 0
+		for i < len(src) {
+			for c, s := range k.scales {
+				zp := k.zps[c]
+				for _, b := range src[i : i+k.inner] {
+					dst[i] = float32(s * float64(byteValue(k.in, int(b))-zp))
+					i++
+				}
+			}
+		}
+		return nil
+	}
 	if k.in == Float16 {
 		src := viewAs[uint16](in.data)
 		dst = dst[:len(src)]

@@ -104,6 +104,30 @@ func TestQuantizeErrors(t *testing.T) {
 	wantErr(t, runOp(t, "QUANTIZE", newQuantize, nil, []*Tensor{tensorF32([]int{2})}, []*Tensor{qOut(UInt8, 0, 0)}), false)
 	wantErr(t, runOp(t, "QUANTIZE", newQuantize, nil, []*Tensor{tensorF32([]int{2})}, []*Tensor{qOut(UInt8, float32(math.Inf(1)), 0)}), false)
 	wantErr(t, runOp(t, "DEQUANTIZE", newDequantize, nil, []*Tensor{newTensor("i", Int32, []int{2}, nil)}, []*Tensor{tensorF32(nil)}), true)
-	perChannel := newTensor("p", Int8, []int{2}, &Quantization{Scale: []float32{1, 2}, ZeroPoint: []int64{0, 0}})
-	wantErr(t, runOp(t, "DEQUANTIZE", newDequantize, nil, []*Tensor{perChannel}, []*Tensor{tensorF32(nil)}), true)
+	badAxis := newTensor("p", Int8, []int{2, 3}, &Quantization{Scale: []float32{1, 2}, ZeroPoint: []int64{0, 0}, Axis: 1})
+	wantErr(t, runOp(t, "DEQUANTIZE", newDequantize, nil, []*Tensor{badAxis}, []*Tensor{tensorF32(nil)}), false)
+	badScale := newTensor("p", Int8, []int{2}, &Quantization{Scale: []float32{1, -2}, ZeroPoint: []int64{0, 0}})
+	wantErr(t, runOp(t, "DEQUANTIZE", newDequantize, nil, []*Tensor{badScale}, []*Tensor{tensorF32(nil)}), false)
+}
+
+func TestDequantizePerChannel(t *testing.T) {
+	// Shape [2, 3, 2] quantized along dimension 1 (three channels).
+	q := &Quantization{Scale: []float32{0.5, 0.25, 2}, ZeroPoint: []int64{0, 1, -1}, Axis: 1}
+	in := newTensor("w", Int8, []int{2, 3, 2}, q)
+	vals := []int8{1, -1, 1, 5, 0, -1, 2, 4, -128, 1, 127, 3}
+	for i, v := range vals {
+		in.data[i] = byte(v)
+	}
+	out := tensorF32(nil)
+	if err := runOp(t, "DEQUANTIZE", newDequantize, nil, []*Tensor{in}, []*Tensor{out}); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, len(vals))
+	for i, v := range vals {
+		c := (i / 2) % 3
+		want[i] = q.Scale[c] * float32(int64(v)-q.ZeroPoint[c])
+	}
+	if got := out.Float32s(); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
 }

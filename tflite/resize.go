@@ -40,7 +40,13 @@ type resizeKernel struct {
 	inW, depth   int
 	outH, outW   int
 	ys, xs       []resizeSpan
+	// Operands of the current eval, for the pool's run callback.
+	src, dst []byte
 }
+
+// resizeMinChunk is the number of output elements below which splitting rows over the pool
+// does not pay.
+const resizeMinChunk = 16 << 10
 
 func newResize(n *node, bilinear bool) (kernel, error) {
 	if err := checkCounts(n, 2, 2, 1); err != nil {
@@ -171,86 +177,92 @@ func nearestSource(v, in int, scale float32, alignCorners, halfPixel bool) int {
 }
 
 func (k *resizeKernel) eval(n *node) error {
-	in, out := n.inputs[0], n.outputs[0]
-	switch {
-	case !k.bilinear:
-		k.nearest(in.typ.Size(), out.data, in.data)
-	case k.typ == Float32:
-		k.bilinearFloat(out.Float32s(), in.Float32s())
-	case k.typ == UInt8:
-		bilinear8(k, out.data, in.data)
-	default:
-		bilinear8(k, viewAs[int8](out.data), in.Int8s())
+	k.src, k.dst = n.inputs[0].data, n.outputs[0].data
+	rows := k.batch * k.outH
+	if rows > 0 && k.outW > 0 && k.depth > 0 {
+		n.pool.do(rows, max(1, resizeMinChunk/(k.outW*k.depth)), k)
 	}
+	k.src, k.dst = nil, nil
 	return nil
 }
 
-func (k *resizeKernel) nearest(size int, dst, src []byte) {
+// run computes output rows [lo, hi), counted over batch and height.
+func (k *resizeKernel) run(lo, hi int) {
+	switch {
+	case !k.bilinear:
+		k.nearest(lo, hi, k.typ.Size(), k.dst, k.src)
+	case k.typ == Float32:
+		k.bilinearFloat(lo, hi, viewAs[float32](k.dst), viewAs[float32](k.src))
+	case k.typ == UInt8:
+		bilinear8(k, lo, hi, k.dst, k.src)
+	default:
+		bilinear8(k, lo, hi, viewAs[int8](k.dst), viewAs[int8](k.src))
+	}
+}
+
+func (k *resizeKernel) nearest(lo, hi, size int, dst, src []byte) {
 	px := k.depth * size
-	o := 0
-	for b := range k.batch {
-		for _, y := range k.ys {
-			row := (b*k.inH + y.lo) * k.inW
-			for _, x := range k.xs {
-				s := (row + x.lo) * px
-				copy(dst[o:o+px], src[s:s+px])
-				o += px
-			}
+	o := lo * k.outW * px
+	for r := lo; r < hi; r++ {
+		b, y := r/k.outH, k.ys[r%k.outH]
+		row := (b*k.inH + y.lo) * k.inW
+		for _, x := range k.xs {
+			s := (row + x.lo) * px
+			copy(dst[o:o+px], src[s:s+px])
+			o += px
 		}
 	}
 }
 
-func (k *resizeKernel) bilinearFloat(dst, src []float32) {
+func (k *resizeKernel) bilinearFloat(lo, hi int, dst, src []float32) {
 	c := k.depth
-	o := 0
-	for b := range k.batch {
-		for _, y := range k.ys {
-			r0 := (b*k.inH + y.lo) * k.inW
-			r1 := (b*k.inH + y.hi) * k.inW
-			dy := y.frac
-			for _, x := range k.xs {
-				dx := x.frac
-				p00 := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
-				p10 := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
-				p01 := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
-				p11 := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
-				w00 := (1 - dy) * (1 - dx)
-				w10 := dy * (1 - dx)
-				w01 := (1 - dy) * dx
-				w11 := dy * dx
-				d := dst[o : o+c]
-				for i := range d {
-					d[i] = p00[i]*w00 + p10[i]*w10 + p01[i]*w01 + p11[i]*w11
-				}
-				o += c
+	o := lo * k.outW * c
+	for r := lo; r < hi; r++ {
+		b, y := r/k.outH, k.ys[r%k.outH]
+		r0 := (b*k.inH + y.lo) * k.inW
+		r1 := (b*k.inH + y.hi) * k.inW
+		dy := y.frac
+		for _, x := range k.xs {
+			dx := x.frac
+			p00 := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
+			p10 := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
+			p01 := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
+			p11 := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
+			w00 := (1 - dy) * (1 - dx)
+			w10 := dy * (1 - dx)
+			w01 := (1 - dy) * dx
+			w11 := dy * dx
+			d := dst[o : o+c]
+			for i := range d {
+				d[i] = p00[i]*w00 + p10[i]*w10 + p01[i]*w01 + p11[i]*w11
 			}
+			o += c
 		}
 	}
 }
 
-func bilinear8[T uint8 | int8](k *resizeKernel, dst, src []T) {
+func bilinear8[T uint8 | int8](k *resizeKernel, lo, hi int, dst, src []T) {
 	c := k.depth
-	o := 0
-	for b := range k.batch {
-		for _, y := range k.ys {
-			r0 := (b*k.inH + y.lo) * k.inW
-			r1 := (b*k.inH + y.hi) * k.inW
-			av := y.frac11
-			for _, x := range k.xs {
-				ah := x.frac11
-				tl := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
-				bl := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
-				tr := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
-				br := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
-				d := dst[o : o+c]
-				for i := range d {
-					t := int32(tl[i])<<11 + (int32(tr[i])-int32(tl[i]))*ah
-					bo := int32(bl[i])<<11 + (int32(br[i])-int32(bl[i]))*ah
-					acc := t<<11 + (bo-t)*av
-					d[i] = T((acc + 1<<21) >> 22)
-				}
-				o += c
+	o := lo * k.outW * c
+	for r := lo; r < hi; r++ {
+		b, y := r/k.outH, k.ys[r%k.outH]
+		r0 := (b*k.inH + y.lo) * k.inW
+		r1 := (b*k.inH + y.hi) * k.inW
+		av := y.frac11
+		for _, x := range k.xs {
+			ah := x.frac11
+			tl := src[(r0+x.lo)*c : (r0+x.lo)*c+c]
+			bl := src[(r1+x.lo)*c : (r1+x.lo)*c+c]
+			tr := src[(r0+x.hi)*c : (r0+x.hi)*c+c]
+			br := src[(r1+x.hi)*c : (r1+x.hi)*c+c]
+			d := dst[o : o+c]
+			for i := range d {
+				t := int32(tl[i])<<11 + (int32(tr[i])-int32(tl[i]))*ah
+				bo := int32(bl[i])<<11 + (int32(br[i])-int32(bl[i]))*ah
+				acc := t<<11 + (bo-t)*av
+				d[i] = T((acc + 1<<21) >> 22)
 			}
+			o += c
 		}
 	}
 }

@@ -187,3 +187,41 @@ func TestResizeErrors(t *testing.T) {
 	wantErr(t, runOp(t, "RESIZE", newResizeBilinear, nil, []*Tensor{q, size(3, 3)}, []*Tensor{qOut(UInt8, 0.2, 0)}), true)
 	wantErr(t, runOp(t, "RESIZE", newResizeBilinear, nil, []*Tensor{constI32([]int{1, 2, 2, 1}), size(3, 3)}, []*Tensor{constI32(nil)}), true)
 }
+
+// TestResizePool checks that splitting output rows over worker goroutines gives the reference
+// result.
+func TestResizePool(t *testing.T) {
+	r := rand.New(rand.NewPCG(85, 86))
+	shape := []int{2, 40, 40, 8}
+	v := randF32(r, numElements(shape), 5)
+	p := newPool(2)
+	defer p.close()
+	for _, bilinear := range []bool{true, false} {
+		out := tensorF32(nil)
+		in := tensorF32(shape, v...)
+		n := &node{op: "RESIZE", inputs: []*Tensor{in, constI32([]int{2}, 64, 48)}, outputs: []*Tensor{out}, opts: mapOptions{3: true, 1: true}, pool: p}
+		k, err := newResize(n, bilinear)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.prepare(n); err != nil {
+			t.Fatal(err)
+		}
+		out.data = alignedBytes(out.ByteSize())
+		if err := k.eval(n); err != nil {
+			t.Fatal(err)
+		}
+		if bilinear {
+			checkClose(t, out.Float32s(), refBilinear(toF64(v), shape, 64, 48, false, true), "pooled bilinear")
+			continue
+		}
+		got := out.Float32s()
+		for i := range got {
+			idx := unravel(i, []int{2, 64, 48, 8})
+			sy, sx := refNearest(idx[1], 40, 64, false, true), refNearest(idx[2], 40, 48, false, true)
+			if want := v[((idx[0]*40+sy)*40+sx)*8+idx[3]]; got[i] != want {
+				t.Fatalf("pooled nearest %v = %v, want %v", idx, got[i], want)
+			}
+		}
+	}
+}
