@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		MaxBytes:       int64(cfg.Store.MaxBytes),
 		MaxRecords:     cfg.Store.MaxRecords,
 		MaxAge:         cfg.Store.MaxAge,
-		MaxCommitDelay: cfg.Store.CommitDelay,
+		MaxCommitDelay: commitDelay(cfg.Store.CommitDelay),
 		Logger:         a.log.With("component", "store"),
 	})
 	if err != nil {
@@ -169,6 +169,15 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	st := a.db.Stats()
 	a.log.Info("agent stopped", "frames", a.frames.Load(), "backlog", st.Records, "last_seq", st.LastSeq)
 	return loopErr
+}
+
+// commitDelay maps the config's "0 = commit at once" to the store's negative value (its zero
+// means the default).
+func commitDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func (a *agent) startMQTT(ctx context.Context, bg *stdsync.WaitGroup) error {
@@ -374,23 +383,38 @@ func (a *agent) snapshot(f *camera.Frame, dets []Detection) []byte {
 	return jpg
 }
 
-// record appends records to the outbox until the channel closes. A failed append (full disk, I/O
-// error) loses that record only: it is counted, reported, and the agent goes on.
+// record appends records to the outbox until the channel closes, taking whatever has queued up
+// meanwhile in one batch (one transaction, one fsync). A failed append (full disk, I/O error)
+// loses those records only: they are counted, reported, and the agent goes on.
 func (a *agent) record() {
 	var failing bool
+	batch := make([]*Record, 0, cap(a.records))
+	payloads := make([][]byte, cap(a.records))
 	for rec := range a.records {
-		var payload []byte
-		_, err := a.db.Append(context.Background(), func(seq uint64) ([]byte, error) {
-			b, err := rec.encode(seq)
-			payload = b
+		batch = append(batch[:0], rec)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case r, ok := <-a.records:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		_, err := a.db.AppendBatch(context.Background(), len(batch), func(i int, seq uint64) ([]byte, error) {
+			b, err := batch[i].encode(seq)
+			payloads[i] = b
 			return b, err
 		})
 		if err != nil {
-			a.storeDrops.Add(1)
+			a.storeDrops.Add(uint64(len(batch)))
 			a.health.storeError.Store(true)
 			if !failing {
-				a.log.Error("record not stored", "err", err)
-				a.emit("warning", map[string]any{"message": "record not stored", "error": err.Error()})
+				a.log.Error("records not stored", "count", len(batch), "err", err)
+				a.emit("warning", map[string]any{"message": "records not stored", "error": err.Error()})
 			}
 			failing = true
 			continue
@@ -401,7 +425,9 @@ func (a *agent) record() {
 		}
 		a.health.storeError.Store(false)
 		if a.opts.Print != nil {
-			fmt.Fprintf(a.opts.Print, "%s\n", payload)
+			for _, p := range payloads[:len(batch)] {
+				fmt.Fprintf(a.opts.Print, "%s\n", p)
+			}
 		}
 	}
 }
