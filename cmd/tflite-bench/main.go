@@ -125,7 +125,7 @@ func benchModel(ctx context.Context, path string, threads int, o options, stderr
 			fmt.Fprintf(stderr, "tflite-bench: reference on %s: %v\n", filepath.Base(path), err)
 		} else {
 			ref = formatMs(ms)
-			ratio = fmt.Sprintf("%.2f", ours/ms)
+			ratio = formatRatio(ours / ms)
 		}
 	}
 	return fmt.Sprintf("bench %s threads=%d ours_ms=%s ref_ms=%s ratio=%s", filepath.Base(path), threads, formatMs(ours), ref, ratio), nil
@@ -293,4 +293,11 @@ func formatMs(ms float64) string {
 		return strconv.FormatFloat(ms, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(ms, 'g', 2, 64)
+}
+
+func formatRatio(r float64) string {
+	if r < 0.1 {
+		return strconv.FormatFloat(r, 'g', 2, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64)
 }

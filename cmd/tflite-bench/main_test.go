@@ -47,3 +47,11 @@ func TestFormatMs(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatRatio(t *testing.T) {
+	for r, want := range map[float64]string{0.0037: "0.0037", 0.36: "0.36", 7.974: "7.97"} {
+		if got := formatRatio(r); got != want {
+			t.Errorf("formatRatio(%v) = %q, want %q", r, got, want)
+		}
+	}
+}
