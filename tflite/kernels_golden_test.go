@@ -139,6 +139,12 @@ var kernelGoldens = []kernelGolden{
 		gi32(0, 5, 1), gi32(3, 0, -1), gi32(2, -2, 1)),
 	unaryGolden("strided_slice_u8_shrink", opStridedSlice, optStridedSlice, fbt{int32(0), int32(2), int32(0), int32(0), int32(1)}, gq(UInt8, []int32{3, 4, 5}, 0.1, 0), gq(UInt8, nil, 0.1, 0),
 		gi32(-1, 1, 0), gi32(0, 0, 5), gi32(1, 1, 2)),
+	// x[newaxis, ..., 1:3]
+	unaryGolden("strided_slice_f32_ellipsis_newaxis", opStridedSlice, optStridedSlice, fbt{int32(0), int32(0), int32(2), int32(1), int32(0)}, gf(2, 3, 4), gf(),
+		gi32(0, 0, 1), gi32(0, 0, 3), gi32(1, 1, 1)),
+	// end relative to begin: rows 2:5, columns 3:1:-1.
+	unaryGolden("strided_slice_f32_offset", opStridedSlice, optStridedSlice, fbt{int32(0), int32(0), int32(0), int32(0), int32(0), true}, gf(10, 4), gf(),
+		gi32(2, 3), gi32(3, -2), gi32(1, -1)),
 }
 
 type kernelGoldenOutput struct {
