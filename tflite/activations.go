@@ -100,7 +100,13 @@ func (k *activationKernel) prepare(n *node) error {
 	}
 	switch k.fn {
 	case activationRelu, activationRelu6, activationReluN1To1:
-		act := map[activation]int8{activationRelu: actRelu, activationRelu6: actRelu6, activationReluN1To1: actReluN1To1}[k.fn]
+		act := int8(actRelu)
+		switch k.fn {
+		case activationRelu6:
+			act = actRelu6
+		case activationReluN1To1:
+			act = actReluN1To1
+		}
 		qmin, qmax := activationRangeQuantized(act, so, zo, lo, hi)
 		mult, shift := quantizeMultiplier(float64(si) / float64(so))
 		k.build(in.typ, func(q int32) int32 {
