@@ -303,7 +303,7 @@ func (ip *Interpreter) allocate(kind error) error {
 		}
 		for _, t := range n.outputs {
 			if _, ok := byteSize(t.shape, t.typ.Size()); !ok || len(t.shape) > maxRank {
-				return fmt.Errorf("tflite: %w: operator %d (%s) gives tensor %q shape %v, too large",
+				return fmt.Errorf("tflite: %w: operator %d (%s) gives tensor %q shape %v: invalid or over 2 GiB",
 					ErrMemoryLimit, i, n.op, t.name, t.shape)
 			}
 		}
