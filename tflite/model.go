@@ -843,6 +843,7 @@ func (m *Model) OpCounts() map[string]int {
 	return counts
 }
 
-// Labels returns the class labels embedded in the model's metadata (the output's
-// TENSOR_AXIS_LABELS file, else a labels*.txt in the associated-files zip), or nil.
+// Labels returns the class labels embedded in the model (index = line): the label file the
+// metadata names for an output (TENSOR_AXIS_LABELS for classifiers, else TENSOR_VALUE_LABELS for
+// detectors' class ids), else a labels*.txt in the associated-files zip; nil if there is none.
 func (m *Model) Labels() []string { return append([]string(nil), m.labels...) }
