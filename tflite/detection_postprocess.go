@@ -267,8 +267,10 @@ func (k *detectionPostProcess) decodeBoxes(enc, anchors *Tensor) error {
 	for i := 0; i < k.numBoxes; i++ {
 		by, bx, bh, bw := loadBoxValues(enc, stride, i)
 		ay, ax, ah, aw := loadBoxValues(anchors, 4, i)
-		yc := float32(float64(by)/float64(k.yScale)*float64(ah) + float64(ay))
-		xc := float32(float64(bx)/float64(k.xScale)*float64(aw) + float64(ax))
+		// The explicit conversions of the products keep the compiler from fusing them with the
+		// additions (Go may on arm64), which would round differently from TFLite.
+		yc := float32(float64(float64(by)/float64(k.yScale)*float64(ah)) + float64(ay))
+		xc := float32(float64(float64(bx)/float64(k.xScale)*float64(aw)) + float64(ax))
 		hh := float32(0.5 * math.Exp(float64(bh)/float64(k.hScale)) * float64(ah))
 		hw := float32(0.5 * math.Exp(float64(bw)/float64(k.wScale)) * float64(aw))
 		b := k.boxes[i*4 : i*4+4]
@@ -400,15 +402,17 @@ func (k *detectionPostProcess) nmsSingleClass(scores []float32, maxDet int) []in
 }
 
 // iou is the intersection over union of two corner boxes; 0 if either has no area.
+// The float32 conversions of products prevent fused multiply-adds, so every platform rounds
+// each step as TFLite does.
 func iou(a, b []float32) float32 {
-	areaA := (a[2] - a[0]) * (a[3] - a[1])
-	areaB := (b[2] - b[0]) * (b[3] - b[1])
+	areaA := float32((a[2] - a[0]) * (a[3] - a[1]))
+	areaB := float32((b[2] - b[0]) * (b[3] - b[1]))
 	if areaA <= 0 || areaB <= 0 {
 		return 0
 	}
 	h := max(min(a[2], b[2])-max(a[0], b[0]), 0)
 	w := max(min(a[3], b[3])-max(a[1], b[1]), 0)
-	inter := h * w
+	inter := float32(h * w)
 	return inter / (areaA + areaB - inter)
 }
 

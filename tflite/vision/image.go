@@ -133,9 +133,11 @@ func ResizeBilinear(src []byte, sw, sh, dw, dh int) []byte {
 		out := dst[y*dw*3:][:dw*3]
 		for x, sx := range xs {
 			for c := 0; c < 3; c++ {
-				top := float32(r0[sx.i0*3+c])*(1-sx.f) + float32(r0[sx.i1*3+c])*sx.f
-				bot := float32(r1[sx.i0*3+c])*(1-sx.f) + float32(r1[sx.i1*3+c])*sx.f
-				out[x*3+c] = uint8(top*(1-sy.f) + bot*sy.f + 0.5)
+				// Each product is converted explicitly so that no platform fuses it into a
+				// multiply-add: the result must not depend on the CPU.
+				top := float32(float32(r0[sx.i0*3+c])*(1-sx.f)) + float32(float32(r0[sx.i1*3+c])*sx.f)
+				bot := float32(float32(r1[sx.i0*3+c])*(1-sx.f)) + float32(float32(r1[sx.i1*3+c])*sx.f)
+				out[x*3+c] = uint8(float32(top*(1-sy.f)) + float32(bot*sy.f) + 0.5)
 			}
 		}
 	}
