@@ -143,8 +143,11 @@ func kernelF32x4(a0, a1, a2, a3, bp []float32, acc *[gemmMR * gemmNR]float32) {
 	a3 = a3[:len(a0)]
 	bp = bp[:len(a0)*gemmNR]
 	for i, x0 := range a0 {
-		b := (*[gemmNR]float32)(bp[i*gemmNR:])
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+		if len(bp) < gemmNR {
+			break
+		}
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		bp = bp[gemmNR:]
 		c00 += x0 * b0
 		c01 += x0 * b1
 		c02 += x0 * b2
@@ -172,12 +175,15 @@ func kernelF32x4(a0, a1, a2, a3, bp []float32, acc *[gemmMR * gemmNR]float32) {
 func kernelF32x1(a0, bp []float32, acc *[gemmMR * gemmNR]float32) {
 	var c0, c1, c2, c3 float32
 	bp = bp[:len(a0)*gemmNR]
-	for i, x := range a0 {
-		b := (*[gemmNR]float32)(bp[i*gemmNR:])
-		c0 += x * b[0]
-		c1 += x * b[1]
-		c2 += x * b[2]
-		c3 += x * b[3]
+	for _, x := range a0 {
+		if len(bp) < gemmNR {
+			break
+		}
+		c0 += x * bp[0]
+		c1 += x * bp[1]
+		c2 += x * bp[2]
+		c3 += x * bp[3]
+		bp = bp[gemmNR:]
 	}
 	acc[0], acc[1], acc[2], acc[3] = c0, c1, c2, c3
 }
