@@ -48,7 +48,10 @@ type Interpreter struct {
 	arenaUsed int
 	// life[i] is the live range of tensor i in operator indices; first = -1 for tensors that
 	// need no arena memory (constants, variables, and tensors no operator or caller sees).
-	life   []allocation
+	life []allocation
+	// idle[i] is set when every output of operator i is empty: it has nothing to compute, and
+	// kernels need not handle that case in eval.
+	idle   []bool
 	closed bool
 }
 
@@ -296,10 +299,17 @@ func (ip *Interpreter) allocate(kind error) error {
 			t.data = nil // kernels must not read activations in prepare
 		}
 	}
+	ip.idle = make([]bool, len(ip.nodes))
 	for i, n := range ip.nodes {
 		n.scratch, n.scratchSize = nil, 0
 		if err := ip.kernels[i].prepare(n); err != nil {
 			return fmt.Errorf("tflite: prepare: %w", classify(err, kind))
+		}
+		ip.idle[i] = len(n.outputs) > 0
+		for _, t := range n.outputs {
+			if t.NumElements() != 0 {
+				ip.idle[i] = false
+			}
 		}
 		for _, t := range n.outputs {
 			if _, ok := byteSize(t.shape, t.typ.Size()); !ok || len(t.shape) > maxRank {
@@ -369,6 +379,9 @@ func (ip *Interpreter) Invoke() error {
 		return ErrClosed
 	}
 	for i, k := range ip.kernels {
+		if ip.idle[i] {
+			continue
+		}
 		if err := k.eval(ip.nodes[i]); err != nil {
 			return fmt.Errorf("tflite: invoke: %w", err)
 		}
