@@ -664,3 +664,74 @@ func TestShortConstantFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestConvFamilyRandomConfigs runs many random small configurations of CONV_2D and
+// DEPTHWISE_CONV_2D (strides, dilations, padding, depth multipliers, filters larger than the
+// input) through the kernels and the references: each either fails at prepare, only when no
+// output exists, or matches.
+func TestConvFamilyRandomConfigs(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for i := 0; i < 150; i++ {
+		c := convCase{
+			name: fmt.Sprintf("random%d", i), batch: 1 + r.IntN(2), inH: 1 + r.IntN(9), inW: 1 + r.IntN(9), inC: 1 + r.IntN(5),
+			outC: 1 + r.IntN(4), fH: 1 + r.IntN(4), fW: 1 + r.IntN(4), strideH: 1 + r.IntN(3), strideW: 1 + r.IntN(3),
+			dilH: 1 + r.IntN(3), dilW: 1 + r.IntN(3), padding: int8(r.IntN(2)), act: []int8{actNone, actRelu, actRelu6, actReluN1To1}[r.IntN(4)],
+			noBias: r.IntN(3) == 0,
+		}
+		depthwise := i%2 == 1
+		typ := []DataType{Float32, UInt8, Int8}[r.IntN(3)]
+		outC, fShape, axis, f, opts := c.outC, []int{c.outC, c.fH, c.fW, c.inC}, 0, newConv2D, convOpts(c)
+		if depthwise {
+			outC, fShape, axis, f, opts = c.inC*c.outC, []int{1, c.fH, c.fW, c.inC * c.outC}, 3, newDepthwiseConv2D, depthwiseOpts(c)
+		}
+		inShape := []int{c.batch, c.inH, c.inW, c.inC}
+		noOutput := c.padding == paddingValid && (c.inH < (c.fH-1)*c.dilH+1 || c.inW < (c.fW-1)*c.dilW+1)
+		name := fmt.Sprintf("%v depthwise=%v %v", c, depthwise, typ)
+		var ref func(convCase, []float64, []float64) ([]float64, int, int) = refConv
+		channel := func(i int) int { return i / (c.fH * c.fW * c.inC) }
+		if depthwise {
+			ref, channel = refDepthwise, func(i int) int { return i % outC }
+		}
+		var inputs []*Tensor
+		var out *Tensor
+		var s *quantConvSetup
+		var inV, fV, bV []float32
+		if typ == Float32 {
+			in, filter, bias := newTensor("in", Float32, inShape, nil), newTensor("f", Float32, fShape, nil), newTensor("b", Float32, []int{outC}, nil)
+			inV, fV, bV = randFloats(r, in), randFloats(r, filter), randFloats(r, bias)
+			inputs, out = []*Tensor{in, filter, bias}, newTensor("out", Float32, nil, nil)
+		} else {
+			s = newQuantConvSetup(r, typ, typ == Int8 && r.IntN(2) == 0, inShape, fShape, axis)
+			inputs = []*Tensor{s.in, s.filter, s.bias}
+			out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
+		}
+		if c.noBias {
+			inputs = inputs[:2]
+		}
+		err := runOpPool(t, "CONV", f, opts, nil, inputs, []*Tensor{out})
+		if noOutput {
+			if err == nil {
+				t.Fatalf("%s: no error for a VALID window larger than the input", name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if typ == Float32 {
+			want, _, _ := ref(c, toFloat64s(inV), toFloat64s(fV))
+			for j, w := range want {
+				if !c.noBias {
+					w += float64(bV[j%outC])
+				}
+				w = refActFloat(c.act, w)
+				if g := float64(out.Float32s()[j]); !closeFloat(g, w) {
+					t.Fatalf("%s: output[%d] = %v, want %v", name, j, g, w)
+				}
+			}
+			continue
+		}
+		acc, _, _ := ref(c, s.offsetIn(), s.offsetFilter(channel))
+		s.check(t, name, out, acc, outC, c.act, !c.noBias)
+	}
+}

@@ -283,3 +283,66 @@ func TestPool2DEvalDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestPool2DRandomConfigs runs random small pooling configurations against the reference.
+func TestPool2DRandomConfigs(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	for i := 0; i < 150; i++ {
+		c := poolCase{name: fmt.Sprintf("random%d", i), batch: 1 + r.IntN(2), inH: 1 + r.IntN(8), inW: 1 + r.IntN(8), c: 1 + r.IntN(5),
+			filterH: 1 + r.IntN(4), filterW: 1 + r.IntN(4), strideH: 1 + r.IntN(3), strideW: 1 + r.IntN(3),
+			padding: int8(r.IntN(2)), act: []int8{actNone, actRelu, actRelu6, actReluN1To1}[r.IntN(4)]}
+		average := r.IntN(2) == 0
+		typ := []DataType{Float32, UInt8, Int8}[r.IntN(3)]
+		f := newMaxPool2D
+		if average {
+			f = newAveragePool2D
+		}
+		name := fmt.Sprintf("%v %v average=%v", c, typ, average)
+		shape := []int{c.batch, c.inH, c.inW, c.c}
+		var in, out *Tensor
+		var vals []float64
+		scale, zp := float32(0.05), int32(0)
+		if typ == Float32 {
+			in, out = newTensor("in", Float32, shape, nil), newTensor("out", Float32, nil, nil)
+			vals = toFloat64s(randFloats(r, in))
+		} else {
+			lo, hi := typeRange(typ)
+			zp = lo + int32(r.IntN(int(hi-lo+1)))
+			in = qtensor(typ, shape, []float32{scale}, []int64{int64(zp)}, 0)
+			out = qtensor(typ, nil, []float32{scale}, []int64{int64(zp)}, 0)
+			for _, v := range randInts(r, in, lo, hi) {
+				vals = append(vals, float64(v))
+			}
+		}
+		err := runOpPool(t, "POOL_2D", f, poolOpts(c), nil, []*Tensor{in}, []*Tensor{out})
+		if c.padding == paddingValid && (c.inH < c.filterH || c.inW < c.filterW) {
+			if err == nil {
+				t.Fatalf("%s: no error for a VALID window larger than the input", name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sum, count, maxv, _, _ := refPool(c, vals)
+		for j := range sum {
+			want := maxv[j]
+			if average {
+				want = sum[j] / count[j]
+			}
+			if typ == Float32 {
+				want = refActFloat(c.act, want)
+				if g := float64(out.Float32s()[j]); !closeFloat(g, want) {
+					t.Fatalf("%s: output[%d] = %v, want %v", name, j, g, want)
+				}
+				continue
+			}
+			want = math.Round(want)
+			alo, ahi := refActRange(c.act, typ, scale, zp)
+			want = min(max(want, float64(alo)), float64(ahi))
+			if g := ints(out)[j]; float64(g) != want {
+				t.Fatalf("%s: output[%d] = %d, want %v", name, j, g, want)
+			}
+		}
+	}
+}
