@@ -9,6 +9,11 @@ import (
 // pad) accept. TFLite's own kernels stop at 5 or 6; fixed-size arrays keep eval allocation-free.
 const maxDims = 6
 
+// maxOutputElements bounds the outputs whose size comes from a constant in the model (PAD,
+// RESIZE_*), so a hostile model cannot ask for an absurd allocation or overflow the size
+// arithmetic; the interpreter's memory limit applies on top.
+const maxOutputElements = 1 << 28
+
 // broadcastShape returns the NumPy broadcast of shapes a and b: shapes are aligned at their last
 // dimension and each pair of dimensions must be equal or contain a 1.
 func broadcastShape(a, b []int) ([]int, error) {

@@ -301,3 +301,105 @@ func BenchmarkMeanQuantizedSpatial(b *testing.B) {
 	in := tensorQ(UInt8, []int{1, 7, 7, 1024}, 0.1, 128)
 	benchOp(b, newMean, mapOptions{0: true}, []*Tensor{in, constI32([]int{2}, 1, 2)}, []*Tensor{qOut(UInt8, 0.1, 128)}, 1)
 }
+
+// TestKernelsHostileParameters feeds random, mostly invalid shape-like constants and options to
+// the kernels that take them: prepare must either fail with an error or produce a plan that eval
+// runs without panicking, and no output may be larger than the bounds allow.
+func TestKernelsHostileParameters(t *testing.T) {
+	r := rand.New(rand.NewPCG(99, 100))
+	val := func() int32 {
+		switch r.IntN(6) {
+		case 0:
+			return int32(r.Uint32()) // anything
+		case 1:
+			return -int32(r.IntN(8))
+		default:
+			return int32(r.IntN(8))
+		}
+	}
+	vals := func(n int) []int32 {
+		v := make([]int32, n)
+		for i := range v {
+			v[i] = val()
+		}
+		return v
+	}
+	randShape := func() []int {
+		s := make([]int, r.IntN(5))
+		for i := range s {
+			s[i] = r.IntN(4)
+		}
+		return s
+	}
+	for i := range 10000 {
+		shape := randShape()
+		in := tensorF32(shape, randF32(r, numElements(shape), 3)...)
+		k := r.IntN(4) + len(shape)
+		var name string
+		var f kernelFactory
+		var inputs []*Tensor
+		opts := mapOptions{}
+		switch i % 7 {
+		case 0:
+			name, f = "STRIDED_SLICE", newStridedSlice
+			n := r.IntN(k + 1)
+			inputs = []*Tensor{in, constI32([]int{n}, vals(n)...), constI32([]int{n}, vals(n)...), constI32([]int{n}, vals(n)...)}
+			for s := range 5 {
+				opts[s] = int32(r.IntN(64)) - 8
+			}
+			opts[5] = r.IntN(2) == 0
+		case 1:
+			name, f = "PAD", newPad
+			inputs = []*Tensor{in, constI32([]int{r.IntN(k + 1), 2}, vals(2*k)...)}
+		case 2:
+			name, f = "TRANSPOSE", newTranspose
+			n := r.IntN(k + 1)
+			inputs = []*Tensor{in, constI32([]int{n}, vals(n)...)}
+		case 3:
+			name, f = "MEAN", newMean
+			n := r.IntN(k + 1)
+			inputs = []*Tensor{in, constI32([]int{n}, vals(n)...)}
+			opts[0] = r.IntN(2) == 0
+		case 4:
+			name, f = "CONCATENATION", newConcatenation
+			other := tensorF32(randShape())
+			inputs = []*Tensor{in, other}
+			opts[0] = val()
+		case 5:
+			name, f = "RESIZE_BILINEAR", newResizeBilinear
+			inputs = []*Tensor{in, constI32([]int{2}, vals(2)...)}
+			opts[2], opts[3] = r.IntN(2) == 0, r.IntN(2) == 0
+		default:
+			name, f = "ADD", newAdd
+			inputs = []*Tensor{in, tensorF32(randShape())}
+			opts[0] = int8(r.IntN(8))
+		}
+		out := tensorF32(nil)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("%s on %v with %v %v: panic %v", name, shape, inputs[1:], opts, p)
+				}
+			}()
+			n := &node{op: name, inputs: inputs, outputs: []*Tensor{out}, opts: opts}
+			kern, err := f(n)
+			if err != nil {
+				return
+			}
+			if err := kern.prepare(n); err != nil {
+				return
+			}
+			if out.NumElements() > maxOutputElements {
+				t.Fatalf("%s: output shape %v", name, out.shape)
+			}
+			if out.ByteSize() > 16<<20 {
+				return // the interpreter's memory limit stops such models before eval
+			}
+			out.data = alignedBytes(out.ByteSize())
+			n.scratch = alignedBytes(n.scratchSize)
+			if err := kern.eval(n); err != nil {
+				t.Fatalf("%s: eval: %v", name, err)
+			}
+		}()
+	}
+}

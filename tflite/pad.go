@@ -3,10 +3,6 @@ package tflite
 // PAD: constant padding with zero, or with the output zero point for quantized tensors (the
 // quantized representation of 0.0).
 
-// maxPadElements bounds a padded output, so a hostile paddings tensor cannot make the
-// interpreter allocate without bound.
-const maxPadElements = 1 << 28
-
 type padKernel struct {
 	w        walk
 	size     int
@@ -45,11 +41,11 @@ func (k *padKernel) prepare(n *node) error {
 			return n.errorf("negative padding %d,%d on dimension %d", before, after, d)
 		}
 		shape[d] = in.shape[d] + before + after
-		if shape[d] > maxPadElements {
+		if shape[d] > maxOutputElements {
 			return n.errorf("padded dimension %d is too large (%d)", d, shape[d])
 		}
 		total *= shape[d]
-		if total > maxPadElements {
+		if total > maxOutputElements {
 			return n.errorf("padded output of shape %v is too large", shape)
 		}
 	}

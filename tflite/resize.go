@@ -103,6 +103,9 @@ func (k *resizeKernel) prepare(n *node) error {
 	if k.inH == 0 || k.inW == 0 {
 		return n.errorf("input %q has empty spatial shape %v", in.name, in.shape)
 	}
+	if k.batch*k.outH*k.outW*k.depth > maxOutputElements {
+		return n.errorf("resized output [%d %d %d %d] is too large", k.batch, k.outH, k.outW, k.depth)
+	}
 	k.ys = k.spans(k.ys, k.inH, k.outH)
 	k.xs = k.spans(k.xs, k.inW, k.outW)
 	setShape(out, []int{k.batch, k.outH, k.outW, k.depth})
