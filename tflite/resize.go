@@ -74,11 +74,9 @@ func (k *resizeKernel) prepare(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
 	k.typ = in.typ
 	if k.bilinear {
+		// 8-bit values are blended as stored, without requantization, as TFLite does.
 		if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
 			return n.errorf("%w: RESIZE_BILINEAR from %v to %v", errUnsupported, in.typ, out.typ)
-		}
-		if is8bit(in.typ) && !sameQuantization(in, out) {
-			return n.errorf("%w: input %q and output %q quantization differ", errUnsupported, in.name, out.name)
 		}
 	} else if err := checkMove(n, in, out); err != nil {
 		return err

@@ -183,8 +183,6 @@ func TestResizeErrors(t *testing.T) {
 	notConst.constant = false
 	wantErr(t, runOp(t, "RESIZE", newResizeNearestNeighbor, nil, []*Tensor{img, notConst}, []*Tensor{tensorF32(nil)}), true)
 	wantErr(t, runOp(t, "RESIZE", newResizeBilinear, bilinearOpts(true, true), []*Tensor{img, size(3, 3)}, []*Tensor{tensorF32(nil)}), false)
-	q := tensorQ(UInt8, []int{1, 2, 2, 1}, 0.1, 0)
-	wantErr(t, runOp(t, "RESIZE", newResizeBilinear, nil, []*Tensor{q, size(3, 3)}, []*Tensor{qOut(UInt8, 0.2, 0)}), true)
 	wantErr(t, runOp(t, "RESIZE", newResizeBilinear, nil, []*Tensor{constI32([]int{1, 2, 2, 1}), size(3, 3)}, []*Tensor{constI32(nil)}), true)
 }
 

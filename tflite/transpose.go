@@ -92,9 +92,7 @@ func copyWalkBytes(w *walk, size int, dst, src []byte) {
 	}
 }
 
-// movableType reports whether a data-movement kernel can handle t: any fixed-size numeric type
-// (the bytes are moved unchanged, so quantization parameters must match, which TFLite
-// requires too).
+// movableType reports whether a data-movement kernel can handle t: any fixed-size numeric type.
 func movableType(t DataType) bool {
 	switch t {
 	case Float32, Int32, UInt8, Int8, Int64, Int16, Float16, Bool:
@@ -103,36 +101,12 @@ func movableType(t DataType) bool {
 	return false
 }
 
-// sameQuantization reports whether two tensors have identical quantization parameters.
-func sameQuantization(a, b *Tensor) bool {
-	qa, qb := a.quant, b.quant
-	if qa == nil || qb == nil || len(qa.Scale) == 0 || len(qb.Scale) == 0 {
-		return (qa == nil || len(qa.Scale) == 0) == (qb == nil || len(qb.Scale) == 0)
-	}
-	if len(qa.Scale) != len(qb.Scale) || len(qa.ZeroPoint) != len(qb.ZeroPoint) {
-		return false
-	}
-	for i := range qa.Scale {
-		if qa.Scale[i] != qb.Scale[i] {
-			return false
-		}
-	}
-	for i := range qa.ZeroPoint {
-		if qa.ZeroPoint[i] != qb.ZeroPoint[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// checkMove checks that a data-movement op's output has the input's type and, for 8-bit
-// types, quantization.
+// checkMove checks that a data-movement op's output has the input's type. The bytes are moved
+// unchanged: like TFLite, these ops do not requantize, and converters give their input and
+// output the same quantization.
 func checkMove(n *node, in, out *Tensor) error {
 	if !movableType(in.typ) || out.typ != in.typ {
 		return n.errorf("%w: %v input with %v output", errUnsupported, in.typ, out.typ)
-	}
-	if is8bit(in.typ) && !sameQuantization(in, out) {
-		return n.errorf("%w: input %q and output %q quantization differ", errUnsupported, in.name, out.name)
 	}
 	return nil
 }
