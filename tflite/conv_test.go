@@ -735,3 +735,25 @@ func TestConvFamilyRandomConfigs(t *testing.T) {
 		s.check(t, name, out, acc, outC, c.act, !c.noBias)
 	}
 }
+
+// TestConvFamilyEmptyBatch: a zero batch gives an empty output, not a panic.
+func TestConvFamilyEmptyBatch(t *testing.T) {
+	cases := []struct {
+		name   string
+		f      kernelFactory
+		inputs []*Tensor
+	}{
+		{"CONV_2D", newConv2D, []*Tensor{newTensor("in", Float32, []int{0, 3, 3, 2}, nil), newTensor("f", Float32, []int{4, 3, 3, 2}, nil)}},
+		{"DEPTHWISE_CONV_2D", newDepthwiseConv2D, []*Tensor{newTensor("in", Float32, []int{0, 3, 3, 2}, nil), newTensor("f", Float32, []int{1, 3, 3, 2}, nil)}},
+		{"FULLY_CONNECTED", newFullyConnected, []*Tensor{newTensor("in", Float32, []int{0, 6}, nil), newTensor("f", Float32, []int{3, 6}, nil)}},
+	}
+	for _, c := range cases {
+		out := newTensor("out", Float32, nil, nil)
+		if err := runOpPool(t, c.name, c.f, nil, testPool(t), c.inputs, []*Tensor{out}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if out.NumElements() != 0 {
+			t.Errorf("%s: output shape %v, want empty", c.name, out.shape)
+		}
+	}
+}

@@ -110,6 +110,9 @@ func (k *pool2D) prepare(n *node) error {
 
 func (k *pool2D) eval(n *node) error {
 	rows := k.batch * k.wy.out
+	if rows == 0 || k.c == 0 {
+		return nil // an empty output
+	}
 	k.n = n
 	k.activeSlots = max(1, min(k.slots, len(n.scratch)/k.slotBytes, rows/poolMinRowsPerSlot))
 	n.pool.do(k.activeSlots, 1, k)

@@ -346,3 +346,19 @@ func TestPool2DRandomConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestPool2DEmpty: zero channels or batches give an empty output, not a division by zero.
+func TestPool2DEmpty(t *testing.T) {
+	for _, shape := range [][]int{{1, 4, 4, 0}, {0, 4, 4, 3}} {
+		for _, f := range []kernelFactory{newAveragePool2D, newMaxPool2D} {
+			in, out := newTensor("in", Float32, shape, nil), newTensor("out", Float32, nil, nil)
+			opts := mapOptions{poolOptFilterW: int32(2), poolOptFilterH: int32(2), poolOptStrideW: int32(2), poolOptStrideH: int32(2)}
+			if err := runOpPool(t, "POOL_2D", f, opts, testPool(t), []*Tensor{in}, []*Tensor{out}); err != nil {
+				t.Fatalf("%v: %v", shape, err)
+			}
+			if out.NumElements() != 0 {
+				t.Errorf("%v: output shape %v, want empty", shape, out.shape)
+			}
+		}
+	}
+}
