@@ -50,21 +50,35 @@ trap 'rm -rf "$tmp" "$tmp.debindex"' EXIT
 hook="'$here/sysroot-dpkgdb.sh' \"\$1\" $arch '$tmp.debindex'"
 
 delay=15
+log=$tmp.log
+trap 'rm -rf "$tmp" "$tmp.debindex" "$log"' EXIT
 for ((i = 1; ; i++)); do
 	echo "sysroot.sh: building $arch sysroot in $dest (attempt $i/$attempts)" >&2
 	rm -rf "$tmp" && mkdir -p "$tmp"
-	if mmdebstrap --quiet --variant=extract --arch="$arch" --include="$pkgs" \
-		--extract-hook="$hook" "$suite" "$tmp" "${mirrors[@]}"; then
+	if mmdebstrap --variant=extract --arch="$arch" --include="$pkgs" \
+		--extract-hook="$hook" "$suite" "$tmp" "${mirrors[@]}" 2> >(tee "$log" >&2); then
 		break
 	fi
 	if ((i >= attempts)); then
 		echo "sysroot.sh: mmdebstrap failed $attempts times; giving up" >&2
 		exit 1
 	fi
+	# A mirror caught mid-sync can serve an update suite's index that does not match its Release
+	# file, for hours. After two tries with it, build from the other suites (the release suite
+	# itself is never dropped): a build sysroot at the point release is still a bookworm sysroot.
+	if ((i >= 2)); then
+		for bad in $(sed -n 's#.*Failed to fetch [^ ]*/dists/\([^/ ]*\)/.*#\1#p' "$log" | sort -u); do
+			if [ "$bad" != "$suite" ]; then
+				echo "sysroot.sh: WARNING: leaving out suite $bad, whose index the mirror serves broken" >&2
+				mapfile -t mirrors < <(printf '%s\n' "${mirrors[@]}" | awk -v bad="$bad" '$3 != bad')
+			fi
+		done
+	fi
 	echo "sysroot.sh: mmdebstrap failed; retrying in ${delay}s" >&2
 	sleep "$delay"
 	delay=$((delay * 2))
 done
+rm -f "$log"
 
 echo "$stamp" >"$tmp/.edge-agent-sysroot"
 rm -rf "$dest.old"

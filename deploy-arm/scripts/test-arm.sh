@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test-arm.sh DIST PKG... proves the ARM builds work, under qemu-user against the target sysroots:
-#   1. the tests of PKG... (the core packages) for arm64 and armv7;
+#   1. the tests of PKG... (the core packages) for arm64 and armv7, less those matching the
+#      regexp $TEST_ARM_SKIP (tests that re-execute their own binary cannot under qemu-user
+#      without binfmt_misc, which this script does not register on the machine);
 #   2. cvprobe, a small gocv program, decodes a clip with the target's OpenCV/ffmpeg on amd64,
 #      arm64 and armv7, and the frame statistics agree (predcmp);
 #   3. the agent binaries DIST/{amd64,arm64,armhf}/edge-agent start (all their shared libraries
@@ -34,7 +36,7 @@ done
 if [ "${#pkgs[@]}" -gt 0 ]; then
 	for arch in arm64 armhf; do
 		step "go test ${pkgs[*]} for $arch under ${qemu[$arch]%% *}"
-		"$xgo" "$arch" test -count=1 -timeout 30m -exec "${qemu[$arch]}" "${pkgs[@]}"
+		"$xgo" "$arch" test -count=1 -timeout 30m -exec "${qemu[$arch]}" ${TEST_ARM_SKIP:+-skip "$TEST_ARM_SKIP"} "${pkgs[@]}"
 	done
 fi
 
@@ -84,9 +86,13 @@ if "$dist/amd64/edge-agent" run -h 2>&1 | grep -q -- '-once'; then
 		echo "test-arm: the amd64 agent printed no record" >&2
 		exit 1
 	fi
-	# Scores are uint8-quantized (a step is 1/256); boxes are frame pixels.
-	"$work/predcmp" -ignore ts,infer_ms -tol score=0.0040,x=2,y=2,w=2,h=2 \
-		"$work/agent-amd64.jsonl" "$work/agent-arm64.jsonl"
+	# The model runs bit-exactly on both (the tflite golden tests above check that under qemu),
+	# but OpenCV decodes, converts and resizes each frame with different SIMD code on each CPU, so
+	# the model's uint8 input differs by a grey level here and there. On the sample clip that moves
+	# scores by up to 6 quantization steps (1/256 each) and boxes by up to 4 pixels, and can push a
+	# detection scoring near the 0.5 threshold to the other side of it.
+	"$work/predcmp" -ignore ts,infer_ms -match detections -threshold 0.5 \
+		-tol score=0.03,x=5,y=5,w=5,h=5 "$work/agent-amd64.jsonl" "$work/agent-arm64.jsonl"
 else
 	echo "test-arm: the agent has no 'run --once' yet: only its start-up and version were checked" >&2
 fi

@@ -10,6 +10,12 @@
 // platforms may round a float differently (arm64 fuses multiply-adds) or resize a frame with
 // different SIMD code, which can move a quantized score by a step and a box by a pixel.
 //
+// With -match KEY, arrays under KEY (the records' "detections") are compared as sets: each element
+// must have a counterpart in the other file with the same "class" that compares equal within the
+// tolerances; an element without one is accepted only if its "score" is within the score tolerance
+// of -threshold, the score threshold the agent filters with (such a detection can fall on either
+// side of it when the two platforms' scores differ slightly).
+//
 // It exits 0 when the outputs match, 1 with the differences listed when they do not, and 2 on a
 // usage or input error.
 package main
@@ -55,14 +61,18 @@ func main() {
 
 // options says what a comparison skips and how close numbers must be.
 type options struct {
-	ignore map[string]bool
-	tol    map[string]float64
+	ignore    map[string]bool
+	tol       map[string]float64
+	match     string  // key of arrays compared as sets of detections
+	threshold float64 // score threshold of matched arrays
 }
 
 func run(args []string, out io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("predcmp", flag.ContinueOnError)
 	ignore := fs.String("ignore", "ts,infer_ms", "comma-separated keys to skip")
 	tol := fs.String("tol", "", "comma-separated key=tolerance pairs for numbers")
+	match := fs.String("match", "", "key of arrays of detections to compare as sets")
+	threshold := fs.Float64("threshold", 0, "score threshold of the detections under -match")
 	if err := fs.Parse(args); err != nil {
 		return false, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -73,6 +83,7 @@ func run(args []string, out io.Writer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	opt.match, opt.threshold = *match, *threshold
 	want, err := readRecords(fs.Arg(0))
 	if err != nil {
 		return false, err
@@ -194,6 +205,10 @@ func compare(path, key string, want, got any, opt options, diffs *[]string) {
 			*diffs = append(*diffs, fmt.Sprintf("%s: want an array, got %s", path, short(got)))
 			return
 		}
+		if opt.match != "" && key == opt.match {
+			compareSets(path, key, w, g, opt, diffs)
+			return
+		}
 		if len(w) != len(g) {
 			*diffs = append(*diffs, fmt.Sprintf("%s: want %d elements, got %d", path, len(w), len(g)))
 		}
@@ -252,4 +267,59 @@ func short(v any) string {
 		return string(b[:77]) + "..."
 	}
 	return string(b)
+}
+
+// compareSets matches the detections of want and got (see -match).
+func compareSets(path, key string, want, got []any, opt options, diffs *[]string) {
+	used := make([]bool, len(got))
+	var unmatchedWant []int
+	for i, w := range want {
+		found := false
+		for j, g := range got {
+			if used[j] || !sameClass(w, g) {
+				continue
+			}
+			var d []string
+			compare("", key, w, g, opt, &d)
+			if len(d) == 0 {
+				used[j], found = true, true
+				break
+			}
+		}
+		if !found {
+			unmatchedWant = append(unmatchedWant, i)
+		}
+	}
+	tol, ok := opt.tol["score"]
+	if !ok {
+		tol = defaultTol
+	}
+	nearThreshold := func(v any) bool {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		n, ok := m["score"].(json.Number)
+		if !ok {
+			return false
+		}
+		f, err := n.Float64()
+		return err == nil && f < opt.threshold+tol
+	}
+	for _, i := range unmatchedWant {
+		if !nearThreshold(want[i]) {
+			*diffs = append(*diffs, fmt.Sprintf("%s[%d]: no match in the other file for %s", path, i, short(want[i])))
+		}
+	}
+	for j, g := range got {
+		if !used[j] && !nearThreshold(g) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: unexpected %s", path, short(g)))
+		}
+	}
+}
+
+func sameClass(a, b any) bool {
+	ma, ok1 := a.(map[string]any)
+	mb, ok2 := b.(map[string]any)
+	return ok1 && ok2 && ma["class"] == mb["class"]
 }

@@ -94,3 +94,34 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRunMatchDetections(t *testing.T) {
+	const want = `{"seq":1,"detections":[{"label":"cat","class":16,"score":0.6445,"box":{"x":29,"y":317,"w":213,"h":160}},{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}}]}` + "\n"
+	args := []string{"-match=detections", "-threshold=0.5", "-tol=score=0.025,x=4,y=4,w=4,h=4"}
+	cases := []struct {
+		name string
+		got  string
+		ok   bool
+	}{
+		{"same", want, true},
+		{"reordered", `{"seq":1,"detections":[{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}},{"label":"cat","class":16,"score":0.6445,"box":{"x":29,"y":317,"w":213,"h":160}}]}`, true},
+		{"detection near the threshold dropped", `{"seq":1,"detections":[{"label":"cat","class":16,"score":0.65,"box":{"x":30,"y":317,"w":213,"h":160}}]}`, true},
+		{"confident detection dropped", `{"seq":1,"detections":[{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}}]}`, false},
+		{"class changed", `{"seq":1,"detections":[{"label":"dog","class":17,"score":0.6445,"box":{"x":29,"y":317,"w":213,"h":160}},{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}}]}`, false},
+		{"box moved", `{"seq":1,"detections":[{"label":"cat","class":16,"score":0.6445,"box":{"x":39,"y":317,"w":213,"h":160}},{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}}]}`, false},
+		{"confident extra detection", `{"seq":1,"detections":[{"label":"cat","class":16,"score":0.6445,"box":{"x":29,"y":317,"w":213,"h":160}},{"label":"dog","class":17,"score":0.5117,"box":{"x":208,"y":158,"w":147,"h":322}},{"label":"cat","class":16,"score":0.9,"box":{"x":1,"y":1,"w":5,"h":5}}]}`, false},
+	}
+	w := writeFile(t, "want.jsonl", want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out strings.Builder
+			ok, err := run(append(args, w, writeFile(t, "got.jsonl", c.got+"\n")), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != c.ok {
+				t.Errorf("match = %v, want %v; output:\n%s", ok, c.ok, out.String())
+			}
+		})
+	}
+}
