@@ -33,9 +33,9 @@ build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
 
 # run starts the agent on its embedded defaults: the bundled sample clip, the bundled SSD model
-# and an embedded MQTT broker on localhost:1883.
+# and an embedded MQTT broker on localhost:1883, printing every record as a JSON line.
 run: build
-	$(BIN)/edge-agent run $(RUN_ARGS)
+	$(BIN)/edge-agent run --print $(RUN_ARGS)
 
 vet: deps
 	$(GO) vet ./...

@@ -184,7 +184,7 @@ func (a *agent) startMQTT(ctx context.Context, bg *stdsync.WaitGroup) error {
 	c := a.cfg.MQTT
 	url := c.URL
 	if c.Embedded {
-		b, err := sync.StartEmbeddedBroker(ctx, c.EmbeddedListen, a.log.With("component", "broker"))
+		b, err := sync.StartEmbeddedBroker(ctx, c.EmbeddedListen, a.log)
 		if err != nil {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}
