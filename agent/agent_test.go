@@ -326,3 +326,68 @@ func TestSnapshotOnDetection(t *testing.T) {
 		t.Fatalf("snapshot is not a JPEG of the frame: %v %+v", err, img)
 	}
 }
+
+// stampWriter records when each record line was written.
+type stampWriter struct {
+	mu    stdsync.Mutex
+	lines []stamped
+}
+
+type stamped struct {
+	at   time.Time
+	line []byte
+}
+
+func (w *stampWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, stamped{time.Now(), append([]byte(nil), p...)})
+	return len(p), nil
+}
+
+// TestLiveSourceSlowModelDoesNotLag feeds a live 30 fps source to the SSD detector, which is far
+// slower than 30 fps here: the agent must process the newest frame each time, so the age of the
+// frame behind each record stays bounded instead of growing with a queue.
+func TestLiveSourceSlowModelDoesNotLag(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Camera.Source = "gst:videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! appsink"
+	cfg.Camera.MaxFPS = 0
+	cfg.Model.Path = "../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
+	cfg.Model.Labels = "../models/labelmap.txt"
+	var out stampWriter
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t), Print: &out}) }()
+	waitFor(t, func() bool { out.mu.Lock(); defer out.mu.Unlock(); return len(out.lines) >= 12 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var maxInfer, lastLag, firstLag time.Duration
+	var prev time.Time
+	var gaps int
+	for i, l := range out.lines {
+		var r Record
+		if err := json.Unmarshal(l.line, &r); err != nil {
+			t.Fatal(err)
+		}
+		maxInfer = max(maxInfer, time.Duration(r.InferMS*float64(time.Millisecond)))
+		lag := l.at.Sub(r.TS)
+		if i == 2 { // after warm-up
+			firstLag = lag
+		}
+		lastLag = lag
+		if i > 0 && r.TS.Sub(prev) > 50*time.Millisecond {
+			gaps++ // frames in between were skipped, as they should be for a slow model
+		}
+		prev = r.TS
+	}
+	t.Logf("%d records, max inference %v, lag after warm-up %v, last lag %v", len(out.lines), maxInfer, firstLag, lastLag)
+	if gaps < len(out.lines)/2 {
+		t.Errorf("only %d of %d records skipped frames: the slow model is fed a queue, not the newest frame", gaps, len(out.lines))
+	}
+	// A queue would make the lag grow by (inference time - 33 ms) per record.
+	if bound := 2*maxInfer + 500*time.Millisecond; lastLag > bound {
+		t.Errorf("frame behind the last record was %v old (bound %v): the pipeline lags", lastLag, bound)
+	}
+}
