@@ -12,7 +12,8 @@
 # service action, and /run/systemd/system present so the maintainer scripts act as under systemd:
 #   install  -> user edge-agent in group video, state directory, config mode 0640 root:edge-agent,
 #               unit enabled but not started, the binary runs (its Depends pulled in every library
-#               it needs), `systemd-analyze verify` passes on the installed unit;
+#               it needs) and accepts the shipped config (`run --check`), `systemd-analyze verify`
+#               passes on the installed unit;
 #   upgrade  -> to VERSION+upgradetest: the admin's edit of the config and the state survive, the
 #               service is try-restarted (restarted only if running), still enabled;
 #   remove   -> binary gone, service stopped, config and state kept;
@@ -130,13 +131,15 @@ in_root dpkg -i /tmp/v1.deb >&2
 check "not installed" test "$(in_root dpkg-query -W -f '${Status} ${Version}' edge-agent)" = "install ok installed $version"
 check "user edge-agent" in_root getent passwd edge-agent >/dev/null
 check "edge-agent not in group video" bash -c "chroot '$root' id -nG edge-agent | grep -qw video"
-check "state dir" test "$(stat -c '%U:%G %a' "$root/var/lib/edge-agent")" = "edge-agent:edge-agent 750"
-check "config mode" test "$(stat -c '%U:%G %a' "$root/etc/edge-agent/edge-agent.yaml")" = "root:edge-agent 640"
+check "state dir" test "$(in_root stat -c '%U:%G %a' /var/lib/edge-agent)" = "edge-agent:edge-agent 750"
+check "config mode" test "$(in_root stat -c '%U:%G %a' /etc/edge-agent/edge-agent.yaml)" = "root:edge-agent 640"
 check "installed config differs from deploy-arm/edge-agent.yaml" cmp "$root/etc/edge-agent/edge-agent.yaml" deploy-arm/edge-agent.yaml
 check "unit not enabled" test -L "$wants"
 check "service started on install: $(policy_log)" test -z "$(policy_log)"
 # The binary loads every shared library it links from the packages its Depends pulled in.
 in_root /usr/bin/edge-agent version >&2 || fail "installed binary does not run"
+# The shipped config is valid for the agent's strict loader, and names the installed model.
+in_root /usr/bin/edge-agent run --check --config /etc/edge-agent/edge-agent.yaml >&2 || fail "the shipped config does not load"
 if in_root ldd /usr/bin/edge-agent | grep -q 'not found'; then fail "unresolved libraries: $(in_root ldd /usr/bin/edge-agent | grep 'not found')"; fi
 step "systemd-analyze verify the installed unit"
 systemd-analyze verify --root="$root" /lib/systemd/system/edge-agent.service
@@ -149,7 +152,7 @@ echo "# edited by the admin" >>"$root/etc/edge-agent/edge-agent.yaml"
 in_root dpkg -i --force-confold /tmp/v2.deb >&2
 check "not upgraded" test "$(in_root dpkg-query -W -f '${Status} ${Version}' edge-agent)" = "install ok installed $version+upgradetest"
 check "admin's config edit lost" grep -q '^# edited by the admin' "$root/etc/edge-agent/edge-agent.yaml"
-check "config mode after upgrade" test "$(stat -c '%U:%G %a' "$root/etc/edge-agent/edge-agent.yaml")" = "root:edge-agent 640"
+check "config mode after upgrade" test "$(in_root stat -c '%U:%G %a' /etc/edge-agent/edge-agent.yaml)" = "root:edge-agent 640"
 check "state lost on upgrade" test "$(cat "$root/var/lib/edge-agent/outbox.db")" = marker
 check "unit not enabled after upgrade" test -L "$wants"
 check "upgrade must try-restart (only), got: $(policy_log)" test "$(policy_log)" = "edge-agent.service try-restart"
