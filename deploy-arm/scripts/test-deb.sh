@@ -43,6 +43,9 @@ check() { # check DESCRIPTION COMMAND...: fail with DESCRIPTION unless COMMAND s
 	"$@" || fail "$what"
 }
 
+step "apt-mirrors.sh on a fixture apt configuration"
+"$here/test-apt-mirrors.sh"
+
 # ---- static inspection of every package ----
 for arch in amd64 arm64 armhf; do
 	deb=$dist/edge-agent_${version}_$arch.deb
