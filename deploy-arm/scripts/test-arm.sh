@@ -47,7 +47,8 @@ if [ ! -f "$clip" ]; then
 fi
 step "cvprobe: decode $clip with gocv on amd64, arm64 and armv7"
 for arch in amd64 arm64 armhf; do
-	(cd "$here/../tools" && "$xgo" "$arch" build -o "$work/cvprobe-$arch" ./cvprobe)
+	# -trimpath as for the agent, so that gocv's compiled C++ is shared through the build cache.
+	(cd "$here/../tools" && "$xgo" "$arch" build -trimpath -o "$work/cvprobe-$arch" ./cvprobe)
 done
 "$work/cvprobe-amd64" -clip "$clip" -frames 20 >"$work/probe-amd64.jsonl"
 for arch in arm64 armhf; do
@@ -70,7 +71,9 @@ for arch in arm64 armhf; do
 done
 echo "version: $(cat "$work/version-amd64")" >&2
 
-if "$dist/amd64/edge-agent" run -h 2>&1 | grep -q -- '-once'; then
+# `run -h` exits 2 after printing the flags.
+run_help=$("$dist/amd64/edge-agent" run -h 2>&1 || true)
+if grep -q -- '-once' <<<"$run_help"; then
 	step "agent: arm64 under qemu vs amd64 on the sample clip"
 	run_agent() { # run_agent ARCH OUT [qemu...]
 		local arch=$1 out=$2
