@@ -71,7 +71,7 @@ type agent struct {
 	camState   atomic.Value // string
 	inferNanos atomic.Int64 // last frame's inference time
 	modelRef   atomic.Pointer[ModelRef]
-	ready      bool
+	firstFrame bool // the capture loop has processed a frame
 }
 
 type event struct {
@@ -152,6 +152,9 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	go notifier{a.log}.watchdog(watchCtx, &a.health)
 	go a.watchReload(watchCtx)
 
+	// Every part runs: tell systemd, even if the camera is still missing (the agent waits for it
+	// and reports it; the watchdog covers a pipeline that stalls).
+	notifier{a.log}.send(daemon.SdNotifyReady)
 	loopErr := a.captureLoop(ctx)
 
 	// Shutdown: capture has stopped and the frame in flight is done; store what is queued,
@@ -272,6 +275,7 @@ func (a *agent) openCamera(ctx context.Context, c CameraConfig) (camera.Source, 
 // event without blocking.
 func (a *agent) onCameraState(s camera.StateChange) {
 	a.camState.Store(s.State.String())
+	a.health.cameraWaiting.Store(s.State == camera.StateConnecting || s.State == camera.StateReconnecting)
 	fields := map[string]any{"state": s.State.String(), "source": s.Source}
 	if s.Err != nil {
 		fields["error"] = s.Err.Error()
@@ -360,9 +364,8 @@ func (a *agent) process(f *camera.Frame) {
 	a.frames.Add(1)
 	a.inferNanos.Store(int64(inferTime))
 	a.health.frameDone(time.Now())
-	if !a.ready {
-		a.ready = true
-		notifier{a.log}.send(daemon.SdNotifyReady)
+	if !a.firstFrame {
+		a.firstFrame = true
 		a.log.Info("pipeline running", "frame", fmt.Sprintf("%dx%d", f.Width(), f.Height()), "infer_ms", rec.InferMS)
 	}
 	a.records <- rec

@@ -9,8 +9,11 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -200,10 +203,10 @@ func TestReloadBetweenFrames(t *testing.T) {
 	}
 }
 
-// TestMissingCameraKeepsRunningWithoutWatchdog runs the agent on a camera that does not exist
-// under a fake systemd notify socket: the agent keeps running and reports the camera, and it
-// neither reports ready nor feeds the watchdog, so systemd would restart it.
-func TestMissingCameraKeepsRunningWithoutWatchdog(t *testing.T) {
+// TestMissingCameraKeepsRunning runs the agent on a camera that does not exist under a fake
+// systemd notify socket: the agent keeps running, reports ready, and keeps feeding the watchdog
+// while its reconnect loop retries (a restart would not bring the camera back).
+func TestMissingCameraKeepsRunning(t *testing.T) {
 	notes := notifySocket(t)
 	cfg := testConfig(t)
 	cfg.Camera.Source = "/dev/video97"
@@ -223,10 +226,58 @@ func TestMissingCameraKeepsRunningWithoutWatchdog(t *testing.T) {
 	}
 	// The notifications are read by another goroutine: wait for the last one.
 	waitFor(t, func() bool { got := notes.all(); return len(got) > 0 && got[len(got)-1] == "STOPPING=1" })
-	for _, n := range notes.all() {
-		if n == "READY=1" || n == "WATCHDOG=1" {
-			t.Errorf("sent %q without processing a frame (all: %q)", n, notes.all())
+	all := strings.Join(notes.all(), ",")
+	if !strings.HasPrefix(all, "READY=1") || strings.Count(all, "WATCHDOG=1") < 2 {
+		t.Errorf("want READY=1 then watchdog pings while the camera is retried, got %q", all)
+	}
+}
+
+// TestStalledStreamStopsWatchdog serves the clip over HTTP and stalls half way without closing
+// the connection: the camera still counts as connected but no frame comes, so the agent must
+// stop feeding the watchdog and let systemd restart it.
+func TestStalledStreamStopsWatchdog(t *testing.T) {
+	clip, err := os.ReadFile(sampleClip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp4")
+		w.Header().Set("Content-Length", strconv.Itoa(len(clip)))
+		w.Write(clip[:len(clip)/2])
+		w.(http.Flusher).Flush()
+		<-release // stall, connection open
+	}))
+	defer srv.Close()
+
+	notes := notifySocket(t)
+	cfg := testConfig(t)
+	cfg.Camera.Source = srv.URL + "/sample.mp4"
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t), Print: &out}) }()
+	defer func() {
+		close(release) // let the blocked read return so the agent can stop
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
+	}()
+
+	// Wait until frames flowed and then stopped for a second.
+	waitFor(t, func() bool { return len(out.records(t)) >= 3 })
+	for n := -1; n != len(out.records(t)); {
+		n = len(out.records(t))
+		time.Sleep(time.Second)
+	}
+	pings := strings.Count(strings.Join(notes.all(), ","), "WATCHDOG=1")
+	if pings == 0 {
+		t.Fatalf("no watchdog pings while frames flowed: %q", notes.all())
+	}
+	time.Sleep(1200 * time.Millisecond) // three watchdog periods
+	if after := strings.Count(strings.Join(notes.all(), ","), "WATCHDOG=1"); after != pings {
+		t.Errorf("watchdog fed %d more times while the stream was stalled", after-pings)
 	}
 }
 

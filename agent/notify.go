@@ -9,20 +9,27 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// health is what the systemd watchdog is fed from: the pipeline marks progress and store
-// failures, and the watchdog loop pings systemd only while frames are being processed and the
-// store is writable, so a wedged camera or pipeline gets the service restarted.
+// health is what the systemd watchdog is fed from. The pipeline marks processed frames, the
+// camera its state and the recorder store failures; the watchdog loop pings systemd only while
+// the store is writable and frames are being processed — or the camera is known to be missing and
+// its reconnect loop is retrying, which a restart would not fix. A camera that claims to be
+// connected but delivers nothing, a stuck pipeline or a failing store stop the pings, and systemd
+// restarts the service.
 type health struct {
-	lastFrame  atomic.Int64 // unix nanoseconds of the last processed frame
-	storeError atomic.Bool  // the last append failed
+	lastFrame     atomic.Int64 // unix nanoseconds of the last processed frame
+	storeError    atomic.Bool  // the last append failed
+	cameraWaiting atomic.Bool  // the camera is connecting or reconnecting
 }
 
 func (h *health) frameDone(t time.Time) { h.lastFrame.Store(t.UnixNano()) }
 
-// healthy reports whether a frame was processed within window and the store is writable.
+// healthy reports whether the watchdog should be fed at now, for a watchdog of window.
 func (h *health) healthy(now time.Time, window time.Duration) bool {
+	if h.storeError.Load() {
+		return false
+	}
 	last := h.lastFrame.Load()
-	return last != 0 && now.Sub(time.Unix(0, last)) < window && !h.storeError.Load()
+	return h.cameraWaiting.Load() || (last != 0 && now.Sub(time.Unix(0, last)) < window)
 }
 
 // notifier talks to systemd when the agent runs as a Type=notify service; outside systemd every

@@ -79,7 +79,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg, err := load()
 	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
+		// Exit status 2, like a usage error: systemd's RestartPreventExitStatus=2 then does not
+		// restart an agent that cannot start as configured.
+		return fmt.Errorf("%w:\n%w", errConfig, err)
 	}
 	if *checkOnly {
 		fmt.Fprintln(stdout, "configuration OK")

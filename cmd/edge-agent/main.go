@@ -39,11 +39,16 @@ func main() {
 	}
 }
 
-// errUsage marks command-line mistakes, which exit with status 2.
-var errUsage = errors.New("usage")
+// errUsage marks command-line mistakes and errConfig configuration mistakes; both exit with
+// status 2, which the systemd unit's RestartPreventExitStatus=2 does not restart: retrying cannot
+// fix them.
+var (
+	errUsage  = errors.New("usage")
+	errConfig = errors.New("invalid configuration")
+)
 
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, errUsage) || errors.Is(err, errConfig) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
 	return 1
