@@ -27,26 +27,98 @@ const convTileBytes = 32 << 10
 const convMinRowsPerSlot = 64
 
 type conv2D struct {
+	gemmOp
 	padding          int8
 	strideW, strideH int
 	dilationW, dilH  int
 	act              int8
-	typ              DataType
 	geom             im2colGeom
 	batch, outC, k   int
 	rows             int  // output positions: batch*outH*outW
 	direct           bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
 	tileRows         int  // output positions per im2col tile
 	slots, slotBytes int  // worker scratch regions
-	filterConst      bool // the filter was packed by prepare
-	bf               packedF32
-	bq               packedQ
-	lo, hi           float32 // float activation clamp
-	rq               requant
-	inZp             int32
-	filterZp         []int32
-	n                *node // the node being evaluated, for run
 	activeSlots      int
+}
+
+// gemmOp is what CONV_2D and FULLY_CONNECTED share: both multiply by a filter packed for
+// gemm.go (rows output channels of depth values each) and requantize its products alike.
+type gemmOp struct {
+	convQuant             // 8-bit types only
+	typ         DataType  // of input, filter and output
+	filterConst bool      // the filter was packed by prepare
+	bf          packedF32 // the packed float32 filter
+	bq          packedQ   // the packed 8-bit filter
+	lo, hi      float32   // float activation clamp
+	n           *node     // the node being evaluated, for run
+}
+
+// setFilter records whether the filter is constant and, if it is, packs it once for every eval.
+func (g *gemmOp) setFilter(n *node, filter *Tensor, rows, depth int) error {
+	var err error
+	if g.filterConst, err = constFilter(n, filter); err != nil {
+		return err
+	}
+	if g.filterConst {
+		g.packFilter(filter, rows, depth)
+	}
+	return nil
+}
+
+func (g *gemmOp) packFilter(filter *Tensor, rows, depth int) {
+	switch g.typ {
+	case Float32:
+		g.bf.pack(filter.Float32s(), rows, depth)
+	case UInt8:
+		packQ(&g.bq, filter.UInt8s(), rows, depth, g.filterZp)
+	case Int8:
+		packQ(&g.bq, filter.Int8s(), rows, depth, g.filterZp)
+	}
+}
+
+// beginEval readies the filter and the output stage for one eval: it packs a filter that is not
+// constant (it may change between runs), and folds the bias and the input zero point into the
+// 8-bit accumulator offsets.
+func (g *gemmOp) beginEval(n *node, rows, depth int) {
+	if !g.filterConst {
+		g.packFilter(n.inputs[1], rows, depth)
+	}
+	if g.typ != Float32 {
+		g.rq.setOffsets(biasInt32s(n), g.inZp, g.bq.sum)
+	}
+}
+
+// constFilter reports whether the filter is constant, which lets prepare preprocess it once,
+// after checking that a constant filter holds all of its bytes.
+func constFilter(n *node, filter *Tensor) (bool, error) {
+	if filter.constant && len(filter.data) < filter.ByteSize() {
+		return false, n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
+	}
+	return filter.constant, nil
+}
+
+// biasTensor returns the optional bias input of a convolution-like op, or nil.
+func biasTensor(n *node) *Tensor {
+	if len(n.inputs) == 3 {
+		return n.inputs[2]
+	}
+	return nil
+}
+
+// biasInt32s returns the 8-bit ops' bias values, or nil for none.
+func biasInt32s(n *node) []int32 {
+	if b := biasTensor(n); b != nil {
+		return b.Int32s()
+	}
+	return nil
+}
+
+// biasFloat32s returns the float ops' bias values, or nil for none.
+func biasFloat32s(n *node) []float32 {
+	if b := biasTensor(n); b != nil {
+		return b.Float32s()
+	}
+	return nil
 }
 
 func newConv2D(n *node) (kernel, error) {
@@ -68,11 +140,7 @@ func newConv2D(n *node) (kernel, error) {
 }
 
 func (k *conv2D) prepare(n *node) error {
-	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
-	var bias *Tensor
-	if len(n.inputs) == 3 {
-		bias = n.inputs[2]
-	}
+	in, filter, out, bias := n.inputs[0], n.inputs[1], n.outputs[0], biasTensor(n)
 	if in.Rank() != 4 || filter.Rank() != 4 {
 		return n.errorf("input and filter must have rank 4, got shapes %v and %v", in.shape, filter.shape)
 	}
@@ -122,14 +190,7 @@ func (k *conv2D) prepare(n *node) error {
 		n.scratchSize = k.slots * k.slotBytes
 	}
 
-	k.filterConst = filter.constant
-	if k.filterConst && len(filter.data) < filter.ByteSize() {
-		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
-	}
-	if k.filterConst {
-		k.packFilter(filter)
-	}
-	return nil
+	return k.setFilter(n, filter, k.outC, k.k)
 }
 
 // checkTypes validates the operand types and quantization and precomputes the output stage.
@@ -151,32 +212,12 @@ func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) er
 	if err != nil {
 		return err
 	}
-	k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+	k.convQuant = *q
 	return nil
 }
 
-func (k *conv2D) packFilter(filter *Tensor) {
-	switch k.typ {
-	case Float32:
-		k.bf.pack(filter.Float32s(), k.outC, k.k)
-	case UInt8:
-		packQ(&k.bq, filter.UInt8s(), k.outC, k.k, k.filterZp)
-	case Int8:
-		packQ(&k.bq, filter.Int8s(), k.outC, k.k, k.filterZp)
-	}
-}
-
 func (k *conv2D) eval(n *node) error {
-	if !k.filterConst {
-		k.packFilter(n.inputs[1])
-	}
-	if k.typ != Float32 {
-		var bias []int32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Int32s()
-		}
-		k.rq.setOffsets(bias, k.inZp, k.bq.sum)
-	}
+	k.beginEval(n, k.outC, k.k)
 	k.n = n
 	k.activeSlots = k.slots
 	if !k.direct {
@@ -199,10 +240,7 @@ func (k *conv2D) run(lo, hi int) {
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:
-		var bias []float32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Float32s()
-		}
+		bias := biasFloat32s(n)
 		src, dst := in.Float32s(), out.Float32s()
 		for t := r0; t < r1; t += k.tileRows {
 			te := min(t+k.tileRows, r1)

@@ -21,6 +21,7 @@ const (
 const dwMinRowsPerSlot = 4
 
 type depthwiseConv2D struct {
+	convQuant        // 8-bit types only
 	padding          int8
 	strideW, strideH int
 	dilW, dilH       int
@@ -36,9 +37,6 @@ type depthwiseConv2D struct {
 	filterConst      bool
 	wq               []int16 // 8-bit filter minus its zero point
 	lo, hi           float32
-	rq               requant
-	inZp             int32
-	filterZp         []int32
 	n                *node
 	activeSlots      int
 }
@@ -64,11 +62,7 @@ func newDepthwiseConv2D(n *node) (kernel, error) {
 }
 
 func (k *depthwiseConv2D) prepare(n *node) error {
-	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
-	var bias *Tensor
-	if len(n.inputs) == 3 {
-		bias = n.inputs[2]
-	}
+	in, filter, out, bias := n.inputs[0], n.inputs[1], n.outputs[0], biasTensor(n)
 	if in.Rank() != 4 || filter.Rank() != 4 {
 		return n.errorf("input and filter must have rank 4, got shapes %v and %v", in.shape, filter.shape)
 	}
@@ -97,7 +91,7 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 		if err != nil {
 			return err
 		}
-		k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+		k.convQuant = *q
 	}
 	var err error
 	if k.wy, err = newWindow(k.padding, k.inH, k.fH, k.strideH, k.dilH); err != nil {
@@ -114,9 +108,8 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	}
 	k.slotBytes = (k.wx.out*k.outC*4 + 63) &^ 63 // one output row's float32 or int32 accumulators
 	n.scratchSize = k.slots * k.slotBytes
-	k.filterConst = filter.constant
-	if k.filterConst && len(filter.data) < filter.ByteSize() {
-		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
+	if k.filterConst, err = constFilter(n, filter); err != nil {
+		return err
 	}
 	if k.filterConst {
 		k.packFilter(filter)
@@ -159,10 +152,7 @@ func (k *depthwiseConv2D) eval(n *node) error {
 		k.packFilter(n.inputs[1])
 	}
 	if k.typ != Float32 {
-		var bias []int32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Int32s()
-		}
+		bias := biasInt32s(n)
 		for c := range k.rq.offset {
 			k.rq.offset[c] = 0
 			if bias != nil {
@@ -187,11 +177,7 @@ func (k *depthwiseConv2D) run(lo, hi int) {
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:
-		var bias []float32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Float32s()
-		}
-		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), bias, out.Float32s(), viewAs[float32](scratch)[:k.wx.out*k.outC], r0, r1)
+		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), biasFloat32s(n), out.Float32s(), viewAs[float32](scratch)[:k.wx.out*k.outC], r0, r1)
 	case UInt8:
 		depthwiseRowsQ(k, in.UInt8s(), out.UInt8s(), viewAs[int32](scratch)[:k.wx.out*k.outC], r0, r1)
 	case Int8:

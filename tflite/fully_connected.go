@@ -19,20 +19,12 @@ const (
 )
 
 type fullyConnected struct {
+	gemmOp
 	act         int8
 	keepNumDims bool
-	typ         DataType
 	batch       int
 	units       int
 	depth       int
-	filterConst bool
-	bf          packedF32
-	bq          packedQ
-	lo, hi      float32
-	rq          requant
-	inZp        int32
-	filterZp    []int32
-	n           *node
 	byRows      bool // split the work over batch rows rather than unit panels
 }
 
@@ -56,11 +48,7 @@ func newFullyConnected(n *node) (kernel, error) {
 }
 
 func (k *fullyConnected) prepare(n *node) error {
-	in, filter, out := n.inputs[0], n.inputs[1], n.outputs[0]
-	var bias *Tensor
-	if len(n.inputs) == 3 {
-		bias = n.inputs[2]
-	}
+	in, filter, out, bias := n.inputs[0], n.inputs[1], n.outputs[0], biasTensor(n)
 	if filter.Rank() != 2 {
 		return n.errorf("weights must have rank 2, got shape %v", filter.shape)
 	}
@@ -99,7 +87,7 @@ func (k *fullyConnected) prepare(n *node) error {
 		if err != nil {
 			return err
 		}
-		k.rq, k.inZp, k.filterZp = q.rq, q.inZp, q.filterZp
+		k.convQuant = *q
 	}
 	if k.keepNumDims {
 		if in.shape[len(in.shape)-1] != k.depth {
@@ -112,38 +100,11 @@ func (k *fullyConnected) prepare(n *node) error {
 		setShape(out, []int{k.batch, k.units})
 	}
 	n.scratchSize = 0
-	k.filterConst = filter.constant
-	if k.filterConst && len(filter.data) < filter.ByteSize() {
-		return n.errorf("filter %q holds %d bytes, want %d", filter.name, len(filter.data), filter.ByteSize())
-	}
-	if k.filterConst {
-		k.packFilter(filter)
-	}
-	return nil
-}
-
-func (k *fullyConnected) packFilter(filter *Tensor) {
-	switch k.typ {
-	case Float32:
-		k.bf.pack(filter.Float32s(), k.units, k.depth)
-	case UInt8:
-		packQ(&k.bq, filter.UInt8s(), k.units, k.depth, k.filterZp)
-	case Int8:
-		packQ(&k.bq, filter.Int8s(), k.units, k.depth, k.filterZp)
-	}
+	return k.setFilter(n, filter, k.units, k.depth)
 }
 
 func (k *fullyConnected) eval(n *node) error {
-	if !k.filterConst {
-		k.packFilter(n.inputs[1])
-	}
-	if k.typ != Float32 {
-		var bias []int32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Int32s()
-		}
-		k.rq.setOffsets(bias, k.inZp, k.bq.sum)
-	}
+	k.beginEval(n, k.units, k.depth)
 	k.n = n
 	k.byRows = k.batch >= 2*fcMinRowsPerSlot
 	if k.byRows {
@@ -165,11 +126,7 @@ func (k *fullyConnected) run(lo, hi int) {
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:
-		var bias []float32
-		if len(n.inputs) == 3 && n.inputs[2] != nil {
-			bias = n.inputs[2].Float32s()
-		}
-		gemmF32(in.Float32s(), k.depth, m0, m1, &k.bf, p0, p1, bias, k.lo, k.hi, out.Float32s()[m0*k.units:], k.units)
+		gemmF32(in.Float32s(), k.depth, m0, m1, &k.bf, p0, p1, biasFloat32s(n), k.lo, k.hi, out.Float32s()[m0*k.units:], k.units)
 	case UInt8:
 		gemmQ(in.UInt8s(), k.depth, m0, m1, &k.bq, p0, p1, &k.rq, out.UInt8s()[m0*k.units:], k.units)
 	case Int8:
