@@ -28,17 +28,15 @@ const convMinRowsPerSlot = 64
 
 type conv2D struct {
 	gemmOp
+	rowSlots         // over output positions
 	padding          int8
 	strideW, strideH int
 	dilationW, dilH  int
 	act              int8
 	geom             im2colGeom
 	batch, outC, k   int
-	rows             int  // output positions: batch*outH*outW
 	direct           bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
 	tileRows         int  // output positions per im2col tile
-	slots, slotBytes int  // worker scratch regions
-	activeSlots      int
 }
 
 // gemmOp is what CONV_2D and FULLY_CONNECTED share: both multiply by a filter packed for
@@ -173,22 +171,16 @@ func (k *conv2D) prepare(n *node) error {
 	if k.typ != Float32 && k.k > maxQuantDepth {
 		return n.errorf("%w: 8-bit convolution over %d values per output (at most %d)", errUnsupported, k.k, maxQuantDepth)
 	}
-	k.rows = k.batch * wy.out * wx.out
 	setShape(out, []int{k.batch, wy.out, wx.out, outC})
 
 	k.direct = fH == 1 && fW == 1 && k.strideH == 1 && k.strideW == 1 && wy.pad == 0 && wx.pad == 0
 	elem := in.typ.Size()
 	k.tileRows = max(gemmMR, convTileBytes/(k.k*elem)/gemmMR*gemmMR)
-	k.slots = 1
-	if n.pool != nil {
-		k.slots = n.pool.threads
-	}
-	k.slotBytes = 0
-	n.scratchSize = 0
+	slotBytes := 0
 	if !k.direct {
-		k.slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
-		n.scratchSize = k.slots * k.slotBytes
+		slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
 	}
+	k.setScratch(n, slotBytes)
 
 	return k.setFilter(n, filter, k.outC, k.k)
 }
@@ -219,12 +211,7 @@ func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) er
 func (k *conv2D) eval(n *node) error {
 	k.beginEval(n, k.outC, k.k)
 	k.n = n
-	k.activeSlots = k.slots
-	if !k.direct {
-		k.activeSlots = min(k.activeSlots, len(n.scratch)/k.slotBytes)
-	}
-	k.activeSlots = max(1, min(k.activeSlots, k.rows/convMinRowsPerSlot))
-	n.pool.do(k.activeSlots, 1, k)
+	n.pool.do(k.start(n, k.batch*k.geom.outH*k.geom.outW, convMinRowsPerSlot), 1, k)
 	k.n = nil
 	return nil
 }
@@ -232,11 +219,7 @@ func (k *conv2D) eval(n *node) error {
 // run computes the output positions of worker slots [lo, hi), using slot lo's scratch.
 func (k *conv2D) run(lo, hi int) {
 	n := k.n
-	r0, r1 := lo*k.rows/k.activeSlots, hi*k.rows/k.activeSlots
-	var scratch []byte
-	if !k.direct {
-		scratch = n.scratch[lo*k.slotBytes : (lo+1)*k.slotBytes]
-	}
+	r0, r1, scratch := k.span(n, lo, hi)
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:

@@ -22,6 +22,7 @@ const dwMinRowsPerSlot = 4
 
 type depthwiseConv2D struct {
 	convQuant        // 8-bit types only
+	rowSlots         // over output rows
 	padding          int8
 	strideW, strideH int
 	dilW, dilH       int
@@ -32,13 +33,10 @@ type depthwiseConv2D struct {
 	outC, mult       int // output channels and depth multiplier
 	fH, fW           int
 	wy, wx           window
-	slots            int
-	slotBytes        int
 	filterConst      bool
 	wq               []int16 // 8-bit filter minus its zero point
 	lo, hi           float32
 	n                *node
-	activeSlots      int
 }
 
 func newDepthwiseConv2D(n *node) (kernel, error) {
@@ -102,12 +100,7 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	}
 	setShape(out, []int{k.batch, k.wy.out, k.wx.out, k.outC})
 
-	k.slots = 1
-	if n.pool != nil {
-		k.slots = n.pool.threads
-	}
-	k.slotBytes = (k.wx.out*k.outC*4 + 63) &^ 63 // one output row's float32 or int32 accumulators
-	n.scratchSize = k.slots * k.slotBytes
+	k.setScratch(n, (k.wx.out*k.outC*4+63)&^63) // one output row's float32 or int32 accumulators
 	if k.filterConst, err = constFilter(n, filter); err != nil {
 		return err
 	}
@@ -160,10 +153,8 @@ func (k *depthwiseConv2D) eval(n *node) error {
 			}
 		}
 	}
-	rows := k.batch * k.wy.out
 	k.n = n
-	k.activeSlots = max(1, min(k.slots, len(n.scratch)/k.slotBytes, rows/dwMinRowsPerSlot))
-	n.pool.do(k.activeSlots, 1, k)
+	n.pool.do(k.start(n, k.batch*k.wy.out, dwMinRowsPerSlot), 1, k)
 	k.n = nil
 	return nil
 }
@@ -171,9 +162,7 @@ func (k *depthwiseConv2D) eval(n *node) error {
 // run computes the output rows of worker slots [lo, hi), using slot lo's scratch.
 func (k *depthwiseConv2D) run(lo, hi int) {
 	n := k.n
-	rows := k.batch * k.wy.out
-	r0, r1 := lo*rows/k.activeSlots, hi*rows/k.activeSlots
-	scratch := n.scratch[lo*k.slotBytes : (lo+1)*k.slotBytes]
+	r0, r1, scratch := k.span(n, lo, hi)
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:

@@ -71,3 +71,43 @@ func (p *pool) close() {
 	p.stop.Do(func() { close(p.work) })
 	p.wg.Wait()
 }
+
+// rowSlots splits a kernel's output rows over worker slots (task ranges of pool.do), each with
+// its own region of the node's scratch. CONV_2D, DEPTHWISE_CONV_2D and the 2D pools use it.
+type rowSlots struct {
+	slots     int // worker threads, hence scratch regions
+	slotBytes int // scratch bytes per slot; 0 for none
+	active    int // slots used by the current eval
+	rows      int // rows of the current eval
+}
+
+// setScratch asks for one scratch region of slotBytes per worker thread.
+func (s *rowSlots) setScratch(n *node, slotBytes int) {
+	s.slots = 1
+	if n.pool != nil {
+		s.slots = n.pool.threads
+	}
+	s.slotBytes = slotBytes
+	n.scratchSize = s.slots * slotBytes
+}
+
+// start splits rows output rows over as many slots as the scratch holds, giving none fewer
+// than minRows, and returns the number of slots to run.
+func (s *rowSlots) start(n *node, rows, minRows int) int {
+	s.rows = rows
+	s.active = s.slots
+	if s.slotBytes > 0 {
+		s.active = min(s.active, len(n.scratch)/s.slotBytes)
+	}
+	s.active = max(1, min(s.active, rows/minRows))
+	return s.active
+}
+
+// span returns the output rows [r0, r1) of slots [lo, hi) and slot lo's scratch (nil if none).
+func (s *rowSlots) span(n *node, lo, hi int) (r0, r1 int, scratch []byte) {
+	r0, r1 = lo*s.rows/s.active, hi*s.rows/s.active
+	if s.slotBytes > 0 {
+		scratch = n.scratch[lo*s.slotBytes : (lo+1)*s.slotBytes]
+	}
+	return r0, r1, scratch
+}

@@ -21,6 +21,7 @@ const (
 const poolMinRowsPerSlot = 4
 
 type pool2D struct {
+	rowSlots         // over output rows
 	average          bool
 	padding          int8
 	strideW, strideH int
@@ -32,9 +33,7 @@ type pool2D struct {
 	wy, wx           window
 	lo, hi           float32 // float activation clamp
 	qlo, qhi         int32   // 8-bit activation clamp
-	slots, slotBytes int
 	n                *node
-	activeSlots      int
 }
 
 func newAveragePool2D(n *node) (kernel, error) { return newPool2D(n, true) }
@@ -99,12 +98,7 @@ func (k *pool2D) prepare(n *node) error {
 		return n.errorf("width: %w", err)
 	}
 	setShape(out, []int{k.batch, k.wy.out, k.wx.out, k.c})
-	k.slots = 1
-	if n.pool != nil {
-		k.slots = n.pool.threads
-	}
-	k.slotBytes = (k.c*4 + 63) &^ 63 // one pixel's float32 or int32 accumulators
-	n.scratchSize = k.slots * k.slotBytes
+	k.setScratch(n, (k.c*4+63)&^63) // one pixel's float32 or int32 accumulators
 	return nil
 }
 
@@ -114,8 +108,7 @@ func (k *pool2D) eval(n *node) error {
 		return nil // an empty output
 	}
 	k.n = n
-	k.activeSlots = max(1, min(k.slots, len(n.scratch)/k.slotBytes, rows/poolMinRowsPerSlot))
-	n.pool.do(k.activeSlots, 1, k)
+	n.pool.do(k.start(n, rows, poolMinRowsPerSlot), 1, k)
 	k.n = nil
 	return nil
 }
@@ -123,9 +116,7 @@ func (k *pool2D) eval(n *node) error {
 // run computes the output rows of worker slots [lo, hi), using slot lo's scratch.
 func (k *pool2D) run(lo, hi int) {
 	n := k.n
-	rows := k.batch * k.wy.out
-	r0, r1 := lo*rows/k.activeSlots, hi*rows/k.activeSlots
-	scratch := n.scratch[lo*k.slotBytes : (lo+1)*k.slotBytes]
+	r0, r1, scratch := k.span(n, lo, hi)
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:
