@@ -28,15 +28,12 @@ const convMinRowsPerSlot = 64
 
 type conv2D struct {
 	gemmOp
-	rowSlots         // over output positions
-	padding          int8
-	strideW, strideH int
-	dilationW, dilH  int
-	act              int8
-	geom             im2colGeom
-	batch, outC, k   int
-	direct           bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
-	tileRows         int  // output positions per im2col tile
+	rowSlots       // over output positions
+	convParams     // from Conv2DOptions
+	geom           im2colGeom
+	batch, outC, k int
+	direct         bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
+	tileRows       int  // output positions per im2col tile
 }
 
 // gemmOp is what CONV_2D and FULLY_CONNECTED share: both multiply by a filter packed for
@@ -123,18 +120,47 @@ func newConv2D(n *node) (kernel, error) {
 	if err := checkCounts(n, 2, 3, 1); err != nil {
 		return nil, err
 	}
-	k := &conv2D{
-		padding:   n.opts.Int8(convOptPadding, paddingSame),
-		strideW:   int(n.opts.Int32(convOptStrideW, 1)),
-		strideH:   int(n.opts.Int32(convOptStrideH, 1)),
-		act:       n.opts.Int8(convOptAct, actNone),
-		dilationW: int(n.opts.Int32(convOptDilationW, 1)),
-		dilH:      int(n.opts.Int32(convOptDilationH, 1)),
-	}
-	if err := checkFusedActivation(n, k.act); err != nil {
+	p, err := newConvParams(n, convSlots{
+		convOptPadding, convOptStrideW, convOptStrideH, convOptAct, convOptDilationW, convOptDilationH})
+	if err != nil {
 		return nil, err
 	}
-	return k, nil
+	return &conv2D{convParams: p}, nil
+}
+
+// convParams are the options CONV_2D and DEPTHWISE_CONV_2D share.
+type convParams struct {
+	padding          int8
+	strideW, strideH int
+	dilW, dilH       int
+	act              int8
+}
+
+// convSlots numbers convParams' options in one op's options table.
+type convSlots struct{ padding, strideW, strideH, act, dilW, dilH int }
+
+func newConvParams(n *node, s convSlots) (convParams, error) {
+	p := convParams{
+		padding: n.opts.Int8(s.padding, paddingSame),
+		strideW: int(n.opts.Int32(s.strideW, 1)),
+		strideH: int(n.opts.Int32(s.strideH, 1)),
+		act:     n.opts.Int8(s.act, actNone),
+		dilW:    int(n.opts.Int32(s.dilW, 1)),
+		dilH:    int(n.opts.Int32(s.dilH, 1)),
+	}
+	return p, checkFusedActivation(n, p.act)
+}
+
+// windows returns the vertical and horizontal windows of an fH x fW filter over an inH x inW
+// input.
+func (p *convParams) windows(n *node, inH, inW, fH, fW int) (wy, wx window, err error) {
+	if wy, err = newWindow(p.padding, inH, fH, p.strideH, p.dilH); err != nil {
+		return wy, wx, n.errorf("height: %w", err)
+	}
+	if wx, err = newWindow(p.padding, inW, fW, p.strideW, p.dilW); err != nil {
+		return wy, wx, n.errorf("width: %w", err)
+	}
+	return wy, wx, nil
 }
 
 func (k *conv2D) prepare(n *node) error {
@@ -157,13 +183,9 @@ func (k *conv2D) prepare(n *node) error {
 	if err := k.checkTypes(n, in, filter, bias, out, outC); err != nil {
 		return err
 	}
-	wy, err := newWindow(k.padding, inH, fH, k.strideH, k.dilH)
+	wy, wx, err := k.windows(n, inH, inW, fH, fW)
 	if err != nil {
-		return n.errorf("height: %w", err)
-	}
-	wx, err := newWindow(k.padding, inW, fW, k.strideW, k.dilationW)
-	if err != nil {
-		return n.errorf("width: %w", err)
+		return err
 	}
 	k.geom = im2colGeom{inH: inH, inW: inW, inC: inC, outH: wy.out, outW: wx.out, wy: wy, wx: wx, filterH: fH, filtW: fW}
 	k.outC = outC

@@ -21,42 +21,33 @@ const (
 const dwMinRowsPerSlot = 4
 
 type depthwiseConv2D struct {
-	convQuant        // 8-bit types only
-	rowSlots         // over output rows
-	padding          int8
-	strideW, strideH int
-	dilW, dilH       int
-	act              int8
-	typ              DataType
-	batch            int
-	inH, inW, inC    int
-	outC, mult       int // output channels and depth multiplier
-	fH, fW           int
-	wy, wx           window
-	filterConst      bool
-	wq               []int16 // 8-bit filter minus its zero point
-	lo, hi           float32
-	n                *node
+	convQuant     // 8-bit types only
+	rowSlots      // over output rows
+	convParams    // from DepthwiseConv2DOptions
+	typ           DataType
+	batch         int
+	inH, inW, inC int
+	outC, mult    int // output channels and depth multiplier
+	fH, fW        int
+	wy, wx        window
+	filterConst   bool
+	wq            []int16 // 8-bit filter minus its zero point
+	lo, hi        float32
+	n             *node
 }
 
 func newDepthwiseConv2D(n *node) (kernel, error) {
 	if err := checkCounts(n, 2, 3, 1); err != nil {
 		return nil, err
 	}
-	k := &depthwiseConv2D{
-		padding: n.opts.Int8(dwOptPadding, paddingSame),
-		strideW: int(n.opts.Int32(dwOptStrideW, 1)),
-		strideH: int(n.opts.Int32(dwOptStrideH, 1)),
-		act:     n.opts.Int8(dwOptAct, actNone),
-		dilW:    int(n.opts.Int32(dwOptDilationW, 1)),
-		dilH:    int(n.opts.Int32(dwOptDilationH, 1)),
-	}
 	// depth_multiplier (slot dwOptDepthMul) is redundant with the shapes; like TFLite since 2.x,
 	// the kernel derives it from them and ignores the option.
-	if err := checkFusedActivation(n, k.act); err != nil {
+	p, err := newConvParams(n, convSlots{
+		dwOptPadding, dwOptStrideW, dwOptStrideH, dwOptAct, dwOptDilationW, dwOptDilationH})
+	if err != nil {
 		return nil, err
 	}
-	return k, nil
+	return &depthwiseConv2D{convParams: p}, nil
 }
 
 func (k *depthwiseConv2D) prepare(n *node) error {
@@ -92,11 +83,8 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 		k.convQuant = *q
 	}
 	var err error
-	if k.wy, err = newWindow(k.padding, k.inH, k.fH, k.strideH, k.dilH); err != nil {
-		return n.errorf("height: %w", err)
-	}
-	if k.wx, err = newWindow(k.padding, k.inW, k.fW, k.strideW, k.dilW); err != nil {
-		return n.errorf("width: %w", err)
+	if k.wy, k.wx, err = k.windows(n, k.inH, k.inW, k.fH, k.fW); err != nil {
+		return err
 	}
 	setShape(out, []int{k.batch, k.wy.out, k.wx.out, k.outC})
 
