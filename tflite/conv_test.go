@@ -55,6 +55,14 @@ func testPool(t testing.TB) *pool {
 	return p
 }
 
+// poolFor returns no pool for one thread, else a test pool.
+func poolFor(t testing.TB, threads int) *pool {
+	if threads > 1 {
+		return testPool(t)
+	}
+	return nil
+}
+
 // qtensor returns a tensor of type typ with quantization (scales, zero points, axis).
 func qtensor(typ DataType, shape []int, scales []float32, zps []int64, axis int) *Tensor {
 	return newTensor("q", typ, shape, &Quantization{Scale: scales, ZeroPoint: zps, Axis: axis})
@@ -257,26 +265,14 @@ func TestConv2DFloat(t *testing.T) {
 				inputs = inputs[:2]
 			}
 			out := newTensor("out", Float32, nil, nil)
-			var p *pool
-			if threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "CONV_2D", newConv2D, convOpts(c), p, inputs, []*Tensor{out}); err != nil {
+			if err := runOpPool(t, "CONV_2D", newConv2D, convOpts(c), poolFor(t, threads), inputs, []*Tensor{out}); err != nil {
 				t.Fatalf("%v: %v", c, err)
 			}
 			want, outH, outW := refConv(c, toFloat64s(inV), toFloat64s(fV))
 			if got := out.shape; !sameShape(got, []int{c.batch, outH, outW, c.outC}) {
 				t.Fatalf("%v: output shape %v, want %v", c, got, []int{c.batch, outH, outW, c.outC})
 			}
-			for i, w := range want {
-				if !c.noBias {
-					w += float64(bV[i%c.outC])
-				}
-				w = refActFloat(c.act, w)
-				if g := float64(out.Float32s()[i]); !closeFloat(g, w) {
-					t.Fatalf("%v threads %d: output[%d] = %v, want %v", c, threads, i, g, w)
-				}
-			}
+			checkFloatOutputs(t, fmt.Sprintf("%v threads %d", c, threads), out, want, bV, c.outC, c.act, !c.noBias)
 		}
 	}
 }
@@ -419,29 +415,110 @@ func (s *quantConvSetup) check(t *testing.T, name string, out *Tensor, acc []flo
 	}
 }
 
+// quantVariant is one 8-bit configuration the quantized op tests run.
+type quantVariant struct {
+	typ        DataType
+	perChannel bool
+	threads    int
+}
+
+// runQuantConv runs op once on a random 8-bit problem of variant v (filter channels on axis),
+// leaving out the bias if noBias, and returns the problem and the output. The filter is constant
+// for one thread only, so that both packing at prepare and at eval are exercised.
+func runQuantConv(t *testing.T, r *rand.Rand, name, op string, f kernelFactory, opts mapOptions, v quantVariant,
+	inShape, fShape []int, axis int, noBias bool) (*quantConvSetup, *Tensor) {
+	t.Helper()
+	s := newQuantConvSetup(r, v.typ, v.perChannel, inShape, fShape, axis)
+	s.filter.constant = v.threads == 1
+	inputs := []*Tensor{s.in, s.filter, s.bias}
+	if noBias {
+		inputs = inputs[:2]
+	}
+	out := qtensor(v.typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
+	if err := runOpPool(t, op, f, opts, poolFor(t, v.threads), inputs, []*Tensor{out}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return s, out
+}
+
+// checkFloatOutputs compares out with the reference products want (channel count outC), plus the
+// bias bV if withBias, clamped to the activation act.
+func checkFloatOutputs(t *testing.T, name string, out *Tensor, want []float64, bV []float32, outC int, act int8, withBias bool) {
+	t.Helper()
+	for i, w := range want {
+		if withBias {
+			w += float64(bV[i%outC])
+		}
+		w = refActFloat(act, w)
+		if g := float64(out.Float32s()[i]); !closeFloat(g, w) {
+			t.Fatalf("%s: output[%d] = %v, want %v", name, i, g, w)
+		}
+	}
+}
+
+// randConvOperands returns random operands of a convolution-like op (input, filter, and a bias
+// for 8-bit types, the filter's channels on axis) and its output. The float filter is not
+// constant, the 8-bit one is.
+func randConvOperands(r *rand.Rand, typ DataType, inShape, fShape []int, axis int) (inputs []*Tensor, out *Tensor) {
+	if typ == Float32 {
+		in, filter := newTensor("in", Float32, inShape, nil), newTensor("f", Float32, fShape, nil)
+		randFloats(r, in)
+		randFloats(r, filter)
+		return []*Tensor{in, filter}, newTensor("out", Float32, nil, nil)
+	}
+	s := newQuantConvSetup(r, typ, typ == Int8, inShape, fShape, axis)
+	return []*Tensor{s.in, s.filter, s.bias}, qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
+}
+
+// checkEvalNoAllocs prepares op on random operands of every type, with and without a pool, and
+// checks that eval allocates nothing.
+func checkEvalNoAllocs(t *testing.T, r *rand.Rand, op string, f kernelFactory, opts mapOptions, inShape, fShape []int, axis int) {
+	t.Helper()
+	for _, typ := range []DataType{Float32, UInt8, Int8} {
+		for _, p := range []*pool{nil, testPool(t)} {
+			inputs, out := randConvOperands(r, typ, inShape, fShape, axis)
+			pr, err := prepareOp(t, op, f, opts, p, inputs, []*Tensor{out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := testing.AllocsPerRun(20, func() { _ = pr.k.eval(pr.n) }); a != 0 {
+				t.Errorf("%v input %v pool=%v: %v allocations per eval", typ, inShape, p != nil, a)
+			}
+		}
+	}
+}
+
+// opErrorCase is a node that the op must refuse, with errUnsupported or not.
+type opErrorCase struct {
+	name        string
+	opts        mapOptions
+	inputs      []*Tensor
+	unsupported bool
+}
+
+// checkOpErrors checks that op refuses every case, with errUnsupported exactly when expected.
+func checkOpErrors(t *testing.T, op string, f kernelFactory, cases []opErrorCase) {
+	t.Helper()
+	for _, c := range cases {
+		out := newTensor("out", c.inputs[0].typ, nil, c.inputs[0].quant)
+		err := runOp(t, op, f, c.opts, c.inputs, []*Tensor{out})
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		if errors.Is(err, errUnsupported) != c.unsupported {
+			t.Errorf("%s: errors.Is(err, errUnsupported) = %v: %v", c.name, !c.unsupported, err)
+		}
+	}
+}
+
 func TestConv2DQuantized(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range convCases {
-		for _, v := range []struct {
-			typ        DataType
-			perChannel bool
-			threads    int
-		}{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, true, 1}, {Int8, true, 2}, {Int8, false, 1}} {
+		for _, v := range []quantVariant{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, true, 1}, {Int8, true, 2}, {Int8, false, 1}} {
 			name := fmt.Sprintf("%v/%v perChannel=%v threads=%d", c, v.typ, v.perChannel, v.threads)
-			s := newQuantConvSetup(r, v.typ, v.perChannel, []int{c.batch, c.inH, c.inW, c.inC}, []int{c.outC, c.fH, c.fW, c.inC}, 0)
-			s.filter.constant = v.threads == 1
-			inputs := []*Tensor{s.in, s.filter, s.bias}
-			if c.noBias {
-				inputs = inputs[:2]
-			}
-			out := qtensor(v.typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-			var p *pool
-			if v.threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "CONV_2D", newConv2D, convOpts(c), p, inputs, []*Tensor{out}); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			s, out := runQuantConv(t, r, name, "CONV_2D", newConv2D, convOpts(c), v,
+				[]int{c.batch, c.inH, c.inW, c.inC}, []int{c.outC, c.fH, c.fW, c.inC}, 0, c.noBias)
 			perFilter := c.fH * c.fW * c.inC
 			acc, outH, outW := refConv(c, s.offsetIn(), s.offsetFilter(func(i int) int { return i / perFilter }))
 			if !sameShape(out.shape, []int{c.batch, outH, outW, c.outC}) {
@@ -503,12 +580,7 @@ func TestConv2DErrors(t *testing.T) {
 	i8 := func(shape ...int) *Tensor { return qtensor(Int8, shape, []float32{0.1}, []int64{0}, 0) }
 	i8zp := qtensor(Int8, []int{3, 1, 1, 2}, []float32{0.1}, []int64{5}, 0)
 	noQuant := newTensor("t", UInt8, []int{1, 4, 4, 2}, nil)
-	cases := []struct {
-		name        string
-		opts        mapOptions
-		inputs      []*Tensor
-		unsupported bool
-	}{
+	checkOpErrors(t, "CONV_2D", newConv2D, []opErrorCase{
 		{"rank 3 input", nil, []*Tensor{f32(4, 4, 2), f32(3, 1, 1, 2)}, false},
 		{"depth mismatch", nil, []*Tensor{f32(1, 4, 4, 3), f32(3, 1, 1, 2)}, false},
 		{"grouped", nil, []*Tensor{f32(1, 4, 4, 4), f32(3, 1, 1, 2)}, true},
@@ -524,18 +596,7 @@ func TestConv2DErrors(t *testing.T) {
 		{"int8 filter zero point", nil, []*Tensor{i8(1, 4, 4, 2), i8zp}, true},
 		{"tanh activation", mapOptions{convOptAct: int8(actTanh)}, []*Tensor{f32(1, 4, 4, 2), f32(3, 1, 1, 2)}, true},
 		{"unknown padding", mapOptions{convOptPadding: int8(9)}, []*Tensor{f32(1, 4, 4, 2), f32(3, 1, 1, 2)}, true},
-	}
-	for _, c := range cases {
-		out := newTensor("out", c.inputs[0].typ, nil, c.inputs[0].quant)
-		err := runOp(t, "CONV_2D", newConv2D, c.opts, c.inputs, []*Tensor{out})
-		if err == nil {
-			t.Errorf("%s: no error", c.name)
-			continue
-		}
-		if errors.Is(err, errUnsupported) != c.unsupported {
-			t.Errorf("%s: errors.Is(err, errUnsupported) = %v: %v", c.name, !c.unsupported, err)
-		}
-	}
+	})
 	// Wrong input counts are rejected by the factory.
 	if _, err := newConv2D(&node{op: "CONV_2D", inputs: []*Tensor{f32(1, 2, 2, 1)}, outputs: []*Tensor{f32()}, opts: mapOptions{}}); err == nil {
 		t.Error("one input: no error")
@@ -546,30 +607,7 @@ func TestConv2DErrors(t *testing.T) {
 func TestConv2DEvalDoesNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	c := convCase{"alloc", 1, 16, 16, 8, 8, 3, 3, 1, 1, 1, 1, paddingSame, actRelu, false}
-	for _, typ := range []DataType{Float32, UInt8, Int8} {
-		for _, p := range []*pool{nil, testPool(t)} {
-			var inputs []*Tensor
-			var out *Tensor
-			if typ == Float32 {
-				in := newTensor("in", Float32, []int{1, 16, 16, 8}, nil)
-				f := newTensor("f", Float32, []int{8, 3, 3, 8}, nil)
-				randFloats(r, in)
-				randFloats(r, f)
-				inputs, out = []*Tensor{in, f}, newTensor("out", Float32, nil, nil)
-			} else {
-				s := newQuantConvSetup(r, typ, typ == Int8, []int{1, 16, 16, 8}, []int{8, 3, 3, 8}, 0)
-				inputs = []*Tensor{s.in, s.filter, s.bias}
-				out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-			}
-			pr, err := prepareOp(t, "CONV_2D", newConv2D, convOpts(c), p, inputs, []*Tensor{out})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a := testing.AllocsPerRun(20, func() { _ = pr.k.eval(pr.n) }); a != 0 {
-				t.Errorf("%v pool=%v: %v allocations per eval", typ, p != nil, a)
-			}
-		}
-	}
+	checkEvalNoAllocs(t, r, "CONV_2D", newConv2D, convOpts(c), []int{1, 16, 16, 8}, []int{8, 3, 3, 8}, 0)
 }
 
 // TestRequantRounding checks the output stage on hand-picked accumulators: ties go to even,

@@ -1,7 +1,6 @@
 package tflite
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -72,26 +71,14 @@ func TestDepthwiseConv2DFloat(t *testing.T) {
 				inputs = inputs[:2]
 			}
 			out := newTensor("out", Float32, nil, nil)
-			var p *pool
-			if threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), p, inputs, []*Tensor{out}); err != nil {
+			if err := runOpPool(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), poolFor(t, threads), inputs, []*Tensor{out}); err != nil {
 				t.Fatalf("%v: %v", c, err)
 			}
 			want, outH, outW := refDepthwise(c, toFloat64s(inV), toFloat64s(fV))
 			if !sameShape(out.shape, []int{c.batch, outH, outW, outC}) {
 				t.Fatalf("%v: output shape %v, want %v", c, out.shape, []int{c.batch, outH, outW, outC})
 			}
-			for i, w := range want {
-				if !c.noBias {
-					w += float64(bV[i%outC])
-				}
-				w = refActFloat(c.act, w)
-				if g := float64(out.Float32s()[i]); !closeFloat(g, w) {
-					t.Fatalf("%v threads %d: output[%d] = %v, want %v", c, threads, i, g, w)
-				}
-			}
+			checkFloatOutputs(t, fmt.Sprintf("%v threads %d", c, threads), out, want, bV, outC, c.act, !c.noBias)
 		}
 	}
 }
@@ -100,26 +87,10 @@ func TestDepthwiseConv2DQuantized(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, c := range depthwiseCases {
 		outC := c.inC * c.outC
-		for _, v := range []struct {
-			typ        DataType
-			perChannel bool
-			threads    int
-		}{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, true, 1}, {Int8, true, 2}, {Int8, false, 1}} {
+		for _, v := range []quantVariant{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, true, 1}, {Int8, true, 2}, {Int8, false, 1}} {
 			name := fmt.Sprintf("%v/%v perChannel=%v threads=%d", c, v.typ, v.perChannel, v.threads)
-			s := newQuantConvSetup(r, v.typ, v.perChannel, []int{c.batch, c.inH, c.inW, c.inC}, []int{1, c.fH, c.fW, outC}, 3)
-			s.filter.constant = v.threads == 1
-			inputs := []*Tensor{s.in, s.filter, s.bias}
-			if c.noBias {
-				inputs = inputs[:2]
-			}
-			out := qtensor(v.typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-			var p *pool
-			if v.threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), p, inputs, []*Tensor{out}); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			s, out := runQuantConv(t, r, name, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), v,
+				[]int{c.batch, c.inH, c.inW, c.inC}, []int{1, c.fH, c.fW, outC}, 3, c.noBias)
 			acc, outH, outW := refDepthwise(c, s.offsetIn(), s.offsetFilter(func(i int) int { return i % outC }))
 			if !sameShape(out.shape, []int{c.batch, outH, outW, outC}) {
 				t.Fatalf("%s: output shape %v", name, out.shape)
@@ -160,12 +131,7 @@ func TestDepthwiseConv2DErrors(t *testing.T) {
 	f32 := func(shape ...int) *Tensor { return newTensor("t", Float32, shape, nil) }
 	i8 := func(shape ...int) *Tensor { return qtensor(Int8, shape, []float32{0.1}, []int64{0}, 0) }
 	wrongAxis := qtensor(Int8, []int{1, 3, 3, 2}, []float32{0.1, 0.2}, []int64{0, 0}, 0)
-	cases := []struct {
-		name        string
-		opts        mapOptions
-		inputs      []*Tensor
-		unsupported bool
-	}{
+	checkOpErrors(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, []opErrorCase{
 		{"filter not a multiple", nil, []*Tensor{f32(1, 4, 4, 2), f32(1, 3, 3, 3)}, false},
 		{"filter first dim", nil, []*Tensor{f32(1, 4, 4, 2), f32(2, 3, 3, 2)}, false},
 		{"rank", nil, []*Tensor{f32(4, 4, 2), f32(1, 3, 3, 2)}, false},
@@ -175,45 +141,11 @@ func TestDepthwiseConv2DErrors(t *testing.T) {
 		{"zero stride", mapOptions{dwOptStrideH: int32(0)}, []*Tensor{f32(1, 4, 4, 2), f32(1, 3, 3, 2)}, false},
 		{"negative dilation", mapOptions{dwOptDilationW: int32(-1)}, []*Tensor{f32(1, 4, 4, 2), f32(1, 3, 3, 2)}, false},
 		{"sign bit activation", mapOptions{dwOptAct: int8(actSignBit)}, []*Tensor{f32(1, 4, 4, 2), f32(1, 3, 3, 2)}, true},
-	}
-	for _, c := range cases {
-		out := newTensor("out", c.inputs[0].typ, nil, c.inputs[0].quant)
-		err := runOp(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, c.opts, c.inputs, []*Tensor{out})
-		if err == nil {
-			t.Errorf("%s: no error", c.name)
-			continue
-		}
-		if errors.Is(err, errUnsupported) != c.unsupported {
-			t.Errorf("%s: errors.Is(err, errUnsupported) = %v: %v", c.name, !c.unsupported, err)
-		}
-	}
+	})
 }
 
 func TestDepthwiseConv2DEvalDoesNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	c := convCase{"alloc", 1, 16, 16, 8, 2, 3, 3, 1, 1, 1, 1, paddingSame, actRelu6, false}
-	for _, typ := range []DataType{Float32, UInt8, Int8} {
-		for _, p := range []*pool{nil, testPool(t)} {
-			var inputs []*Tensor
-			var out *Tensor
-			if typ == Float32 {
-				in := newTensor("in", Float32, []int{1, 16, 16, 8}, nil)
-				f := newTensor("f", Float32, []int{1, 3, 3, 16}, nil)
-				randFloats(r, in)
-				randFloats(r, f)
-				inputs, out = []*Tensor{in, f}, newTensor("out", Float32, nil, nil)
-			} else {
-				s := newQuantConvSetup(r, typ, typ == Int8, []int{1, 16, 16, 8}, []int{1, 3, 3, 16}, 3)
-				inputs = []*Tensor{s.in, s.filter, s.bias}
-				out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-			}
-			pr, err := prepareOp(t, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), p, inputs, []*Tensor{out})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a := testing.AllocsPerRun(20, func() { _ = pr.k.eval(pr.n) }); a != 0 {
-				t.Errorf("%v pool=%v: %v allocations per eval", typ, p != nil, a)
-			}
-		}
-	}
+	checkEvalNoAllocs(t, r, "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), []int{1, 16, 16, 8}, []int{1, 3, 3, 16}, 3)
 }

@@ -1,7 +1,6 @@
 package tflite
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -75,25 +74,14 @@ func TestFullyConnectedFloat(t *testing.T) {
 				inputs[2] = nil // an optional input given as -1
 			}
 			out := newTensor("out", Float32, nil, nil)
-			var p *pool
-			if threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "FULLY_CONNECTED", newFullyConnected, fcOpts(c), p, inputs, []*Tensor{out}); err != nil {
+			if err := runOpPool(t, "FULLY_CONNECTED", newFullyConnected, fcOpts(c), poolFor(t, threads), inputs, []*Tensor{out}); err != nil {
 				t.Fatalf("%v: %v", c, err)
 			}
 			if !sameShape(out.shape, c.wantShape()) {
 				t.Fatalf("%v: output shape %v, want %v", c, out.shape, c.wantShape())
 			}
-			for i, want := range refFC(c, toFloat64s(inV), toFloat64s(wV)) {
-				if !c.noBias {
-					want += float64(bV[i%c.units])
-				}
-				want = refActFloat(c.act, want)
-				if g := float64(out.Float32s()[i]); !closeFloat(g, want) {
-					t.Fatalf("%v threads %d: output[%d] = %v, want %v", c, threads, i, g, want)
-				}
-			}
+			want := refFC(c, toFloat64s(inV), toFloat64s(wV))
+			checkFloatOutputs(t, fmt.Sprintf("%v threads %d", c, threads), out, want, bV, c.units, c.act, !c.noBias)
 		}
 	}
 }
@@ -101,26 +89,10 @@ func TestFullyConnectedFloat(t *testing.T) {
 func TestFullyConnectedQuantized(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	for _, c := range fcCases {
-		for _, v := range []struct {
-			typ        DataType
-			perChannel bool
-			threads    int
-		}{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, false, 1}, {Int8, true, 2}, {Int8, true, 1}} {
+		for _, v := range []quantVariant{{UInt8, false, 1}, {UInt8, false, 2}, {Int8, false, 1}, {Int8, true, 2}, {Int8, true, 1}} {
 			name := fmt.Sprintf("%v/%v perChannel=%v threads=%d", c, v.typ, v.perChannel, v.threads)
-			s := newQuantConvSetup(r, v.typ, v.perChannel, c.inShape, []int{c.units, c.depth}, 0)
-			s.filter.constant = v.threads == 1
-			inputs := []*Tensor{s.in, s.filter, s.bias}
-			if c.noBias {
-				inputs = inputs[:2]
-			}
-			out := qtensor(v.typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-			var p *pool
-			if v.threads > 1 {
-				p = testPool(t)
-			}
-			if err := runOpPool(t, "FULLY_CONNECTED", newFullyConnected, fcOpts(c), p, inputs, []*Tensor{out}); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			s, out := runQuantConv(t, r, name, "FULLY_CONNECTED", newFullyConnected, fcOpts(c), v,
+				c.inShape, []int{c.units, c.depth}, 0, c.noBias)
 			if !sameShape(out.shape, c.wantShape()) {
 				t.Fatalf("%s: output shape %v, want %v", name, out.shape, c.wantShape())
 			}
@@ -166,12 +138,7 @@ func TestFullyConnectedErrors(t *testing.T) {
 	u8pc := qtensor(UInt8, []int{2, 3}, []float32{0.1, 0.2}, []int64{0, 0}, 0)
 	u8 := func(shape ...int) *Tensor { return qtensor(UInt8, shape, []float32{0.1}, []int64{0}, 0) }
 	badBias := newTensor("bias", Int32, []int{2}, &Quantization{Scale: []float32{0.5}, ZeroPoint: []int64{0}})
-	cases := []struct {
-		name        string
-		opts        mapOptions
-		inputs      []*Tensor
-		unsupported bool
-	}{
+	checkOpErrors(t, "FULLY_CONNECTED", newFullyConnected, []opErrorCase{
 		{"weights rank", nil, []*Tensor{f32(1, 6), f32(6)}, false},
 		{"input not rows of depth", nil, []*Tensor{f32(1, 7), f32(2, 3)}, false},
 		{"keep num dims last dim", mapOptions{fcOptKeepNumDims: true}, []*Tensor{f32(2, 3, 2), f32(2, 6)}, false},
@@ -180,46 +147,13 @@ func TestFullyConnectedErrors(t *testing.T) {
 		{"per-channel uint8", nil, []*Tensor{u8(1, 3), u8pc}, true},
 		{"bias scale mismatch", nil, []*Tensor{u8(1, 3), u8(2, 3), badBias}, false},
 		{"shuffled weights", mapOptions{fcOptWeightsFormat: int8(1)}, []*Tensor{u8(1, 3), u8(2, 3)}, true},
-	}
-	for _, c := range cases {
-		out := newTensor("out", c.inputs[0].typ, nil, c.inputs[0].quant)
-		err := runOp(t, "FULLY_CONNECTED", newFullyConnected, c.opts, c.inputs, []*Tensor{out})
-		if err == nil {
-			t.Errorf("%s: no error", c.name)
-			continue
-		}
-		if errors.Is(err, errUnsupported) != c.unsupported {
-			t.Errorf("%s: errors.Is(err, errUnsupported) = %v: %v", c.name, !c.unsupported, err)
-		}
-	}
+	})
 }
 
 func TestFullyConnectedEvalDoesNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
-	for _, typ := range []DataType{Float32, UInt8, Int8} {
-		for _, batch := range []int{1, 64} {
-			for _, p := range []*pool{nil, testPool(t)} {
-				var inputs []*Tensor
-				var out *Tensor
-				if typ == Float32 {
-					in := newTensor("in", Float32, []int{batch, 40}, nil)
-					w := newTensor("w", Float32, []int{100, 40}, nil)
-					randFloats(r, in)
-					randFloats(r, w)
-					inputs, out = []*Tensor{in, w}, newTensor("out", Float32, nil, nil)
-				} else {
-					s := newQuantConvSetup(r, typ, typ == Int8, []int{batch, 40}, []int{100, 40}, 0)
-					inputs = []*Tensor{s.in, s.filter, s.bias}
-					out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-				}
-				pr, err := prepareOp(t, "FULLY_CONNECTED", newFullyConnected, nil, p, inputs, []*Tensor{out})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if a := testing.AllocsPerRun(20, func() { _ = pr.k.eval(pr.n) }); a != 0 {
-					t.Errorf("%v batch %d pool=%v: %v allocations per eval", typ, batch, p != nil, a)
-				}
-			}
-		}
+	// Batch 64 splits the work over rows, batch 1 over unit panels.
+	for _, batch := range []int{1, 64} {
+		checkEvalNoAllocs(t, r, "FULLY_CONNECTED", newFullyConnected, nil, []int{batch, 40}, []int{100, 40}, 0)
 	}
 }
