@@ -25,9 +25,6 @@ var benchLayers = []benchLayer{
 }
 
 func benchConvLayer(b *testing.B, l benchLayer, typ DataType, threads int) {
-	r := rand.New(rand.NewPCG(1, 1))
-	var inputs []*Tensor
-	var out *Tensor
 	fShape := []int{l.outC, l.fH, l.fW, l.in[3]}
 	axis := 0
 	f := newConv2D
@@ -36,29 +33,31 @@ func benchConvLayer(b *testing.B, l benchLayer, typ DataType, threads int) {
 		fShape, axis, f = []int{1, l.fH, l.fW, l.outC}, 3, newDepthwiseConv2D
 		opts = mapOptions{dwOptStrideW: int32(l.stride), dwOptStrideH: int32(l.stride), dwOptAct: int8(actRelu6)}
 	}
-	if typ == Float32 {
-		in, filter := newTensor("in", Float32, l.in, nil), newTensor("f", Float32, fShape, nil)
-		filter.constant = true
-		randFloats(r, in)
-		randFloats(r, filter)
-		inputs, out = []*Tensor{in, filter}, newTensor("out", Float32, nil, nil)
-	} else {
-		s := newQuantConvSetup(r, typ, typ == Int8, l.in, fShape, axis)
-		inputs = []*Tensor{s.in, s.filter, s.bias}
-		out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-	}
-	var p *pool
-	if threads > 1 {
-		p = testPool(b)
-	}
-	pr, err := prepareOp(b, "CONV", f, opts, p, inputs, []*Tensor{out})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pr, out := prepareBench(b, rand.New(rand.NewPCG(1, 1)), "CONV", f, opts, typ, threads, l.in, fShape, axis)
 	macs := out.NumElements() * l.fH * l.fW
 	if !l.depthwise {
 		macs *= l.in[3]
 	}
+	runBench(b, pr)
+	b.ReportMetric(float64(macs), "MACs/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(macs)*1000, "ps/MAC")
+}
+
+// prepareBench prepares op on random operands (the filter's channels on axis), with a constant
+// filter as in a model, and returns the prepared node and its output.
+func prepareBench(b *testing.B, r *rand.Rand, op string, f kernelFactory, opts mapOptions, typ DataType, threads int,
+	inShape, fShape []int, axis int) (*prepared, *Tensor) {
+	inputs, out := randConvOperands(r, typ, inShape, fShape, axis)
+	inputs[1].constant = true
+	pr, err := prepareOp(b, op, f, opts, poolFor(b, threads), inputs, []*Tensor{out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pr, out
+}
+
+// runBench times b.N evals of pr, reporting allocations.
+func runBench(b *testing.B, pr *prepared) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -66,8 +65,6 @@ func benchConvLayer(b *testing.B, l benchLayer, typ DataType, threads int) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(macs), "MACs/op")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(macs)*1000, "ps/MAC")
 }
 
 func BenchmarkConv2D(b *testing.B) {
@@ -101,35 +98,9 @@ func BenchmarkFullyConnected(b *testing.B) {
 	for _, typ := range []DataType{Float32, UInt8, Int8} {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("1024x1001/%v/threads=%d", typ, threads), func(b *testing.B) {
-				r := rand.New(rand.NewPCG(2, 2))
-				var inputs []*Tensor
-				var out *Tensor
-				if typ == Float32 {
-					in, w := newTensor("in", Float32, []int{1, 1024}, nil), newTensor("w", Float32, []int{1001, 1024}, nil)
-					w.constant = true
-					randFloats(r, in)
-					randFloats(r, w)
-					inputs, out = []*Tensor{in, w}, newTensor("out", Float32, nil, nil)
-				} else {
-					s := newQuantConvSetup(r, typ, typ == Int8, []int{1, 1024}, []int{1001, 1024}, 0)
-					inputs = []*Tensor{s.in, s.filter, s.bias}
-					out = qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
-				}
-				var p *pool
-				if threads > 1 {
-					p = testPool(b)
-				}
-				pr, err := prepareOp(b, "FULLY_CONNECTED", newFullyConnected, nil, p, inputs, []*Tensor{out})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := pr.k.eval(pr.n); err != nil {
-						b.Fatal(err)
-					}
-				}
+				pr, _ := prepareBench(b, rand.New(rand.NewPCG(2, 2)), "FULLY_CONNECTED", newFullyConnected, nil,
+					typ, threads, []int{1, 1024}, []int{1001, 1024}, 0)
+				runBench(b, pr)
 			})
 		}
 	}
@@ -155,13 +126,7 @@ func BenchmarkPool2D(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := pr.k.eval(pr.n); err != nil {
-						b.Fatal(err)
-					}
-				}
+				runBench(b, pr)
 			})
 		}
 	}
