@@ -44,9 +44,9 @@ func (k *meanKernel) prepare(n *node) error {
 	if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
 		return n.errorf("%w: MEAN from %v to %v", errUnsupported, in.typ, out.typ)
 	}
-	rank := in.Rank()
-	if rank > maxDims {
-		return n.errorf("%w: rank %d (max %d)", errUnsupported, rank, maxDims)
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return err
 	}
 	axes, err := constInts(n, n.inputs[1], "axes")
 	if err != nil {

@@ -21,9 +21,9 @@ func (k *padKernel) prepare(n *node) error {
 	if err := checkMove(n, in, out); err != nil {
 		return err
 	}
-	rank := in.Rank()
-	if rank > maxDims {
-		return n.errorf("%w: rank %d (max %d)", errUnsupported, rank, maxDims)
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return err
 	}
 	pads, err := constInts(n, n.inputs[1], "paddings")
 	if err != nil {

@@ -51,9 +51,9 @@ func (k *stridedSliceKernel) prepare(n *node) error {
 	if err := checkMove(n, in, out); err != nil {
 		return err
 	}
-	rank := in.Rank()
-	if rank > maxDims {
-		return n.errorf("%w: rank %d (max %d)", errUnsupported, rank, maxDims)
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return err
 	}
 	begin, err := constInts(n, n.inputs[1], "begin")
 	if err != nil {

@@ -111,6 +111,16 @@ func checkMove(n *node, in, out *Tensor) error {
 	return nil
 }
 
+// rankOf returns t's rank, refusing ranks beyond maxDims, the most the fixed-size per-dimension
+// arrays of the layout kernels hold.
+func rankOf(n *node, t *Tensor) (int, error) {
+	rank := t.Rank()
+	if rank > maxDims {
+		return 0, n.errorf("%w: rank %d (max %d)", errUnsupported, rank, maxDims)
+	}
+	return rank, nil
+}
+
 type transposeKernel struct {
 	w walk
 }
@@ -131,9 +141,9 @@ func (k *transposeKernel) prepare(n *node) error {
 	if err != nil {
 		return err
 	}
-	rank := in.Rank()
-	if rank > maxDims {
-		return n.errorf("%w: rank %d (max %d)", errUnsupported, rank, maxDims)
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return err
 	}
 	if len(perm) != rank {
 		return n.errorf("permutation has %d entries for rank %d", len(perm), rank)
