@@ -76,11 +76,7 @@ func (k *activationKernel) prepare(n *node) error {
 	if in.typ == Float32 {
 		return nil
 	}
-	si, zi, err := quantOf(n, in)
-	if err != nil {
-		return err
-	}
-	so, zo, err := quantOf(n, out)
+	si, zi, so, zo, err := quantOfInOut(n, in, out)
 	if err != nil {
 		return err
 	}

@@ -299,11 +299,7 @@ func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, 
 	if bias != nil && (bias.typ != Int32 || bias.Rank() != 1 || bias.NumElements() != outC) {
 		return nil, n.errorf("bias must be int32 of shape [%d], got %v %v", outC, bias.typ, bias.shape)
 	}
-	inScale, inZp, err := quantOf(n, in)
-	if err != nil {
-		return nil, err
-	}
-	outScale, outZp, err := quantOf(n, out)
+	inScale, inZp, outScale, outZp, err := quantOfInOut(n, in, out)
 	if err != nil {
 		return nil, err
 	}

@@ -93,11 +93,7 @@ func (k *meanKernel) prepare(n *node) error {
 	}
 	n.scratchSize = 4 * k.outSize
 	if is8bit(in.typ) {
-		si, zi, err := quantOf(n, in)
-		if err != nil {
-			return err
-		}
-		so, zo, err := quantOf(n, out)
+		si, zi, so, zo, err := quantOfInOut(n, in, out)
 		if err != nil {
 			return err
 		}

@@ -73,11 +73,7 @@ func (k *pool2D) prepare(n *node) error {
 	case in.typ == Float32:
 		k.lo, k.hi = activationRangeFloat(k.act)
 	case is8bit(in.typ):
-		si, zi, err := quantOf(n, in)
-		if err != nil {
-			return err
-		}
-		so, zo, err := quantOf(n, out)
+		si, zi, so, zo, err := quantOfInOut(n, in, out)
 		if err != nil {
 			return err
 		}

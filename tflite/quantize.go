@@ -48,6 +48,17 @@ func quantOf(n *node, t *Tensor) (float32, int32, error) {
 	return scale, int32(zp), nil
 }
 
+// quantOfInOut returns quantOf of an op's input and output, checked in that order.
+func quantOfInOut(n *node, in, out *Tensor) (inScale float32, inZp int32, outScale float32, outZp int32, err error) {
+	if inScale, inZp, err = quantOf(n, in); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	if outScale, outZp, err = quantOf(n, out); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	return inScale, inZp, outScale, outZp, nil
+}
+
 // byteValue returns the integer value of raw byte b in an 8-bit tensor of type t.
 func byteValue(t DataType, b int) int32 {
 	if t == Int8 {
