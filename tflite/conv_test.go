@@ -200,6 +200,14 @@ func (c convCase) String() string {
 		c.outC, c.fH, c.fW, c.strideH, c.strideW, c.dilH, c.dilW, c.padding, c.act)
 }
 
+// refGeometry returns the output size and the top and left padding of case c, computed
+// independently of the kernels' windows.
+func (c convCase) refGeometry() (outH, outW, padT, padL int) {
+	outH = refOutSize(c.padding, c.inH, c.fH, c.strideH, c.dilH)
+	outW = refOutSize(c.padding, c.inW, c.fW, c.strideW, c.dilW)
+	return outH, outW, refPadTop(c.inH, c.fH, c.strideH, c.dilH, outH), refPadTop(c.inW, c.fW, c.strideW, c.dilW, outW)
+}
+
 var convCases = []convCase{
 	{"3x3 same", 1, 7, 6, 3, 5, 3, 3, 1, 1, 1, 1, paddingSame, actNone, false},
 	{"3x3 same stride 2 odd padding", 2, 8, 7, 4, 6, 3, 3, 2, 2, 1, 1, paddingSame, actRelu, false},
@@ -216,10 +224,7 @@ var convCases = []convCase{
 // refConv computes the convolution accumulators (without bias) of input values in (NHWC) and
 // filter values w (OHWI), both already offset by their zero points.
 func refConv(c convCase, in, w []float64) (out []float64, outH, outW int) {
-	outH = refOutSize(c.padding, c.inH, c.fH, c.strideH, c.dilH)
-	outW = refOutSize(c.padding, c.inW, c.fW, c.strideW, c.dilW)
-	padT := refPadTop(c.inH, c.fH, c.strideH, c.dilH, outH)
-	padL := refPadTop(c.inW, c.fW, c.strideW, c.dilW, outW)
+	outH, outW, padT, padL := c.refGeometry()
 	out = make([]float64, c.batch*outH*outW*c.outC)
 	for b := 0; b < c.batch; b++ {
 		for oy := 0; oy < outH; oy++ {

@@ -22,10 +22,7 @@ var depthwiseCases = []convCase{
 // refDepthwise computes the accumulators (without bias) of input values in (NHWC) and filter
 // values w ([1, H, W, C*M]), both already offset by their zero points.
 func refDepthwise(c convCase, in, w []float64) (out []float64, outH, outW int) {
-	outH = refOutSize(c.padding, c.inH, c.fH, c.strideH, c.dilH)
-	outW = refOutSize(c.padding, c.inW, c.fW, c.strideW, c.dilW)
-	padT := refPadTop(c.inH, c.fH, c.strideH, c.dilH, outH)
-	padL := refPadTop(c.inW, c.fW, c.strideW, c.dilW, outW)
+	outH, outW, padT, padL := c.refGeometry()
 	outC := c.inC * c.outC
 	out = make([]float64, c.batch*outH*outW*outC)
 	for b := 0; b < c.batch; b++ {
