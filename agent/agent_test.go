@@ -442,3 +442,47 @@ func TestLiveSourceSlowModelDoesNotLag(t *testing.T) {
 		t.Errorf("frame behind the last record was %v old (bound %v): the pipeline lags", lastLag, bound)
 	}
 }
+
+// TestReloadSwapsModelOnlyIfItLoads reloads first with a model file that does not load (the
+// running model stays), then with a different valid model, which replaces it between frames.
+func TestReloadSwapsModelOnlyIfItLoads(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Camera.Loop = true
+	cfg.Camera.MaxFPS = 50
+	bad := filepath.Join(t.TempDir(), "broken.tflite")
+	if err := os.WriteFile(bad, []byte("not a model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu stdsync.Mutex
+	next := cfg
+	next.Model.Path, next.Model.Name = bad, "broken"
+	load := func() (Config, error) { mu.Lock(); defer mu.Unlock(); return next, nil }
+	reload := make(chan struct{}, 1)
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: testLogger(t), Print: &out, Reload: reload, Load: load}) }()
+	last := func() Record { r := out.records(t); return r[len(r)-1] }
+
+	waitFor(t, func() bool { return len(out.records(t)) >= 3 })
+	reload <- struct{}{}
+	n := len(out.records(t))
+	waitFor(t, func() bool { return len(out.records(t)) >= n+10 })
+	if r := last(); r.Model.Name != cfg.Model.Name {
+		t.Fatalf("a model that does not load replaced the running one: %+v", r.Model)
+	}
+
+	mu.Lock()
+	next.Model.Path = "../testdata/models/classify_float/mobilenet_v1_0.25_224_1_metadata_1.tflite"
+	next.Model.Labels, next.Model.Name = "", "float"
+	mu.Unlock()
+	reload <- struct{}{}
+	waitFor(t, func() bool { return last().Model.Name == "float" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := last(); len(r.Classes) == 0 || r.Classes[0].Label == "" {
+		t.Errorf("records of the new model lack labelled classes: %+v", r)
+	}
+}
