@@ -75,6 +75,7 @@ type Client struct {
 	// cmds carries commands from paho's receive goroutine to the command worker, so a slow
 	// handler never stalls paho (which would stop PUBACKs from being processed).
 	cmds chan Command
+	subs []*subscription // Config.Subscriptions with their queues
 
 	published atomic.Uint64
 	acked     atomic.Uint64
@@ -111,7 +112,7 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		cfg:     cfg,
 		url:     u,
 		tls:     tc,
@@ -122,7 +123,9 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger) (*Client, error) {
 		cmds:    make(chan Command, 16),
 		started: time.Now(),
 		changed: make(chan struct{}),
-	}, nil
+	}
+	c.subs = c.newSubscriptions()
+	return c, nil
 }
 
 func redact(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
@@ -215,6 +218,9 @@ func (c *Client) Run(ctx context.Context) error {
 	var wg gosync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { c.commandWorker(ctx) })
+	for _, s := range c.subs {
+		wg.Go(func() { s.serve(ctx) })
+	}
 
 	failures := 0
 	for {
@@ -326,6 +332,15 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		}
 		c.reportError(ctx, cl, "subscribe_denied", err)
 	}
+	for _, s := range c.subs {
+		if err := c.subscribeQoS(ctx, cl, s.Filter, s.QoS, c.receive(s)); err != nil {
+			if !errors.Is(err, ErrSubscribeDenied) {
+				cl.Disconnect(0)
+				return true, err
+			}
+			c.reportError(ctx, cl, "subscribe_denied", err)
+		}
+	}
 	predictions := c.topics.Predictions
 	verify := c.cfg.Verify != VerifyOff
 	if verify {
@@ -351,6 +366,9 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	errc := make(chan error, 1)
 	wg.Go(func() { errc <- c.publishLoop(sctx, cl, verify, echo) })
 	wg.Go(func() { c.statusLoop(sctx, cl) })
+	if c.cfg.OnConnect != nil {
+		wg.Go(func() { c.cfg.OnConnect(sctx) })
+	}
 	select {
 	case <-ctx.Done():
 		cancel()
@@ -400,7 +418,11 @@ func (c *Client) reportError(ctx context.Context, cl mqtt.Client, kind string, e
 }
 
 func (c *Client) subscribe(ctx context.Context, cl mqtt.Client, topic string, h mqtt.MessageHandler) error {
-	tok := cl.Subscribe(topic, 1, h)
+	return c.subscribeQoS(ctx, cl, topic, 1, h)
+}
+
+func (c *Client) subscribeQoS(ctx context.Context, cl mqtt.Client, topic string, qos byte, h mqtt.MessageHandler) error {
+	tok := cl.Subscribe(topic, qos, h)
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
 	if err := waitToken(tctx, tok); err != nil {

@@ -76,6 +76,12 @@ type Config struct {
 	// goroutine, one command at a time; its error is reported in the "cmd_ack" event. Without it
 	// every command is logged as unexpected and ignored.
 	OnCommand func(ctx context.Context, cmd Command) error
+	// Subscriptions are subscribed on every connection (see Subscription).
+	Subscriptions []Subscription
+	// OnConnect, if set, runs after each connection is made and the online status is published
+	// (to publish discovery payloads, say). It runs on its own goroutine, which the connection
+	// waits for before the next attempt; ctx ends when the connection does.
+	OnConnect func(ctx context.Context)
 	// Verify chooses what happens when the first prediction of a connection is acknowledged but
 	// not delivered back (see "Denied topics" in the package doc): VerifyHold (default) keeps the
 	// records, reports ErrPublishDenied and retries with backoff; VerifyWarn reports it and
@@ -177,6 +183,10 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	}
 	if c.Backoff.Jitter < 0 || c.Backoff.Jitter > 1 {
 		return bad("backoff jitter %g is not between 0 and 1", c.Backoff.Jitter)
+	}
+
+	if err := checkSubscriptions(c.Subscriptions); err != nil {
+		return bad("%v", err)
 	}
 
 	u, err := brokerURL(c.Broker)

@@ -26,6 +26,10 @@
 //	                                                   (camera state changes...) through PublishEvent; best-effort
 //	<prefix>/<device>/cmd/<name>   in   1    -         {"v":1,"id":"...",...}: passed to Config.OnCommand
 //
+// Other parts of the agent receive on topics of their own through Config.Subscriptions (made
+// again on every connection, each served by its own goroutine and bounded queue) and publish
+// best-effort messages with Publish; Config.OnConnect runs after each connection is made.
+//
 // Incoming messages that are malformed (not a JSON object, no "v":1, over MaxCommandSize),
 // retained, or unexpected (no handler, unknown topic) are logged, rate-limited, and ignored.
 //
