@@ -350,6 +350,11 @@ func (db *DB) apply(reqs []*request) (res txResult, changed bool, err error) {
 	if c == old {
 		return res, false, nil
 	}
+	// Reserve the numbers in the high-water mark file before any record carries them, so that
+	// a damaged file's successor starts above them.
+	if err := db.reserveSeqs(c.seq); err != nil {
+		return res, false, err
+	}
 	if err := writeCounters(tx, c, old); err != nil {
 		return res, false, fmt.Errorf("store: write counters in %s: %w", db.path, err)
 	}

@@ -56,14 +56,32 @@
 //	meta      schema_version: 8-byte big-endian, checked by Open
 //	outbox    8-byte big-endian seq -> 8-byte append time (Unix ns) + payload
 //	counters  seq (last assigned), records, bytes, drops/<reason>
-//	state     GetState/PutState: OTA progress, model registry and other small agent state
+//	state     GetState/PutState: small key-value state (the agent does not use it yet)
 //
-// Keys sort in sequence order. Open refuses a file written with a newer schema version
+// Beside it, <path>.seq holds the sequence high-water mark (below). Keys sort in sequence order. Open refuses a file written with a newer schema version
 // (ErrSchemaVersion) and upgrades an older one through the migrations in the source, each in
 // the same transaction as the version bump. Open fails with ErrLocked when another process has
 // the file open for more than Options.LockTimeout (default 1 s), and with ErrCorrupt, naming the
-// file, when it is not a readable bbolt file. None of these errors modify the file; what to do
-// with a corrupt one (move it aside, alert) is the caller's decision.
+// file, when it is not a readable bbolt file. None of these errors modify the file, unless the
+// caller asks for recovery.
+//
+// # Recovery of a damaged file
+//
+// With Options.RecoverCorrupt, a file that fails with ErrCorrupt (with Options.VerifyOnOpen that
+// includes a damaged page anywhere) is renamed to <path>.corrupt-<UTC time>, never deleted, and a
+// fresh file takes its place; DB.Recovered says so, so that the agent can report it. A board whose
+// SD card lost a page keeps working instead of stopping until someone logs in.
+//
+// # Sequence numbers after a recovery
+//
+// A device's sequence numbers must never repeat, not even after its database is lost. The store
+// keeps a high-water mark outside the database, in <path>.seq: a number above every sequence
+// number the database has issued, reserved a block of 2^20 at a time (written with fsync and
+// rename before a commit would pass it, so it costs one more fsync per 2^20 records). A fresh
+// file, after a recovery or after the database was deleted, starts above the mark. If the mark is
+// lost too, the fresh file starts at the Unix time in seconds times 2^20: above every earlier
+// number unless the store issued more than 2^20 records a second or the clock went back (a board
+// without a real-time clock before NTP sync), and below 2^53, so JSON consumers keep it exact.
 //
 // # Compaction
 //

@@ -66,6 +66,11 @@ type Options struct {
 	// for a few hundred MiB on an SD card.
 	VerifyOnOpen bool
 
+	// RecoverCorrupt makes Open move a file that fails with ErrCorrupt aside, to
+	// <path>.corrupt-<UTC time> (never deleted), and start a fresh one whose sequence numbers
+	// continue above every number the damaged file issued; DB.Recovered reports it.
+	RecoverCorrupt bool
+
 	// FileMode is used when the file is created. Default 0600.
 	FileMode os.FileMode
 

@@ -73,6 +73,12 @@ type DB struct {
 	smu   sync.Mutex
 	stats Stats
 
+	// reserved is the high-water mark on disk (see reserveSeqs); only the committer (and open,
+	// before it starts) uses it.
+	reserved uint64
+	// recovery is set when Open replaced a damaged file (Options.RecoverCorrupt).
+	recovery *Recovery
+
 	// compactedSize is the file's size after the last compaction; only the committer (and
 	// open, before it starts) uses it. A file no larger is not compacted again: the copy would
 	// come out the same size.
@@ -83,18 +89,41 @@ type DB struct {
 // version and runs migrations, and starts the goroutine that commits appends. Close stops it.
 //
 // Open fails with ErrLocked when another process holds the file for longer than
-// Options.LockTimeout, with ErrCorrupt when the file is not a readable bbolt database, and with
-// ErrSchemaVersion when it was written by a newer build. The file is never modified or removed
-// on these errors.
+// Options.LockTimeout, with ErrCorrupt when the file is not a readable bbolt database (unless
+// Options.RecoverCorrupt), and with ErrSchemaVersion when it was written by a newer build. The
+// file is never modified or removed on these errors.
 func Open(path string, opts Options) (*DB, error) {
 	return open(path, opts, currentSchema())
 }
 
-func open(path string, opts Options, sch schema) (_ *DB, err error) {
-	opts, err = opts.withDefaults()
+func open(path string, opts Options, sch schema) (*DB, error) {
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	db, err := openFile(path, opts, sch, 0)
+	if err == nil || !opts.RecoverCorrupt || !errors.Is(err, ErrCorrupt) {
+		return db, err
+	}
+	r, rerr := recoverFile(path, err, opts)
+	if rerr != nil {
+		return nil, fmt.Errorf("%w; %w", err, rerr)
+	}
+	opts.Logger.Error("store file damaged: moved aside, starting a fresh one", "moved_to", r.MovedTo, "err", err, "next_seq", r.NextSeq)
+	db, err = openFile(path, opts, sch, r.NextSeq-1)
+	if err != nil {
+		return nil, fmt.Errorf("store: fresh file after moving the damaged one to %s: %w", r.MovedTo, err)
+	}
+	db.recovery = r
+	return db, nil
+}
+
+// Recovered returns what Open did about a damaged file, or nil if the file was fine.
+func (db *DB) Recovered() *Recovery { return db.recovery }
+
+// openFile opens path; a new file's sequence numbers continue after lastSeq or after the
+// high-water mark file, whichever is higher.
+func openFile(path string, opts Options, sch schema, lastSeq uint64) (_ *DB, err error) {
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
 
@@ -120,9 +149,20 @@ func open(path string, opts Options, sch schema) (_ *DB, err error) {
 		return nil, fmt.Errorf("store: remove stale %s: %w", compactPath(path), err)
 	}
 
-	c, err := initSchema(bdb, path, sch)
+	c, fresh, err := initSchema(bdb, path, sch)
 	if err != nil {
 		return nil, err
+	}
+	hwm, hwmErr := readHWM(path)
+	if fresh && hwm > lastSeq {
+		// The database was deleted or emptied but its high-water mark survived: numbers go on.
+		lastSeq = hwm
+	}
+	if fresh && lastSeq > c.seq {
+		if err := seedSeq(bdb, lastSeq); err != nil {
+			return nil, fmt.Errorf("store: seed sequence of new file %s: %w", path, err)
+		}
+		c.seq = lastSeq
 	}
 	if opts.VerifyOnOpen {
 		if err := verify(bdb, path); err != nil {
@@ -141,6 +181,13 @@ func open(path string, opts Options, sch schema) (_ *DB, err error) {
 		committed: make(chan struct{}, 1),
 	}
 	db.stats.Drops = make(map[string]uint64, len(dropReasons))
+	if hwmErr == nil {
+		db.reserved = hwm
+	}
+	if err := db.reserveSeqs(c.seq); err != nil {
+		// The next commit tries again, and fails while the mark cannot be written.
+		db.log.Warn("cannot reserve sequence numbers yet", "err", err)
+	}
 	oldest, newest, err := db.bounds()
 	if err != nil {
 		return nil, err
@@ -185,8 +232,8 @@ func openBolt(path string, opts Options) (bdb *bolt.DB, err error) {
 }
 
 // initSchema creates the buckets of a new file or checks and migrates an existing one, and
-// returns the stored counters.
-func initSchema(bdb *bolt.DB, path string, sch schema) (c counters, err error) {
+// returns the stored counters and whether the file was new.
+func initSchema(bdb *bolt.DB, path string, sch schema) (c counters, fresh bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -196,6 +243,7 @@ func initSchema(bdb *bolt.DB, path string, sch schema) (c counters, err error) {
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
+			fresh = true
 			if err := tx.ForEach(func([]byte, *bolt.Bucket) error { return ErrNotStore }); err != nil {
 				return fmt.Errorf("%w: %s holds buckets but no %q bucket", ErrNotStore, path, bucketMeta)
 			}
@@ -241,7 +289,7 @@ func initSchema(bdb *bolt.DB, path string, sch schema) (c counters, err error) {
 		}
 		return nil
 	})
-	return c, err
+	return c, fresh, err
 }
 
 func findMigration(ms []migration, from uint64) (migration, bool) {
