@@ -3,6 +3,7 @@ package camera
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -191,8 +192,20 @@ func (c Config) withDefaults() (Config, target, error) {
 	return c, t, nil
 }
 
-// Validate reports whether c can be opened, without opening anything.
+// Validate reports whether c can be opened, without opening anything: the URL's syntax, the
+// settings' ranges and, for a file, that it exists and is a regular file (Open fails at once on a
+// missing file, while a missing device is waited for).
 func (c Config) Validate() error {
-	_, _, err := c.withDefaults()
-	return err
+	_, t, err := c.withDefaults()
+	if err != nil || t.kind != KindFile {
+		return err
+	}
+	fi, err := os.Stat(t.open)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: video file: %w", ErrBadConfig, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: video file %s is not a regular file", ErrBadConfig, t.open)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -25,6 +26,8 @@ type Source interface {
 	State() StateChange
 	// Stats returns the source's counters.
 	Stats() Stats
+	// SetMaxFPS changes Config.MaxFPS while the source runs (0: no cap).
+	SetMaxFPS(fps float64) error
 	// Close stops the reader goroutine and releases the backend and any frame not yet taken. It
 	// waits for a read in progress to finish, which a hung network stream can make take up to the
 	// backend's read timeout (30 s for FFmpeg).
@@ -54,9 +57,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 		changed: make(chan struct{}),
 		state:   StateChange{State: StateConnecting, Source: t.name, Time: time.Now()},
 	}
-	if cfg.MaxFPS > 0 {
-		s.interval = time.Duration(float64(time.Second) / cfg.MaxFPS)
-	}
+	s.setInterval(cfg.MaxFPS)
 	var vc *gocv.VideoCapture
 	if t.kind == KindFile {
 		if vc, err = s.openCapture(); err != nil {
@@ -73,7 +74,7 @@ type source struct {
 	cfg      Config
 	target   target
 	log      *slog.Logger
-	interval time.Duration // 1/MaxFPS, or 0
+	interval atomic.Int64 // 1/MaxFPS in nanoseconds, or 0; SetMaxFPS changes it
 	pool     *matPool
 
 	stop      chan struct{} // closed by Close
@@ -93,14 +94,37 @@ type source struct {
 }
 
 // live reports whether the source drops old frames: every kind but a file read without a rate.
-func (s *source) live() bool { return s.target.kind != KindFile || s.interval > 0 }
+func (s *source) live() bool { return s.target.kind != KindFile || s.period() > 0 }
+
+func (s *source) period() time.Duration { return time.Duration(s.interval.Load()) }
+
+func (s *source) setInterval(fps float64) {
+	var d time.Duration
+	if fps > 0 {
+		d = time.Duration(float64(time.Second) / fps)
+	}
+	s.interval.Store(int64(d))
+}
+
+// SetMaxFPS changes the frame-rate cap from the next frame on. A file that was read without a
+// cap then plays like a camera at that rate, and the other way round.
+func (s *source) SetMaxFPS(fps float64) error {
+	if fps < 0 || fps > 1000 || fps != fps {
+		return fmt.Errorf("%w: MaxFPS %v out of range 0-1000", ErrBadConfig, fps)
+	}
+	s.setInterval(fps)
+	s.mu.Lock()
+	s.broadcastLocked() // a reader waiting for Next to take an unpaced frame re-checks live()
+	s.mu.Unlock()
+	return nil
+}
 
 func (s *source) Next(ctx context.Context) (*Frame, error) {
-	if s.interval > 0 && s.target.kind != KindFile {
+	if p := s.period(); p > 0 && s.target.kind != KindFile {
 		// A paced file is already paced by the reader; a live source is read at full speed and
 		// handed out no faster than MaxFPS, always its newest frame.
 		s.mu.Lock()
-		due := s.lastTaken.Add(s.interval)
+		due := s.lastTaken.Add(p)
 		s.mu.Unlock()
 		if d := time.Until(due); d > 0 {
 			t := time.NewTimer(d)
@@ -262,7 +286,6 @@ func (s *source) run(ctx context.Context, vc *gocv.VideoCapture) {
 // readLoop reads frames from vc until it fails or the source stops, and returns how many it read.
 // It calls first after reading the first frame.
 func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture, first func()) int {
-	paced := s.target.kind == KindFile && s.interval > 0
 	var due time.Time
 	n := 0
 	for s.stopErr(ctx) == nil {
@@ -280,15 +303,15 @@ func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture, first func
 			f.Close()
 			return n
 		}
-		if paced {
+		if p := s.period(); p > 0 && s.target.kind == KindFile {
 			// Play the file like a camera: one frame per interval, catching up after a stall
 			// instead of bursting.
-			due = due.Add(s.interval)
+			due = due.Add(p)
 			if d := time.Until(due); d > 0 {
 				if s.sleep(ctx, d) != nil {
 					return n
 				}
-			} else if -d > s.interval {
+			} else if -d > p {
 				due = time.Now()
 			}
 		}
