@@ -41,52 +41,13 @@ type DetectOptions struct {
 }
 
 // DecodeSSD converts an SSD detector's outputs into detections with boxes in pixels of the
-// original image, clipped to it, by decreasing score as the model gives them. The raw class value
-// is the label index.
+// original image (the image stretched to the model input), clipped to it, by decreasing score.
+// The raw class value is the label index. It is Decoder.Decode with the Stretch mapper.
 func DecodeSSD(out SSDOutputs, opts DetectOptions) ([]Detection, error) {
-	for _, t := range []*tflite.Tensor{out.Boxes, out.Classes, out.Scores, out.Count} {
-		if t == nil {
-			return nil, fmt.Errorf("%w: missing SSD output", ErrOutput)
-		}
-		if t.Type() != tflite.Float32 {
-			return nil, fmt.Errorf("%w: SSD output %q has type %s, want float32", ErrOutput, t.Name(), t.Type())
-		}
-	}
 	if opts.Width <= 0 || opts.Height <= 0 {
 		return nil, fmt.Errorf("vision: image size %dx%d", opts.Width, opts.Height)
 	}
-	boxes, classes, scores := out.Boxes.Float32s(), out.Classes.Float32s(), out.Scores.Float32s()
-	n := len(classes)
-	if out.Boxes.Rank() != 3 || out.Boxes.Dim(2) != 4 || len(boxes) != 4*n || len(scores) != n || out.Count.NumElements() != 1 {
-		return nil, fmt.Errorf("%w: SSD output shapes %v %v %v %v (want [1,N,4] [1,N] [1,N] [1])", ErrOutput,
-			out.Boxes.Shape(), out.Classes.Shape(), out.Scores.Shape(), out.Count.Shape())
-	}
-	return decodeSSD(boxes, classes, scores, out.Count.Float32s()[0], opts)
-}
-
-// decodeSSD is DecodeSSD on the outputs' data; len(boxes) == 4*len(classes) == 4*len(scores).
-func decodeSSD(boxes, classes, scores []float32, count float32, opts DetectOptions) ([]Detection, error) {
-	if !(count >= 0) { // also NaN
-		return nil, fmt.Errorf("%w: detection count %v", ErrOutput, count)
-	}
-	num := int(min(count, float32(len(classes))))
-	var dets []Detection
-	for i := 0; i < num; i++ {
-		if opts.MaxResults > 0 && len(dets) == opts.MaxResults {
-			break
-		}
-		s, c := scores[i], classes[i]
-		if !(s >= opts.Threshold) || !(c >= 0 && c < math.MaxInt32) {
-			continue
-		}
-		b := boxes[i*4 : i*4+4]
-		box, ok := pixelBox(b[0], b[1], b[2], b[3], opts.Width, opts.Height)
-		if !ok {
-			continue
-		}
-		dets = append(dets, Detection{Label: opts.Labels.Name(int(c)), Class: int(c), Score: s, Box: box})
-	}
-	return dets, nil
+	return decodeSSD(out, opts.Threshold, opts.MaxResults, opts.Labels, Stretch(opts.Width, opts.Height))
 }
 
 // pixelBox scales a normalised (ymin, xmin, ymax, xmax) box to pixels and clips it to the image.

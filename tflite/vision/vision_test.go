@@ -104,7 +104,7 @@ func TestDecodeSSD(t *testing.T) {
 	labels := Labels{"person", "bicycle"}
 	labels = append(labels, make(Labels, 14)...)
 	labels = append(labels, "cat", "dog")
-	got, err := decodeSSD(boxes, classes, scores, 5, DetectOptions{Width: 1200, Height: 600, Threshold: 0.3, Labels: labels})
+	got, err := decodeBoxes(boxes, classes, scores, 5, 0.3, 0, labels, Stretch(1200, 600))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +121,11 @@ func TestDecodeSSD(t *testing.T) {
 			t.Errorf("detection %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	got, err = decodeSSD(boxes, classes, scores, 100, DetectOptions{Width: 1200, Height: 600, MaxResults: 2})
+	got, err = decodeBoxes(boxes, classes, scores, 100, 0, 2, nil, Stretch(1200, 600))
 	if err != nil || len(got) != 2 {
 		t.Errorf("max results 2: %+v, %v", got, err)
 	}
-	if _, err := decodeSSD(boxes, classes, scores, float32(math.NaN()), DetectOptions{Width: 1, Height: 1}); !errors.Is(err, ErrOutput) {
+	if _, err := decodeBoxes(boxes, classes, scores, float32(math.NaN()), 0, 0, nil, Stretch(1, 1)); !errors.Is(err, ErrOutput) {
 		t.Errorf("NaN count: err = %v", err)
 	}
 }
