@@ -455,6 +455,19 @@ func (c *Client) publishStatus(ctx context.Context, cl mqtt.Client) {
 	}
 }
 
+// PublishStatus publishes the online status now (the status command) and waits for the broker's
+// acknowledgement or ctx; ErrNotConnected while disconnected.
+func (c *Client) PublishStatus(ctx context.Context) error {
+	cl := c.currentConn()
+	if cl == nil {
+		return ErrNotConnected
+	}
+	if err := waitToken(ctx, cl.Publish(c.topics.Status, 1, true, c.onlinePayload())); err != nil {
+		return fmt.Errorf("publish status: %w", err)
+	}
+	return nil
+}
+
 // PublishEvent publishes an event (camera state change, command ack, warning) to the events topic
 // with QoS 1 and waits for the broker's acknowledgement or ctx. Events are best-effort: they do
 // not go through the outbox, and while disconnected PublishEvent returns ErrNotConnected.

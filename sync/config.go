@@ -203,6 +203,17 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	return c, u, nil
 }
 
+// Validate checks c as New does, reading the TLS files, without connecting: what it accepts,
+// New accepts.
+func (c Config) Validate() error {
+	c, u, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	_, err = c.tlsConfig(u)
+	return err
+}
+
 // brokerURL parses a broker URL and maps its scheme to the one paho dials.
 func brokerURL(s string) (*url.URL, error) {
 	if s == "" {

@@ -112,7 +112,7 @@ func TestBackoffDelay(t *testing.T) {
 
 func TestTopics(t *testing.T) {
 	got := TopicsFor("edge", "cam-7")
-	want := Topics{Status: "edge/cam-7/status", Predictions: "edge/cam-7/predictions", Events: "edge/cam-7/events", Commands: "edge/cam-7/cmd/+"}
+	want := Topics{Status: "edge/cam-7/status", Predictions: "edge/cam-7/predictions", Events: "edge/cam-7/events", Commands: "edge/cam-7/cmd/+", Snapshot: "edge/cam-7/snapshot"}
 	if got != want {
 		t.Fatalf("TopicsFor = %+v, want %+v", got, want)
 	}

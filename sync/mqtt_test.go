@@ -535,12 +535,15 @@ func TestPublishEvent(t *testing.T) {
 }
 
 func TestEmbeddedBroker(t *testing.T) {
-	if _, err := StartEmbeddedBroker(context.Background(), "0.0.0.0:0", nil); err == nil {
-		t.Fatal("embedded broker accepted a non-loopback address")
+	for _, addr := range []string{"0.0.0.0:0", "192.168.1.2:1883", "127.0.0.1", "127.0.0.1:99999"} {
+		if _, err := StartEmbeddedBroker(addr, nil); err == nil {
+			t.Fatalf("embedded broker accepted %q", addr)
+		}
+		if CheckEmbeddedAddr(addr) == nil {
+			t.Fatalf("CheckEmbeddedAddr accepted %q", addr)
+		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	eb, err := StartEmbeddedBroker(ctx, "127.0.0.1:0", nil)
+	eb, err := StartEmbeddedBroker("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

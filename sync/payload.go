@@ -34,6 +34,7 @@ type Topics struct {
 	Predictions string // outbox records, QoS 1
 	Events      string // best-effort events, QoS 1
 	Commands    string // subscription filter for commands, <prefix>/<device>/cmd/+
+	Snapshot    string // JPEG snapshots asked for by the snapshot command, QoS 1
 }
 
 // TopicsFor returns the topics of a device under prefix.
@@ -44,6 +45,7 @@ func TopicsFor(prefix, device string) Topics {
 		Predictions: base + "predictions",
 		Events:      base + "events",
 		Commands:    base + "cmd/+",
+		Snapshot:    base + "snapshot",
 	}
 }
 
