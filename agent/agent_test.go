@@ -265,8 +265,10 @@ func TestStalledStreamStopsWatchdog(t *testing.T) {
 		}
 	}()
 
-	// Wait until frames flowed and then stopped for a second.
-	waitFor(t, func() bool { return len(out.records(t)) >= 3 })
+	// Wait until frames flowed and then stopped for a second. The reader decodes the served
+	// half of the clip faster than the model takes frames, so only a few are processed before
+	// the read hangs.
+	waitFor(t, func() bool { return len(out.records(t)) >= 1 })
 	for n := -1; n != len(out.records(t)); {
 		n = len(out.records(t))
 		time.Sleep(time.Second)

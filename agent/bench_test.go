@@ -63,11 +63,12 @@ func benchPipeline(b *testing.B, threads int) {
 			b.Fatal(err)
 		}
 		t3 := time.Now()
-		rec := &Record{V: RecordVersion, Device: "bench", TS: f.Time(), Model: m.ref,
-			Frame: FrameSize{W: f.Width(), H: f.Height()}, InferMS: float64(t3.Sub(t2).Microseconds()) / 1000}
-		if err := m.decode(rec, tr, c.TopK, c.ScoreThreshold); err != nil {
+		res, err := m.decode(tr)
+		if err != nil {
 			b.Fatal(err)
 		}
+		rec := &Record{V: RecordVersion, Device: "bench", TS: f.Time(), Model: m.ref,
+			Frame: FrameSize{W: f.Width(), H: f.Height()}, InferMS: float64(t3.Sub(t2).Microseconds()) / 1000, Result: res}
 		if _, err := db.Append(ctx, rec.encode); err != nil {
 			b.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edge-agent/edge-agent/sync"
 )
 
 // Config is the agent's configuration. Every field has a default (DefaultConfig); the defaults run
@@ -32,6 +35,17 @@ type Config struct {
 	// StateDir holds the store when Store.Path is empty. Default: $STATE_DIRECTORY (set by
 	// systemd's StateDirectory=), else $XDG_STATE_HOME/edge-agent, else ~/.local/state/edge-agent.
 	StateDir string `yaml:"state_dir"`
+
+	// origin says where each key was set (file:line, $VAR, flag), for errors found after loading.
+	origin map[string]string
+}
+
+// where returns where key was set, or "" for a default.
+func (c Config) where(key string) string { return c.origin[key] }
+
+// errorAt returns a ConfigError for key, pointing where it was set.
+func (c Config) errorAt(key string, err error) *ConfigError {
+	return &ConfigError{Key: key, Where: c.where(key), Err: err}
 }
 
 // DeviceConfig identifies the device.
@@ -105,7 +119,8 @@ type MQTTConfig struct {
 	// Enabled turns syncing on; when off, records stay in the outbox.
 	Enabled bool `yaml:"enabled"`
 	// Embedded starts an MQTT broker inside the agent on EmbeddedListen and publishes to it (the
-	// `make run` default); URL is then ignored.
+	// `make run` default). Setting URL anywhere (file, environment, flag) turns it off: the broker
+	// named is the broker used. Setting both explicitly is an error.
 	Embedded       bool   `yaml:"embedded"`
 	EmbeddedListen string `yaml:"embedded_listen"`
 	// URL is the broker: tcp://, ssl://, ws:// or wss://.
@@ -438,6 +453,9 @@ func Keys() []string {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
 			if f.Type.Kind() == reflect.Struct {
 				walk(f.Type, prefix+tag+".")
 				continue
@@ -534,13 +552,21 @@ func (l *Loader) Config() (Config, error) {
 	if c.Model.Name == "" {
 		c.Model.Name = strings.TrimSuffix(filepath.Base(c.Model.Path), filepath.Ext(c.Model.Path))
 	}
-	if c.MQTT.Embedded && c.MQTT.URL == "" {
-		c.MQTT.URL = "tcp://" + c.MQTT.EmbeddedListen
-	}
-
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: key, Where: l.origin[key], Err: fmt.Errorf(format, args...)})
+	}
+	// A broker URL the user sets is the broker used: it turns the embedded broker off unless
+	// that too is set explicitly, which is a contradiction to report rather than guess.
+	if _, urlSet := l.origin["mqtt.url"]; urlSet {
+		if _, embSet := l.origin["mqtt.embedded"]; embSet && c.MQTT.Embedded {
+			bad("mqtt.embedded", "is true but mqtt.url is set too (%s): the embedded broker ignores it; set mqtt.embedded to false to use %q, or remove mqtt.url",
+				orDefault(l.origin["mqtt.url"]), c.MQTT.URL)
+		}
+		c.MQTT.Embedded = false
+	}
+	if c.MQTT.Embedded {
+		c.MQTT.URL = "tcp://" + c.MQTT.EmbeddedListen
 	}
 	if !validID.MatchString(c.Device.ID) {
 		bad("device.id", "%q is not usable in MQTT topics (letters, digits, '-', '_', '.'; at most 64)", c.Device.ID)
@@ -598,7 +624,7 @@ func (l *Loader) Config() (Config, error) {
 	}
 	if c.MQTT.Enabled {
 		if c.MQTT.Embedded {
-			if _, _, err := splitHostPort(c.MQTT.EmbeddedListen); err != nil {
+			if err := sync.CheckEmbeddedAddr(c.MQTT.EmbeddedListen); err != nil {
 				bad("mqtt.embedded_listen", "%v", err)
 			}
 		} else if err := checkBrokerURL(c.MQTT.URL); err != nil {
@@ -641,10 +667,18 @@ func (l *Loader) Config() (Config, error) {
 	if !oneOf(c.Log.Format, "text", "json") {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	c.origin = maps.Clone(l.origin)
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+func orDefault(where string) string {
+	if where == "" {
+		return "default"
+	}
+	return where
 }
 
 var (
@@ -667,18 +701,6 @@ func checkBrokerURL(s string) error {
 		return fmt.Errorf("no host in %q", s)
 	}
 	return nil
-}
-
-func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndex(s, ":")
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q: want host:port", s)
-	}
-	p, err := strconv.Atoi(s[i+1:])
-	if err != nil || p < 0 || p > 65535 {
-		return "", 0, fmt.Errorf("%q: invalid port", s)
-	}
-	return s[:i], p, nil
 }
 
 func oneOf(s string, options ...string) bool {

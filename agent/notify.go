@@ -32,21 +32,17 @@ func (h *health) healthy(now time.Time, window time.Duration) bool {
 	return h.cameraWaiting.Load() || (last != 0 && now.Sub(time.Unix(0, last)) < window)
 }
 
-// notifier talks to systemd when the agent runs as a Type=notify service; outside systemd every
-// call is a no-op.
-type notifier struct {
-	log *slog.Logger
-}
-
-func (n notifier) send(state string) {
+// notify tells systemd the agent's state when it runs as a Type=notify service; outside systemd
+// it does nothing.
+func notify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
-		n.log.Warn("systemd notify failed", "state", state, "err", err)
+		log.Warn("systemd notify failed", "state", state, "err", err)
 	}
 }
 
 // watchdog pings systemd at half the configured WatchdogSec while h is healthy, until ctx ends.
 // Pings stop when the pipeline stalls, so systemd restarts the service.
-func (n notifier) watchdog(ctx context.Context, h *health) {
+func watchdog(ctx context.Context, log *slog.Logger, h *health) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
 		return
@@ -60,10 +56,10 @@ func (n notifier) watchdog(ctx context.Context, h *health) {
 			return
 		case now := <-tick.C:
 			if h.healthy(now, interval) {
-				n.send(daemon.SdNotifyWatchdog)
+				notify(log, daemon.SdNotifyWatchdog)
 				warned = false
 			} else if !warned {
-				n.log.Warn("pipeline stalled or store failing: not feeding the systemd watchdog")
+				log.Warn("pipeline stalled or store failing: not feeding the systemd watchdog")
 				warned = true
 			}
 		}

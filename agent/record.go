@@ -3,6 +3,8 @@ package agent
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 // RecordVersion is the schema version carried in every record ("v").
@@ -19,9 +21,9 @@ type Record struct {
 	Frame  FrameSize `json:"frame"`
 	// InferMS is the time spent in the interpreter for this frame.
 	InferMS float64 `json:"infer_ms"`
-	// Classes is set for classification models, Detections (possibly empty) for detectors.
-	Classes    []Class      `json:"classes,omitempty"`
-	Detections *[]Detection `json:"detections,omitempty"`
+	// Result is the decoded output, the same as `edge-agent infer --json` prints: classes for
+	// classification models, detections (possibly empty) for detectors.
+	vision.Result
 	// SnapshotJPEG is the frame with the detections drawn, when snapshots are on and a detection
 	// fired; base64 in JSON.
 	SnapshotJPEG []byte `json:"snapshot_jpeg,omitempty"`
@@ -40,36 +42,8 @@ type FrameSize struct {
 	H int `json:"h"`
 }
 
-// Class is one classification result.
-type Class struct {
-	Index int     `json:"index"`
-	Label string  `json:"label,omitempty"`
-	Score float64 `json:"score"`
-}
-
-// Detection is one detected object, with its box in frame pixels.
-type Detection struct {
-	Label string  `json:"label,omitempty"`
-	Class int     `json:"class"`
-	Score float64 `json:"score"`
-	Box   Box     `json:"box"`
-}
-
-// Box is an axis-aligned rectangle in pixels: top-left corner, width and height.
-type Box struct {
-	X int `json:"x"`
-	Y int `json:"y"`
-	W int `json:"w"`
-	H int `json:"h"`
-}
-
 // encode returns the record's JSON with its sequence number set.
 func (r *Record) encode(seq uint64) ([]byte, error) {
 	r.Seq = seq
 	return json.Marshal(r)
-}
-
-// roundScore keeps records short and stable: scores to four decimals.
-func roundScore(s float64) float64 {
-	return float64(int64(s*1e4+0.5)) / 1e4
 }

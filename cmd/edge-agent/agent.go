@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/edge-agent/edge-agent/agent"
@@ -33,7 +35,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"model", "model.path", "model `file` (.tflite)"},
 		{"labels", "model.labels", "label `file` (default: labels embedded in the model)"},
 		{"device-id", "device.id", "device `id` used in topics and records"},
-		{"mqtt-url", "mqtt.url", "MQTT broker `URL` (tcp://, ssl://, ws://, wss://); turns the embedded broker off"},
+		{"mqtt-url", "mqtt.url", "MQTT broker `URL` (tcp://, ssl://, ws://, wss://); setting it turns the embedded broker off"},
 		{"state-dir", "state_dir", "`directory` for the outbox database"},
 		{"log-level", "log.level", "log `level`: debug, info, warn, error"},
 		{"max-fps", "camera.max_fps", "maximum frames per second (0 = unlimited)"},
@@ -64,9 +66,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err := l.Set(f.key, *f.value, "flag --"+f.name); err != nil {
 				return agent.Config{}, err
 			}
-			if f.key == "mqtt.url" {
-				_ = l.Set("mqtt.embedded", "false", "flag --mqtt-url")
-			}
 		}
 		if *once {
 			_ = l.Set("camera.loop", "false", "flag --once")
@@ -79,24 +78,28 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg, err := load()
 	if err != nil {
-		// Exit status 2, like a usage error: systemd's RestartPreventExitStatus=2 then does not
-		// restart an agent that cannot start as configured.
 		return fmt.Errorf("%w:\n%w", errConfig, err)
 	}
 	if *checkOnly {
+		// The very checks Run makes before it starts anything.
+		if err := agent.Check(cfg); err != nil {
+			return fmt.Errorf("%w:\n%w", errConfig, err)
+		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil
 	}
 
 	logger, level := agent.NewLogger(stderr, cfg.Log)
+	// SIGHUP asks for a reload; the forwarder stops with Run.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	reload := make(chan struct{}, 1)
-	go func() {
+	fwdCtx, stopFwd := context.WithCancel(ctx)
+	var fwd sync.WaitGroup
+	fwd.Go(func() {
 		for {
 			select {
-			case <-ctx.Done():
+			case <-fwdCtx.Done():
 				return
 			case <-hup:
 				select {
@@ -105,6 +108,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				}
 			}
 		}
+	})
+	defer func() {
+		signal.Stop(hup)
+		stopFwd()
+		fwd.Wait()
 	}()
 
 	opts := agent.Options{
@@ -117,5 +125,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *printRecords {
 		opts.Print = stdout
 	}
-	return agent.Run(ctx, cfg, opts)
+	if err := agent.Run(ctx, cfg, opts); err != nil {
+		var ce *agent.ConfigError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("%w:\n%w", errConfig, err)
+		}
+		return err
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 const (
@@ -141,7 +142,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // checkFrame checks one frame's detections against what the clip shows (testdata/clips/README.md).
-func checkFrame(t *testing.T, frame int, dets []agent.Detection) {
+func checkFrame(t *testing.T, frame int, dets []vision.Detection) {
 	t.Helper()
 	count := map[string]int{}
 	for _, d := range dets {
@@ -158,8 +159,8 @@ func checkFrame(t *testing.T, frame int, dets []agent.Detection) {
 		}
 		// The published boxes of the 1200x600 photo, scaled to the 640x480 frame; the video's
 		// compression and the two resizes move them a little.
-		for _, want := range []agent.Box{{X: 54, Y: 396, W: 393, H: 196}, {X: 602, Y: 157, W: 394, H: 447}, {X: 389, Y: 197, W: 278, H: 409}} {
-			scaled := agent.Box{X: want.X * 640 / 1200, Y: want.Y * 480 / 600, W: want.W * 640 / 1200, H: want.H * 480 / 600}
+		for _, want := range []vision.Box{{X: 54, Y: 396, W: 393, H: 196}, {X: 602, Y: 157, W: 394, H: 447}, {X: 389, Y: 197, W: 278, H: 409}} {
+			scaled := vision.Box{X: want.X * 640 / 1200, Y: want.Y * 480 / 600, W: want.W * 640 / 1200, H: want.H * 480 / 600}
 			if !hasBox(dets, scaled, 0.8) {
 				t.Errorf("frame %d: nothing overlaps %+v (IoU >= 0.8) in %+v", frame, scaled, dets)
 			}
@@ -181,7 +182,7 @@ func checkFrame(t *testing.T, frame int, dets []agent.Detection) {
 }
 
 // hasBox reports whether a cat or dog box overlaps want with at least the given IoU.
-func hasBox(dets []agent.Detection, want agent.Box, minIoU float64) bool {
+func hasBox(dets []vision.Detection, want vision.Box, minIoU float64) bool {
 	for _, d := range dets {
 		if (d.Label == "cat" || d.Label == "dog") && iou(d.Box, want) >= minIoU {
 			return true
@@ -190,7 +191,7 @@ func hasBox(dets []agent.Detection, want agent.Box, minIoU float64) bool {
 	return false
 }
 
-func iou(a, b agent.Box) float64 {
+func iou(a, b vision.Box) float64 {
 	ix := max(0, min(a.X+a.W, b.X+b.W)-max(a.X, b.X))
 	iy := max(0, min(a.Y+a.H, b.Y+b.H)-max(a.Y, b.Y))
 	inter := float64(ix * iy)

@@ -14,9 +14,6 @@ import (
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
-// detectionOp is the custom op whose four outputs mark a model as an SSD detector.
-const detectionOp = "TFLite_Detection_PostProcess"
-
 // runInfer is `edge-agent infer`: run a model once on an image file and print the top classes
 // or the detections.
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -85,54 +82,41 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	if isDetector(model, ip) {
-		size := img.Bounds().Size()
-		dets, err := vision.DecodeSSD(vision.SSDOutputs{Boxes: ip.Output(0), Classes: ip.Output(1), Scores: ip.Output(2), Count: ip.Output(3)},
-			vision.DetectOptions{Width: size.X, Height: size.Y, Threshold: float32(*threshold), MaxResults: *maxResults, Labels: labels})
-		if err != nil {
-			return fmt.Errorf("infer: %w", err)
-		}
-		if *asJSON {
-			if dets == nil {
-				dets = []vision.Detection{}
-			}
-			return writeJSON(stdout, struct {
-				Detections []vision.Detection `json:"detections"`
-			}{dets})
-		}
-		if len(dets) == 0 {
+	task, err := vision.TaskOf(model)
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	outs := make([]*tflite.Tensor, ip.OutputCount())
+	for i := range outs {
+		outs[i] = ip.Output(i)
+	}
+	// The agent's decoder: the same task rules and results as the records it stores.
+	dec := vision.Decoder{Task: task, Labels: labels, TopK: *top, MaxResults: *maxResults}
+	if task == vision.TaskDetect {
+		dec.Threshold = float32(*threshold)
+	}
+	size := img.Bounds().Size()
+	res, err := dec.Decode(outs, vision.Stretch(size.X, size.Y))
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, res)
+	}
+	if res.Detections != nil {
+		if len(*res.Detections) == 0 {
 			fmt.Fprintf(stdout, "no detection scored %.2f or more\n", *threshold)
 		}
-		for _, d := range dets {
+		for _, d := range *res.Detections {
 			fmt.Fprintf(stdout, "%-16s class=%-4d score=%.3f box x=%d y=%d w=%d h=%d\n",
 				orDash(d.Label), d.Class, d.Score, d.Box.X, d.Box.Y, d.Box.W, d.Box.H)
 		}
 		return nil
 	}
-
-	if ip.OutputCount() != 1 {
-		return fmt.Errorf("infer: the model has %d outputs and no %s op; only classifiers (one output) and SSD detectors are supported",
-			ip.OutputCount(), detectionOp)
-	}
-	classes, err := vision.Classify(ip.Output(0), *top, labels)
-	if err != nil {
-		return fmt.Errorf("infer: %w", err)
-	}
-	if *asJSON {
-		return writeJSON(stdout, struct {
-			Classes []vision.Class `json:"classes"`
-		}{classes})
-	}
-	for _, c := range classes {
+	for _, c := range res.Classes {
 		fmt.Fprintf(stdout, "%5d  %-24s %.4f\n", c.Index, orDash(c.Label), c.Score)
 	}
 	return nil
-}
-
-// isDetector reports whether the model ends with the SSD post-process op: it has that op and
-// the four float outputs it produces.
-func isDetector(m *tflite.Model, ip *tflite.Interpreter) bool {
-	return m.OpCounts()[detectionOp] > 0 && ip.OutputCount() == 4
 }
 
 func orDash(s string) string {

@@ -48,7 +48,9 @@ func TestRunConfigErrors(t *testing.T) {
 
 func TestRunCheckShippedConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"run", "--check", "--config", "../../deploy-arm/edge-agent.yaml"}, &stdout, &stderr); err != nil {
+	// The model is where the package installs it; here it is the repository's copy.
+	if err := run(context.Background(), []string{"run", "--check", "--config", "../../deploy-arm/edge-agent.yaml",
+		"--model", ssdModel, "--labels", ssdLabels}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout.String(), "configuration OK") {

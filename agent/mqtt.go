@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"github.com/edge-agent/edge-agent/sync"
+)
+
+// startMQTT starts the embedded broker when configured, then the client, which publishes the
+// outbox and serves commands until shutdown stops it. ctx carries values only: shutdown, not
+// ctx, stops the client, after the backlog grace.
+func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
+	c := a.cfg.MQTT
+	if c.Embedded {
+		b, err := sync.StartEmbeddedBroker(c.EmbeddedListen, a.log)
+		if err != nil {
+			return err
+		}
+		a.broker = b
+		sc.Broker = b.URL()
+		a.log.Info("embedded MQTT broker listening", "addr", b.Addr())
+	}
+	sc.Status = a.status
+	sc.OnCommand = a.command
+	client, err := sync.New(sc, a.db, a.log)
+	if err != nil {
+		return a.cfg.errorAt("mqtt", err) // prepare validated the same settings
+	}
+	a.mqtt = client
+	a.mqttRun = newGroup(ctx)
+	a.mqttRun.Go(func(ctx context.Context) {
+		if err := client.Run(ctx); err != nil {
+			a.log.Error("mqtt client stopped", "err", err)
+		}
+	})
+	// Surface settings that retrying cannot fix (a wrong CA, a rejected certificate or
+	// password) at startup. The agent keeps running and buffering either way.
+	a.mqttRun.Go(func(ctx context.Context) {
+		wctx, cancel := context.WithTimeout(ctx, 2*c.ConnectTimeout)
+		defer cancel()
+		switch err := client.WaitConnected(wctx); {
+		case err == nil:
+			a.log.Info("connected to MQTT broker", "url", sc.Broker)
+		case errors.Is(err, sync.ErrTLS) || errors.Is(err, sync.ErrNotAuthorized):
+			a.log.Error("MQTT broker refuses this agent; records are kept until the settings are fixed", "err", err)
+		case ctx.Err() == nil:
+			a.log.Warn("MQTT broker not reachable yet; records are kept and sent once it is", "err", err)
+		}
+	})
+	return nil
+}
+
+// publishEvents publishes queued events until ctx ends.
+func (a *agent) publishEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.evq:
+			if a.mqtt == nil {
+				continue
+			}
+			if err := a.mqtt.PublishEvent(ctx, ev.kind, ev.fields); err != nil {
+				a.log.Debug("event not published", "kind", ev.kind, "err", err)
+			}
+		}
+	}
+}
+
+// status is the agent's part of the MQTT status payload.
+func (a *agent) status() sync.StatusInfo {
+	st := a.db.Stats()
+	ref := a.modelRef.Load()
+	drops := make(map[string]uint64, len(st.Drops)+1)
+	for k, v := range st.Drops {
+		drops[k] = v
+	}
+	if n := a.storeDrops.Load(); n > 0 {
+		drops["store_error"] = n
+	}
+	extra := map[string]any{
+		"camera":        a.camState.Load(),
+		"frames":        a.frames.Load(),
+		"infer_ms":      float64(a.inferNanos.Load()/1000) / 1000,
+		"model_sha256":  ref.SHA256,
+		"model_version": ref.Version,
+		"store_error":   st.LastError,
+	}
+	if r := a.recovered.Load(); r != nil {
+		extra["store_recovered"] = map[string]any{"moved_to": r.MovedTo, "at": r.At.UTC(), "cause": r.Cause.Error(), "next_seq": r.NextSeq}
+	}
+	return sync.StatusInfo{Model: ref.Name, Backlog: st.Records, Drops: drops, Extra: extra}
+}

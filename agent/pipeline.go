@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/tflite/vision"
+)
+
+// process runs one frame through the model and hands the record to the recorder. It owns f.
+func (a *agent) process(f *camera.Frame) {
+	defer f.Close()
+	m := a.model
+	tr, err := m.pre.Run(f, m.input.Bytes())
+	if err != nil {
+		a.log.Warn("frame skipped: preprocessing failed", "err", err)
+		return
+	}
+	t0 := time.Now()
+	if err := m.ip.Invoke(); err != nil {
+		a.log.Error("frame skipped: inference failed", "err", err)
+		return
+	}
+	inferTime := time.Since(t0)
+	res, err := m.decode(tr)
+	if err != nil {
+		a.log.Error("frame skipped: decoding failed", "err", err)
+		return
+	}
+	rec := &Record{V: RecordVersion, Device: a.cfg.Device.ID, TS: f.Time().UTC(), Model: m.ref,
+		Frame:   FrameSize{W: f.Width(), H: f.Height()},
+		InferMS: float64(inferTime.Microseconds()) / 1000, Result: res}
+	if a.cfg.Snapshot.Enabled && res.Detections != nil && len(*res.Detections) > 0 {
+		if jpg, err := a.snapshot(f, *res.Detections, true); err != nil {
+			a.log.Warn("snapshot skipped", "err", err)
+		} else {
+			rec.SnapshotJPEG = jpg
+		}
+	}
+	if req := a.snap.Swap(nil); req != nil {
+		var dets []vision.Detection
+		if res.Detections != nil {
+			dets = *res.Detections
+		}
+		jpg, err := a.snapshot(f, dets, req.boxes)
+		req.reply <- snapshotResult{jpg, err}
+	}
+	a.frames.Add(1)
+	a.inferNanos.Store(int64(inferTime))
+	a.health.frameDone(time.Now())
+	if !a.firstFrame {
+		a.firstFrame = true
+		a.log.Info("pipeline running", "frame", fmt.Sprintf("%dx%d", f.Width(), f.Height()), "infer_ms", rec.InferMS)
+	}
+	a.records <- rec
+}
+
+// snapshot encodes f as a JPEG within the configured size, with the detections drawn if boxes.
+func (a *agent) snapshot(f *camera.Frame, dets []vision.Detection, boxes bool) ([]byte, error) {
+	var drawn []camera.Box
+	if boxes {
+		drawn = make([]camera.Box, len(dets))
+		for i, d := range dets {
+			drawn[i] = camera.Box{Label: fmt.Sprintf("%s %.2f", d.Label, d.Score)}
+			drawn[i].Rect.Min.X, drawn[i].Rect.Min.Y = d.Box.X, d.Box.Y
+			drawn[i].Rect.Max.X, drawn[i].Rect.Max.Y = d.Box.X+d.Box.W, d.Box.Y+d.Box.H
+		}
+	}
+	return f.SnapshotJPEG(drawn, a.cfg.Snapshot.Quality, int(a.cfg.Snapshot.MaxBytes))
+}
+
+// record appends records to the outbox until the channel closes, taking whatever has queued up
+// meanwhile in one batch (one transaction, one fsync). A failed append (full disk, I/O error)
+// loses those records only: they are counted, reported, and the agent goes on.
+func (a *agent) record() {
+	var failing bool
+	batch := make([]*Record, 0, cap(a.records))
+	payloads := make([][]byte, cap(a.records))
+	for rec := range a.records {
+		batch = append(batch[:0], rec)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case r, ok := <-a.records:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		_, err := a.db.AppendBatch(context.Background(), len(batch), func(i int, seq uint64) ([]byte, error) {
+			b, err := batch[i].encode(seq)
+			payloads[i] = b
+			return b, err
+		})
+		if err != nil {
+			a.storeDrops.Add(uint64(len(batch)))
+			a.health.storeError.Store(true)
+			if !failing {
+				a.log.Error("records not stored", "count", len(batch), "err", err)
+				a.emit("warning", map[string]any{"warning": "store_error", "message": "records not stored", "error": err.Error()})
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			a.log.Info("store writable again")
+			failing = false
+		}
+		a.health.storeError.Store(false)
+		if a.opts.Print != nil {
+			for _, p := range payloads[:len(batch)] {
+				fmt.Fprintf(a.opts.Print, "%s\n", p)
+			}
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/edge-agent/edge-agent/camera"
+)
+
+// errStopping is the answer to work that arrives while the agent stops.
+var errStopping = errors.New("the agent is stopping")
+
+// watchReload reloads the configuration on every reload signal until ctx ends.
+func (a *agent) watchReload(ctx context.Context) {
+	if a.opts.Reload == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.opts.Reload:
+			_ = a.reload(ctx) // logged
+		}
+	}
+}
+
+// reload loads the configuration and runs the start-up checks on it (Check), off the capture
+// loop, then has the capture loop apply it between two frames. It returns an error if the new
+// configuration was rejected or part of it could not be applied; the agent then keeps what it
+// had.
+func (a *agent) reload(ctx context.Context) error {
+	if a.opts.Load == nil {
+		return errors.New("reload: this agent has no configuration source to reload")
+	}
+	notify(a.log, daemon.SdNotifyReloading)
+	defer notify(a.log, daemon.SdNotifyReady)
+	cfg, err := a.opts.Load()
+	var p *prepared
+	if err == nil {
+		p, err = prepare(cfg)
+	}
+	if err != nil {
+		a.log.Error("reload: configuration rejected, keeping the current one", "err", err)
+		return fmt.Errorf("configuration rejected, keeping the current one: %w", err)
+	}
+	reply := make(chan error, 1)
+	a.betweenFrames(func(running bool) {
+		if !running {
+			p.close()
+			reply <- errStopping
+			return
+		}
+		reply <- a.apply(ctx, cfg, p)
+	})
+	return <-reply // betweenFrames always answers
+}
+
+// apply applies a checked configuration on the capture loop: log level, snapshots and
+// thresholds at once; a changed camera is started first and swapped in only if it opens; a
+// changed model (loaded by prepare) replaces the running one. Device, store and MQTT changes need
+// a restart. apply owns p.
+func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
+	old := a.cfg
+	if a.opts.LogLevel != nil {
+		a.opts.LogLevel.Set(parseLevel(next.Log.Level))
+	}
+	applied := []string{"log", "snapshot", "model.top_k", "model.score_threshold"}
+	a.cfg.Log, a.cfg.Snapshot, a.cfg.origin = next.Log, next.Snapshot, next.origin
+	var errs []error
+
+	switch oldCam, newCam := old.Camera, next.Camera; {
+	case reflect.DeepEqual(oldCam, newCam):
+	case onlyFPS(oldCam, newCam):
+		if err := a.src.SetMaxFPS(newCam.MaxFPS); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.cfg.Camera = newCam
+			applied = append(applied, "camera.max_fps")
+		}
+	default:
+		src, err := camera.Open(ctx, a.cameraConfig(p.camera), a.log.With("component", "camera"))
+		if err != nil {
+			a.log.Error("reload: new camera source failed, keeping the current one", "err", err)
+			errs = append(errs, fmt.Errorf("camera.source: %w (keeping the current one)", err))
+			break
+		}
+		a.closeSource(a.src)
+		a.src, a.cfg.Camera = src, newCam
+		applied = append(applied, "camera")
+	}
+
+	oldModel, newModel := old.Model, next.Model
+	oldModel.TopK, oldModel.ScoreThreshold = newModel.TopK, newModel.ScoreThreshold
+	if reflect.DeepEqual(oldModel, newModel) {
+		p.close() // the running model is the same
+	} else {
+		a.model.close()
+		a.model = p.model
+		a.modelRef.Store(&a.model.ref)
+		applied = append(applied, "model")
+		a.log.Info("model replaced", "path", next.Model.Path, "task", a.model.dec.Task, "sha256", a.model.ref.SHA256)
+	}
+	a.cfg.Model = next.Model
+	a.model.setThresholds(next.Model.TopK, next.Model.ScoreThreshold)
+
+	var restart []string
+	for _, s := range []struct {
+		name     string
+		old, new any
+	}{{"device", old.Device, next.Device}, {"store", old.Store, next.Store}, {"mqtt", old.MQTT, next.MQTT}, {"state_dir", old.StateDir, next.StateDir}} {
+		if !reflect.DeepEqual(s.old, s.new) {
+			restart = append(restart, s.name)
+		}
+	}
+	a.log.Info("configuration reloaded", "applied", applied)
+	if len(restart) > 0 {
+		a.log.Warn("reload: these settings changed but take effect only after a restart", "sections", restart)
+	}
+	return errors.Join(errs...)
+}
+
+// onlyFPS reports whether two camera configurations differ in max_fps alone, which the running
+// source can change without being reopened (a file would start over).
+func onlyFPS(a, b CameraConfig) bool {
+	a.MaxFPS = b.MaxFPS
+	return a == b
+}
