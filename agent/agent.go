@@ -68,7 +68,7 @@ type agent struct {
 	// recorder appends records; it stops when records is closed.
 	records     chan *Record
 	recorderEnd chan struct{}
-	watchers    *group // the systemd watchdog and the reload watcher
+	watchers    *group            // the systemd watchdog and the reload watcher
 	closers     stdsync.WaitGroup // camera sources being closed (after a reload, at shutdown)
 
 	// cfg, src and model belong to the capture loop.
