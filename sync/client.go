@@ -74,7 +74,7 @@ type Client struct {
 	limiter *limiter
 	// cmds carries commands from paho's receive goroutine to the command worker, so a slow
 	// handler never stalls paho (which would stop PUBACKs from being processed).
-	cmds chan Command
+	cmds chan queuedCommand
 	subs []*subscription // Config.Subscriptions with their queues
 
 	published atomic.Uint64
@@ -120,7 +120,7 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger) (*Client, error) {
 		log:     logger.With("component", "mqtt", "broker", redact(u)),
 		topics:  TopicsFor(cfg.TopicPrefix, cfg.DeviceID),
 		limiter: newLimiter(10 * time.Second),
-		cmds:    make(chan Command, 16),
+		cmds:    make(chan queuedCommand, 16),
 		started: time.Now(),
 		changed: make(chan struct{}),
 	}

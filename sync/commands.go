@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	gosync "sync"
@@ -11,7 +12,16 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// onCommand runs on paho's receive goroutine: it validates and queues, never blocks.
+// queuedCommand is a command on its way to the command worker; a rejected one (err set) is only
+// acknowledged.
+type queuedCommand struct {
+	cmd Command
+	err error
+}
+
+// onCommand runs on paho's receive goroutine: it validates and queues, never blocks. A command
+// that is malformed is still acknowledged, with the reason, so that its sender learns why nothing
+// happened; a retained one is ignored (it would run again on every reconnect).
 func (c *Client) onCommand(_ mqtt.Client, m mqtt.Message) {
 	prefix := strings.TrimSuffix(c.topics.Commands, "+")
 	name, ok := strings.CutPrefix(m.Topic(), prefix)
@@ -20,36 +30,57 @@ func (c *Client) onCommand(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	if m.Retained() {
-		// A retained command would run again on every reconnect.
 		c.ignore("retained command", "topic", m.Topic())
 		return
 	}
+	q := queuedCommand{cmd: Command{Name: name}}
 	p := m.Payload()
-	if len(p) > MaxCommandSize {
-		c.ignore("command too large", "topic", m.Topic(), "bytes", len(p), "max", MaxCommandSize)
-		return
-	}
 	var head struct {
 		V  *int   `json:"v"`
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(p, &head); err != nil {
+	if len(p) > MaxCommandSize {
+		q.err = fmt.Errorf("command of %d bytes is larger than %d", len(p), MaxCommandSize)
+		c.ignore("command too large", "topic", m.Topic(), "bytes", len(p), "max", MaxCommandSize)
+	} else if err := parseHead(p, &head.V, &head.ID); err != nil {
+		q.cmd.ID = head.ID // when it could be read, the sender can match the ack
+		q.err = fmt.Errorf("malformed command: %w", err)
 		c.ignore("malformed command", "topic", m.Topic(), "err", err)
-		return
-	}
-	if head.V == nil || *head.V != PayloadVersion {
+	} else if q.cmd.ID = head.ID; head.V == nil || *head.V != PayloadVersion {
+		q.err = fmt.Errorf("command without \"v\":%d", PayloadVersion)
 		c.ignore("command without \"v\":1", "topic", m.Topic())
-		return
-	}
-	if c.cfg.OnCommand == nil {
+	} else if c.cfg.OnCommand == nil {
+		q.err = fmt.Errorf("unknown command %q", name)
 		c.ignore("unexpected command (no handler)", "topic", m.Topic())
-		return
+	} else {
+		q.cmd.Payload = json.RawMessage(append([]byte(nil), p...))
 	}
 	select {
-	case c.cmds <- Command{Name: name, ID: head.ID, Payload: json.RawMessage(append([]byte(nil), p...))}:
+	case c.cmds <- q:
 	default:
 		c.ignore("command queue full", "topic", m.Topic())
 	}
+}
+
+// parseHead reads "v" and "id" of a command, which must be a JSON object.
+func parseHead(p []byte, v **int, id *string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(p, &fields); err != nil {
+		if json.Valid(p) {
+			return errors.New("not a JSON object")
+		}
+		return errors.New("not JSON")
+	}
+	if fields == nil {
+		return errors.New("not a JSON object")
+	}
+	if raw, ok := fields["id"]; ok && json.Unmarshal(raw, id) != nil {
+		return errors.New(`"id" must be a string`)
+	}
+	if raw, ok := fields["v"]; ok && json.Unmarshal(raw, v) != nil {
+		return errors.New(`"v" must be a number`)
+	}
+	return nil
 }
 
 // commandWorker runs the handler for queued commands, one at a time, and publishes a cmd_ack event
@@ -59,12 +90,17 @@ func (c *Client) commandWorker(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case cmd := <-c.cmds:
-			err := c.handle(ctx, cmd)
+		case q := <-c.cmds:
+			cmd, err := q.cmd, q.err
+			if err == nil {
+				err = c.handle(ctx, cmd)
+			}
 			fields := map[string]any{"name": cmd.Name, "id": cmd.ID, "ok": err == nil}
 			if err != nil {
 				fields["error"] = err.Error()
-				c.log.Warn("mqtt: command failed", "name", cmd.Name, "id", cmd.ID, "err", err)
+				if q.err == nil {
+					c.log.Warn("mqtt: command failed", "name", cmd.Name, "id", cmd.ID, "err", err)
+				}
 			}
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := c.PublishEvent(actx, "cmd_ack", fields); err != nil {

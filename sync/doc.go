@@ -30,8 +30,10 @@
 // again on every connection, each served by its own goroutine and bounded queue) and publish
 // best-effort messages with Publish; Config.OnConnect runs after each connection is made.
 //
-// Incoming messages that are malformed (not a JSON object, no "v":1, over MaxCommandSize),
-// retained, or unexpected (no handler, unknown topic) are logged, rate-limited, and ignored.
+// A command that is malformed (not a JSON object, no "v":1, "id" not a string, over
+// MaxCommandSize) is not handled but still answered with a cmd_ack carrying the reason, and
+// logged (rate-limited). Retained commands are ignored (they would run again on every reconnect),
+// as are messages on unknown topics.
 //
 // # Denied topics
 //

@@ -376,9 +376,11 @@ func TestCommandsAndMalformedMessages(t *testing.T) {
 	// A retained command reaches every new subscription: it must not run on each reconnect.
 	send("edge/dev1/cmd/retained", true, `{"v":1,"id":"r"}`)
 	ob := newMemOutbox()
+	status := subscribe(t, b.URL(), "edge/dev1/status", false)
 	c, rec := newTestClient(t, cfg, ob)
 	startClient(t, c)
-	waitConnected(t, c)
+	// The online status is published once the command subscription is made.
+	waitFor(t, 5*time.Second, "online status", func() bool { return status.lastJSON("edge/dev1/status")["state"] == "online" })
 	send("edge/dev1/cmd/reboot", false, "not json{")
 	send("edge/dev1/cmd/reboot", false, "null")
 	send("edge/dev1/cmd/reboot", false, "[1,2]")
@@ -392,15 +394,16 @@ func TestCommandsAndMalformedMessages(t *testing.T) {
 	send("edge/dev1/cmd/panic", false, `{"v":1,"id":"p"}`)
 	send("edge/dev1/cmd/ping", false, `{"v":1,"id":"after"}`)
 
-	waitFor(t, 5*time.Second, "four cmd_ack events", func() bool {
+	waitFor(t, 5*time.Second, "twelve cmd_ack events", func() bool {
 		n := 0
 		for _, m := range sub.messages() {
 			if strings.Contains(string(m.Payload()), `"cmd_ack"`) {
 				n++
 			}
 		}
-		return n == 4
+		return n == 12
 	})
+
 	mu.Lock()
 	var names []string
 	for _, c := range cmds {
@@ -417,9 +420,21 @@ func TestCommandsAndMalformedMessages(t *testing.T) {
 			acks = append(acks, ev["fields"].(map[string]any))
 		}
 	}
-	if acks[0]["ok"] != true || acks[1]["ok"] != false || acks[1]["error"] != "cannot do that" ||
-		!strings.Contains(acks[2]["error"].(string), "panicked") {
-		t.Fatalf("acks %v", acks)
+	// Every command but the retained one is answered, the malformed ones with the reason.
+	want := []struct{ id, err string }{
+		{"", "malformed command: not JSON"}, {"", "not a JSON object"}, {"", "not a JSON object"}, {"x", `without "v":1`},
+		{"x", `without "v":1`}, {"", `"id" must be a string`}, {"", "larger than"}, {"", "malformed command: not JSON"},
+		{"abc", ""}, {"f", "cannot do that"}, {"p", "panicked"}, {"after", ""},
+	}
+	if len(acks) != len(want) {
+		t.Fatalf("%d acks, want %d: %v", len(acks), len(want), acks)
+	}
+	for i, w := range want {
+		a := acks[i]
+		e, _ := a["error"].(string)
+		if a["id"] != w.id || a["ok"] != (w.err == "") || !strings.Contains(e, w.err) || (w.err == "") != (e == "") {
+			t.Errorf("ack %d = %v, want id %q error containing %q", i, a, w.id, w.err)
+		}
 	}
 	for _, reason := range []string{"malformed command", `command without "v":1`, "command too large", "retained command"} {
 		if rec.count("ignored "+reason) == 0 {
