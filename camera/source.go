@@ -311,7 +311,7 @@ func (s *source) readLoop(ctx context.Context, vc *gocv.VideoCapture, first func
 				if s.sleep(ctx, d) != nil {
 					return n
 				}
-			} else if -d > p {
+			} else if d < -p { // not -d > p: d saturates at the minimum Duration, whose negation overflows
 				due = time.Now()
 			}
 		}

@@ -162,3 +162,50 @@ func TestFileSourceLoops(t *testing.T) {
 		t.Errorf("stopped with %v, want ErrClosed", c.Err)
 	}
 }
+
+// TestPacedFileAndSetMaxFPS plays a file like a camera at MaxFPS and changes the rate while it
+// runs. (Pacing once never happened: the catch-up check negated a saturated Duration.)
+func TestPacedFileAndSetMaxFPS(t *testing.T) {
+	s, err := Open(context.Background(), Config{URL: "../testdata/clips/sample.mp4", MaxFPS: 20, Loop: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	span := func(n int) time.Duration {
+		t.Helper()
+		var first, last time.Time
+		for i := range n {
+			f, err := nextCtx(t, s, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = f.Time()
+			}
+			last = f.Time()
+			f.Close()
+		}
+		return last.Sub(first)
+	}
+	span(2) // settle
+	if d := span(11); d < 10*40*time.Millisecond {
+		t.Errorf("11 frames at 20 fps came within %s", d)
+	}
+	if err := s.SetMaxFPS(5); err != nil {
+		t.Fatal(err)
+	}
+	span(2) // the frame read at the old rate
+	if d := span(5); d < 4*160*time.Millisecond {
+		t.Errorf("5 frames at 5 fps came within %s", d)
+	}
+	for _, bad := range []float64{-1, 1001} {
+		if err := s.SetMaxFPS(bad); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("SetMaxFPS(%v) = %v, want ErrBadConfig", bad, err)
+		}
+	}
+	// Without a cap the file yields every frame as fast as it is taken.
+	if err := s.SetMaxFPS(0); err != nil {
+		t.Fatal(err)
+	}
+	span(30)
+}
