@@ -38,6 +38,9 @@ var (
 	// preprocessor does not handle).
 	ErrFrame = errors.New("camera: unusable frame")
 
+	// ErrImage means a still image cannot be used: not a JPEG, PNG or BMP, damaged, or too large.
+	ErrImage = errors.New("camera: bad image")
+
 	// ErrInputSpec means an InputSpec is invalid.
 	ErrInputSpec = errors.New("camera: bad input spec")
 

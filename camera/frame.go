@@ -1,11 +1,18 @@
 package camera
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	_ "image/jpeg" // DecodeImage checks the headers of these formats
+	_ "image/png"
+	"io"
+	"os"
 	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
+	_ "golang.org/x/image/bmp"
 )
 
 // Frame is one captured image: 8-bit BGR pixels in C memory owned by the frame. Close it exactly
@@ -70,13 +77,59 @@ func (f *Frame) usable() error {
 	return nil
 }
 
-// ReadImage loads an image file (JPEG, PNG, BMP, ...) as a Frame, for tests and still-image
-// pipelines.
+// Limits on still images (ReadImage, DecodeImage): the header is checked before any pixel is
+// decoded, so a small file that claims a huge picture is refused instead of filling memory.
+const (
+	MaxImageBytes  = 32 << 20
+	MaxImagePixels = 40 << 20 // 40 megapixels: 120 MiB as BGR
+)
+
+// ReadImage loads an image file (JPEG, PNG, BMP) as a Frame, for still-image pipelines (`edge-agent
+// infer`) and tests. It decodes with OpenCV, as frames from a camera are.
 func ReadImage(path string) (*Frame, error) {
-	m := gocv.IMRead(path, gocv.IMReadColor)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("camera: reading image: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxImageBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("camera: reading image %s: %w", path, err)
+	}
+	fr, err := DecodeImage(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
+	return fr, nil
+}
+
+// DecodeImage decodes a JPEG, PNG or BMP image into a Frame. Errors wrap ErrImage.
+func DecodeImage(data []byte) (*Frame, error) {
+	if len(data) > MaxImageBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrImage, MaxImageBytes)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a JPEG, PNG or BMP image (%v)", ErrImage, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxDim || cfg.Height > maxDim || cfg.Width*cfg.Height > MaxImagePixels {
+		return nil, fmt.Errorf("%w: %s of %dx%d pixels (the limit is %dx%d and %d pixels)", ErrImage, format,
+			cfg.Width, cfg.Height, maxDim, maxDim, MaxImagePixels)
+	}
+	// libjpeg decodes a cut-off JPEG and fills the rest with gray; a complete one ends with its
+	// EOI marker (trailing padding aside).
+	if format == "jpeg" {
+		if i := bytes.LastIndex(data, []byte{0xff, 0xd9}); i < 0 || len(data)-i > 1024 {
+			return nil, fmt.Errorf("%w: truncated JPEG (no end-of-image marker)", ErrImage)
+		}
+	}
+	m, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s image does not decode: %v", ErrImage, format, err)
+	}
 	if m.Empty() {
 		m.Close()
-		return nil, fmt.Errorf("camera: reading image %s: not found or not a decodable image", path)
+		return nil, fmt.Errorf("%w: %s image does not decode", ErrImage, format)
 	}
 	return &Frame{mat: m, time: time.Now(), seq: 1}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"os"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -354,6 +355,32 @@ func TestPreprocessDoesNotAllocate(t *testing.T) {
 			if allocs != 0 {
 				t.Errorf("%v %v: %v allocations per Run in steady state", fit, typ, allocs)
 			}
+		}
+	}
+}
+
+func TestDecodeImageRefusesBadImages(t *testing.T) {
+	good, err := os.ReadFile("../testdata/models/classify_quant/burger.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := DecodeImage(good)
+	if err != nil || f.Width() != 480 || f.Height() != 325 {
+		t.Fatalf("DecodeImage(burger.jpg) = %v, %dx%d", err, f.Width(), f.Height())
+	}
+	f.Close()
+	// A PNG header that claims 60000x60000 pixels: refused before anything is decoded.
+	bomb := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\xea\x60\x00\x00\xea\x60\x08\x02\x00\x00\x00\x00\x00\x00\x00")
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"garbage":   []byte("this is not an image at all"),
+		"truncated": good[:len(good)/3],
+		"bomb":      bomb,
+		"huge":      make([]byte, MaxImageBytes+1),
+	} {
+		if f, err := DecodeImage(data); !errors.Is(err, ErrImage) {
+			f.Close()
+			t.Errorf("%s: DecodeImage = %v, want ErrImage", name, err)
 		}
 	}
 }
