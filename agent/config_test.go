@@ -214,3 +214,41 @@ func TestShippedConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerURLTurnsEmbeddedOff: a broker URL set in the file, the environment or a flag is the
+// broker used; with an explicit embedded: true as well it is an error, not a guess.
+func TestBrokerURLTurnsEmbeddedOff(t *testing.T) {
+	const url = "tcp://broker:1883"
+	for name, set := range map[string]func(l *Loader) error{
+		"file": func(l *Loader) error { return l.LoadYAML("edge.yaml", []byte("mqtt:\n  url: "+url+"\n")) },
+		"env":  func(l *Loader) error { return l.LoadEnv([]string{"EDGE_AGENT_MQTT_URL=" + url}) },
+		"flag": func(l *Loader) error { return l.Set("mqtt.url", url, "flag --mqtt-url") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := NewLoader()
+			if err := set(l); err != nil {
+				t.Fatal(err)
+			}
+			c, err := l.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MQTT.Embedded || c.MQTT.URL != url {
+				t.Fatalf("embedded=%v url=%q; want the configured broker", c.MQTT.Embedded, c.MQTT.URL)
+			}
+			// Saying embedded: true as well contradicts it.
+			if err := l.LoadYAML("more.yaml", []byte("mqtt:\n  embedded: true\n")); err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Config()
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Key != "mqtt.embedded" || ce.Where != "more.yaml:2" || !strings.Contains(err.Error(), "mqtt.url is set too") {
+				t.Fatalf("embedded: true with a URL: %v", err)
+			}
+		})
+	}
+	// embedded: false alone needs a URL.
+	if _, err := loadYAML(t, "mqtt:\n  embedded: false\n"); err == nil || !strings.Contains(err.Error(), "mqtt.url") {
+		t.Fatalf("embedded off without a URL: %v", err)
+	}
+}

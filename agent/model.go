@@ -84,7 +84,7 @@ func (m *model) setThresholds(topK int, threshold float64) {
 // inputSpec describes the model input to the camera preprocessor.
 func inputSpec(t *tflite.Tensor, c ModelConfig) (camera.InputSpec, error) {
 	if t.Rank() != 4 || t.Dim(0) != 1 || (t.Dim(3) != 1 && t.Dim(3) != 3) {
-		return camera.InputSpec{}, fmt.Errorf("input %q has shape %v; want an image [1, height, width, 1 or 3]", t.Name(), t.Shape())
+		return camera.InputSpec{}, fmt.Errorf("%w: input %q has shape %v; want an image [1, height, width, 1 or 3]", vision.ErrInput, t.Name(), t.Shape())
 	}
 	spec := camera.InputSpec{Width: t.Dim(2), Height: t.Dim(1), Channels: t.Dim(3),
 		Mean: float32(c.Mean), Std: float32(c.Std)}
@@ -96,7 +96,7 @@ func inputSpec(t *tflite.Tensor, c ModelConfig) (camera.InputSpec, error) {
 	case tflite.Float32:
 		spec.Type = camera.Float32
 	default:
-		return camera.InputSpec{}, fmt.Errorf("input %q has type %s; want uint8, int8 or float32", t.Name(), t.Type())
+		return camera.InputSpec{}, fmt.Errorf("%w: input %q has type %s; want uint8, int8 or float32", vision.ErrInput, t.Name(), t.Type())
 	}
 	switch c.Fit {
 	case "center_crop":

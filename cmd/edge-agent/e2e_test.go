@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"gocv.io/x/gocv"
 
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
@@ -119,6 +122,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	var lastSeq uint64
+	records := make([]agent.Record, len(payloads))
 	for i, p := range payloads {
 		var rec agent.Record
 		if err := json.Unmarshal(p, &rec); err != nil {
@@ -133,6 +137,22 @@ func TestEndToEnd(t *testing.T) {
 		}
 		frame := i // every frame of a file is processed, in order, so seq n is frame n-1
 		checkFrame(t, frame, *rec.Detections)
+		records[i] = rec
+	}
+
+	// One decode path: `infer` on a frame of the clip saved as an image gives what the agent
+	// stored for that frame.
+	for _, frame := range []int{5, 35} {
+		png := saveFrame(t, sampleClip, frame)
+		out, err := infer(t, "--model", ssdModel, "--labels", ssdLabels, "--image", png, "--json", "--threshold", "0.4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got vision.Result
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Detections == nil {
+			t.Fatalf("infer --json: %v: %s", err, out)
+		}
+		sameDetections(t, frame, *got.Detections, *records[frame].Detections)
 	}
 
 	status := sub.get("edge/" + device + "/status")
@@ -177,6 +197,46 @@ func checkFrame(t *testing.T, frame int, dets []vision.Detection) {
 	default: // burger frames
 		if count["cat"]+count["dog"] > 0 {
 			t.Errorf("frame %d shows a burger, got %+v", frame, dets)
+		}
+	}
+}
+
+// saveFrame writes frame n of a clip as a PNG, decoded by OpenCV as the agent decodes it.
+func saveFrame(t *testing.T, clip string, n int) string {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	for i := 0; i <= n; i++ {
+		if !vc.Read(&m) || m.Empty() {
+			t.Fatalf("clip has no frame %d", i)
+		}
+	}
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("frame-%d.png", n))
+	if !gocv.IMWrite(path, m) {
+		t.Fatalf("cannot write %s", path)
+	}
+	return path
+}
+
+// sameDetections compares infer's detections with a record's: same labels in the same order,
+// scores within 0.01, boxes within 2 px (infer resizes with Go's bilinear filter, the agent with
+// OpenCV's).
+func sameDetections(t *testing.T, frame int, got, want []vision.Detection) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("frame %d: infer found %d detections, the agent stored %d:\n%+v\n%+v", frame, len(got), len(want), got, want)
+	}
+	abs := func(v int) int { return max(v, -v) }
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Label != w.Label || g.Class != w.Class || math.Abs(float64(g.Score-w.Score)) > 0.01 ||
+			abs(g.Box.X-w.Box.X) > 2 || abs(g.Box.Y-w.Box.Y) > 2 || abs(g.Box.W-w.Box.W) > 2 || abs(g.Box.H-w.Box.H) > 2 {
+			t.Errorf("frame %d detection %d: infer %+v, agent %+v", frame, i, g, w)
 		}
 	}
 }

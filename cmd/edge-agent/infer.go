@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/tflite"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
@@ -49,57 +50,29 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --max-results must not be negative", errUsage)
 	}
 
-	model, err := tflite.LoadFile(*modelPath)
+	// The agent's own pipeline on one image: OpenCV decoding and preprocessing, the interpreter,
+	// the task rule and the decoder are the ones its records come from.
+	p, err := agent.NewImagePredictor(agent.ModelConfig{
+		Path: *modelPath, Labels: *labelsPath, Threads: *threads, Task: "auto",
+		TopK: *top, Fit: "stretch", Mean: *mean, Std: *std,
+	})
 	if err != nil {
 		return err
 	}
-	labels := vision.Labels(model.Labels())
-	if *labelsPath != "" {
-		if labels, err = vision.LoadLabels(*labelsPath); err != nil {
-			return err
-		}
+	defer p.Close()
+	if p.Task() == vision.TaskDetect {
+		// --threshold is about detections; a classification prints its top K whatever they score.
+		p.Decoder().Threshold = float32(*threshold)
 	}
-	img, err := vision.LoadImage(*imagePath)
-	if err != nil {
-		return err
-	}
-	ip, err := tflite.NewInterpreter(model, tflite.WithThreads(*threads))
-	if err != nil {
-		return err
-	}
-	defer ip.Close()
-	if ip.InputCount() != 1 {
-		return fmt.Errorf("infer: the model has %d inputs; only single-image models are supported", ip.InputCount())
-	}
-	norm := vision.Normalization{Mean: float32(*mean), Std: float32(*std)}
-	if err := vision.FillInput(ip.Input(0), img, norm); err != nil {
-		return fmt.Errorf("infer: %w", err)
-	}
+	p.Decoder().MaxResults = *maxResults
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := ip.Invoke(); err != nil {
-		return err
-	}
-
-	task, err := vision.TaskOf(model)
+	pred, err := p.PredictFile(*imagePath)
 	if err != nil {
 		return fmt.Errorf("infer: %w", err)
 	}
-	outs := make([]*tflite.Tensor, ip.OutputCount())
-	for i := range outs {
-		outs[i] = ip.Output(i)
-	}
-	// The agent's decoder: the same task rules and results as the records it stores.
-	dec := vision.Decoder{Task: task, Labels: labels, TopK: *top, MaxResults: *maxResults}
-	if task == vision.TaskDetect {
-		dec.Threshold = float32(*threshold)
-	}
-	size := img.Bounds().Size()
-	res, err := dec.Decode(outs, vision.Stretch(size.X, size.Y))
-	if err != nil {
-		return fmt.Errorf("infer: %w", err)
-	}
+	res := pred.Result
 	if *asJSON {
 		return writeJSON(stdout, res)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/tflite"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
@@ -144,7 +145,7 @@ func TestInferErrors(t *testing.T) {
 		{"missing model", []string{"--model", filepath.Join(dir, "none.tflite"), "--image", burgerPNG}, os.ErrNotExist, "none.tflite"},
 		{"corrupt model", []string{"--model", corrupt, "--image", burgerPNG}, tflite.ErrInvalidModel, "corrupt.tflite"},
 		{"missing image", []string{"--model", quantClassify, "--image", filepath.Join(dir, "none.png")}, os.ErrNotExist, "none.png"},
-		{"corrupt image", []string{"--model", quantClassify, "--image", badImage}, vision.ErrImage, "bad.png"},
+		{"corrupt image", []string{"--model", quantClassify, "--image", badImage}, camera.ErrImage, "bad.png"},
 		{"missing labels", append([]string{"--labels", filepath.Join(dir, "none.txt")}, ok...), os.ErrNotExist, "none.txt"},
 		{"not an image model", []string{"--model", testModels + "tiny/hello_world_float.tflite", "--image", burgerPNG}, vision.ErrInput, "shape"},
 	}

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunConfigErrors(t *testing.T) {
@@ -56,4 +60,104 @@ func TestRunCheckShippedConfig(t *testing.T) {
 	if !strings.Contains(stdout.String(), "configuration OK") {
 		t.Errorf("stdout = %q", stdout.String())
 	}
+}
+
+// TestCheckIsStartValidation runs each bad configuration through `run --check` and `run`: both
+// refuse it, naming the key and where it was set, with exit status 2 (which systemd's
+// RestartPreventExitStatus=2 does not restart).
+func TestCheckIsStartValidation(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	notModel := filepath.Join(dir, "model.tflite")
+	for _, f := range []string{notPEM, notModel} {
+		if err := os.WriteFile(f, []byte("not what it should be\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "missing")
+	const helloWorld = "../../testdata/models/tiny/hello_world_float.tflite"
+	base := map[string]string{
+		"camera.source": sampleClip, "model.path": ssdModel, "model.labels": ssdLabels,
+		"state_dir": dir, "mqtt.embedded_listen": "127.0.0.1:0",
+	}
+	for _, tc := range []struct {
+		name  string
+		set   map[string]string // config file keys
+		env   string
+		flags []string
+		key   string // in the error, with where it was set
+		want  string
+	}{
+		{name: "tls file with plain url", set: map[string]string{"mqtt.url": "tcp://broker:1883", "mqtt.ca_file": notPEM}, key: "mqtt.url", want: "not TLS"},
+		{name: "unreadable ca file", set: map[string]string{"mqtt.url": "ssl://broker:8883", "mqtt.ca_file": missing}, key: "mqtt.ca_file", want: "no such file"},
+		{name: "ca file not pem", set: map[string]string{"mqtt.url": "ssl://broker:8883", "mqtt.ca_file": notPEM}, key: "mqtt.ca_file", want: "no PEM"},
+		{name: "unreadable password file", set: map[string]string{"mqtt.url": "tcp://broker:1883", "mqtt.password_file": missing}, key: "mqtt.password_file", want: "no such file"},
+		{name: "cert without key", set: map[string]string{"mqtt.url": "ssl://broker:8883", "mqtt.cert_file": notPEM}, key: "mqtt.cert_file", want: "go together"},
+		{name: "embedded on a public address", set: map[string]string{"mqtt.embedded_listen": "0.0.0.0:1883"}, key: "mqtt.embedded_listen", want: "loopback"},
+		{name: "embedded and a url", set: map[string]string{"mqtt.embedded": "true", "mqtt.url": "tcp://broker:1883"}, key: "mqtt.embedded", want: "mqtt.url is set too"},
+		{name: "missing model", set: map[string]string{"model.path": missing}, key: "model.path", want: "no such file"},
+		{name: "not a model", set: map[string]string{"model.path": notModel}, key: "model.path", want: "model.tflite"},
+		{name: "not an image model", set: map[string]string{"model.path": helloWorld, "model.labels": ""}, key: "model.path", want: "want an image"},
+		{name: "task does not fit", set: map[string]string{"model.task": "detect", "model.path": testModels + "classify_quant/mobilenet_v1_0.25_224_quant.tflite", "model.labels": ""}, key: "model.task", want: "task detect"},
+		{name: "missing labels", set: map[string]string{"model.labels": missing}, key: "model.labels", want: "no such file"},
+		{name: "bad camera scheme", set: map[string]string{"camera.source": "ftp://cam/x"}, key: "camera.source", want: "unsupported URL scheme"},
+		{name: "missing video file", set: map[string]string{"camera.source": missing + ".mp4"}, key: "camera.source", want: "no such file"},
+		{name: "from the environment", env: "EDGE_AGENT_CAMERA_SOURCE=ftp://cam/x", key: "$EDGE_AGENT_CAMERA_SOURCE: camera.source", want: "unsupported URL scheme"},
+		{name: "from a flag", flags: []string{"--model", missing}, key: "flag --model: model.path", want: "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := map[string]string{}
+			maps.Copy(cfg, base)
+			maps.Copy(cfg, tc.set)
+			path := filepath.Join(t.TempDir(), "edge-agent.yaml")
+			if err := os.WriteFile(path, yamlOf(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.env != "" {
+				k, v, _ := strings.Cut(tc.env, "=")
+				t.Setenv(k, v)
+			}
+			where := tc.key
+			if tc.env == "" && len(tc.flags) == 0 {
+				where = path + ":" // file:line, then the key
+			}
+			for _, mode := range [][]string{{"run", "--check"}, {"run"}} {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				var stdout, stderr bytes.Buffer
+				err := run(ctx, append(append(mode, "--config", path), tc.flags...), &stdout, &stderr)
+				cancel()
+				if exitCode(err) != 2 {
+					t.Fatalf("%v: exit status %d (%v), want 2", mode, exitCode(err), err)
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, where) || !strings.Contains(msg, tc.key) || !strings.Contains(msg, tc.want) {
+					t.Errorf("%v: error %q does not name %q (at %q) with %q", mode, msg, tc.key, where, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// yamlOf writes dotted keys as a two-level YAML file; values are plain scalars.
+func yamlOf(kv map[string]string) []byte {
+	sections := map[string][]string{}
+	var b bytes.Buffer
+	val := func(v string) string {
+		if v == "" {
+			return `""`
+		}
+		return v
+	}
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		sec, key, nested := strings.Cut(k, ".")
+		if !nested {
+			fmt.Fprintf(&b, "%s: %s\n", k, val(kv[k]))
+			continue
+		}
+		sections[sec] = append(sections[sec], fmt.Sprintf("  %s: %s\n", key, val(kv[k])))
+	}
+	for _, sec := range slices.Sorted(maps.Keys(sections)) {
+		fmt.Fprintf(&b, "%s:\n%s", sec, strings.Join(sections[sec], ""))
+	}
+	return b.Bytes()
 }
