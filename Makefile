@@ -46,6 +46,7 @@ FUZZ := ./tflite:FuzzLoadModel ./tflite:FuzzFlatbuffer ./tflite:FuzzGraph ./tfli
 
 test: deps vet
 	$(GO) test -timeout 14m ./...
+	$(GO) test -race -short -count=1 ./agent/ ./sync/
 	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
 	$(MAKE) --no-print-directory fuzz
 

@@ -89,6 +89,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestRunFileStoresEveryFrameAndSeqSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("120 inferences; the normal run covers it, -short runs under the race detector")
+	}
 	cfg := testConfig(t)
 	var out syncBuffer
 	if err := Run(context.Background(), cfg, Options{Logger: testLogger(t), Print: &out}); err != nil {
@@ -402,6 +405,9 @@ func (w *stampWriter) Write(p []byte) (int, error) {
 // slower than 30 fps here: the agent must process the newest frame each time, so the age of the
 // frame behind each record stays bounded instead of growing with a queue.
 func TestLiveSourceSlowModelDoesNotLag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures lag behind a live source; -short runs under the race detector, where the model is ten times slower")
+	}
 	cfg := testConfig(t)
 	cfg.Camera.Source = "gst:videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! appsink"
 	cfg.Camera.MaxFPS = 0

@@ -302,7 +302,7 @@ func TestCommands(t *testing.T) {
 
 	ok(cmd("set", `{"v":1,"id":"set1","values":{"model.score_threshold":0.05,"model.top_k":1}}`))
 	seen := len(out.records(t))
-	waitUntil(t, 10*time.Second, "records after set", func() bool { return len(out.records(t)) > seen+3 })
+	waitUntil(t, 60*time.Second, "records after set", func() bool { return len(out.records(t)) > seen+3 })
 	for _, r := range out.records(t)[seen+1:] {
 		if len(r.Classes) > 1 || (len(r.Classes) == 1 && r.Classes[0].Score < 0.05) {
 			t.Fatalf("record after set: %+v", r.Classes)
@@ -310,7 +310,7 @@ func TestCommands(t *testing.T) {
 	}
 	ok(cmd("set", `{"v":1,"id":"fps","values":{"camera.max_fps":4}}`))
 	seen = len(out.records(t))
-	waitUntil(t, 10*time.Second, "records at 4 fps", func() bool { return len(out.records(t)) > seen+8 })
+	waitUntil(t, 60*time.Second, "records at 4 fps", func() bool { return len(out.records(t)) > seen+8 })
 	recs := out.records(t)
 	recs = recs[len(recs)-5:] // the last ones, well after the change
 	if span := recs[4].TS.Sub(recs[0].TS); span < 4*200*time.Millisecond {
@@ -332,7 +332,7 @@ func TestCommands(t *testing.T) {
 	// A reload from the file restores the file's values: top_k 2, threshold 0.
 	ok(cmd("reload", `{"v":1,"id":"rl"}`))
 	seen = len(out.records(t))
-	waitUntil(t, 10*time.Second, "records after reload", func() bool { return len(out.records(t)) > seen+3 })
+	waitUntil(t, 60*time.Second, "records after reload", func() bool { return len(out.records(t)) > seen+3 })
 	if r := out.records(t); len(r[len(r)-1].Classes) != 2 {
 		t.Fatalf("after reload: %+v", r[len(r)-1].Classes)
 	}
