@@ -20,7 +20,7 @@ func runGate(t *testing.T, g *Gate, n int, kind func(i int) (Kind, Health)) []Re
 	return out
 }
 
-func newGate(t *testing.T, p Policy) *Gate {
+func newGate(t testing.TB, p Policy) *Gate {
 	t.Helper()
 	g, err := NewGate(p)
 	if err != nil {
