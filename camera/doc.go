@@ -1,6 +1,7 @@
 // Package camera opens frame sources (V4L2 devices, video files, RTSP/HTTP streams and GStreamer
 // pipelines), always hands out the newest frame, reconnects, and preprocesses frames into model
-// inputs. It hides gocv (OpenCV) from the rest of the agent: no other package imports gocv.
+// inputs. It hides gocv (OpenCV) from the rest of the agent: no package outside camera/ imports
+// gocv.
 //
 // # Sources
 //
@@ -46,6 +47,11 @@
 // pixel-128, Float32: (pixel-Mean)/Std, see InputSpec). Run returns a Transform that maps the
 // model's normalised box coordinates back to frame pixels, undoing the crop or letterbox.
 // Frame.SnapshotJPEG draws detections and encodes a JPEG within a byte cap.
+//
+// # Motion
+//
+// Frame.DetectMotion runs a motion.Detector (package camera/motion) on a frame: the cheap pass that
+// tells whether the frame is worth inferring and whether the camera looks frozen or blank.
 //
 // # Caveats
 //

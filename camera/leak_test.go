@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edge-agent/edge-agent/camera/motion"
 )
 
 // TestMatLeak runs 1,000 frames through capture, preprocessing (every fit) and snapshots, plus the
@@ -19,6 +21,15 @@ import (
 //	go test -tags matprofile -run TestMatLeak ./camera/
 func TestMatLeak(t *testing.T) {
 	start := gocv.MatProfile.Count()
+	// A motion detector with a mask, fed frames of two sizes (the clip's, then the live source's).
+	mask, err := motion.ParseMask("0.8,0,1,0,1,0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := motion.NewDetector(motion.Config{Mask: mask})
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := func() {
 		s, err := Open(context.Background(), Config{URL: clipPath, Loop: true}, nil)
 		if err != nil {
@@ -53,6 +64,9 @@ func TestMatLeak(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if _, err := f.DetectMotion(md); err != nil {
+				t.Fatal(err)
+			}
 			maxBytes := 0
 			if i%10 == 0 {
 				maxBytes = 6000 // forces the shrink path
@@ -83,6 +97,9 @@ func TestMatLeak(t *testing.T) {
 		}
 		kept.Close()
 		kept = f
+		if _, err := f.DetectMotion(md); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(30 * time.Millisecond)
 	}
 	s.Close()
@@ -108,6 +125,7 @@ func TestMatLeak(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	s.Close()
 	f.Close()
+	md.Close()
 
 	if n := gocv.MatProfile.Count(); n != start {
 		var b bytes.Buffer
