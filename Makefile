@@ -17,7 +17,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz time per fuzz target in `make test`; `make test-long` runs longer.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build run test test-long fuzz bench vet fmt clean
+.PHONY: all deps build run test test-long fuzz bench bench-motion vet fmt clean
 
 all: build
 
@@ -62,6 +62,13 @@ test-long: deps
 
 bench: build
 	$(GO) run ./cmd/tflite-bench
+
+# bench-motion measures the motion pass next to one inference of the shipped SSD, and the CPU time
+# per second of video with gating off and on over testdata/clips/motion.mp4 (same run, same
+# machine). MOTION_BENCH_FULL=1 runs every inference instead of timing one (minutes).
+bench-motion: deps
+	$(GO) test -run '^$$' -bench 'Detect|InferSSD' -benchtime 2s ./camera/motion/
+	$(GO) test -run '^$$' -bench Gating -benchtime 1x ./camera/motion/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
