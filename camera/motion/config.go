@@ -89,9 +89,11 @@ type Config struct {
 	Mask []Polygon
 
 	// FrozenAfter is how long a camera must deliver the same picture to be reported Frozen
-	// (default 30s; negative: never). FrozenDelta is the largest change of any pixel of the
-	// small image, in gray levels, that still counts as the same picture (default 2): a live
-	// camera's noise and its encoder's key frames change pixels by more than that.
+	// (default 30s; negative: never). A frame is the same picture as the one before when no pixel
+	// of the small image changed by more than FrozenDelta gray levels (default 2; a live camera's
+	// noise changes some by more in nearly every frame). A hung camera whose encoder runs on still
+	// changes the picture a little at each key frame, so the camera is Frozen when in every sixth
+	// of FrozenAfter at most a third of the frames changed (see Health).
 	FrozenAfter time.Duration
 	FrozenDelta int
 

@@ -1,6 +1,6 @@
 // Package motion decides which camera frames are worth running the model on, and watches the
-// frames for a frozen or blank camera, in one cheap pass per frame (about 1% of one inference of
-// the shipped SSD; see BenchmarkDetect and BenchmarkInferSSD).
+// frames for a frozen or blank camera, in one cheap pass per frame (well under 1% of one inference
+// of the shipped SSD: see BenchmarkGating, which measures both in one run).
 //
 // # Detection
 //
@@ -36,9 +36,9 @@
 // # Camera health
 //
 // From the same small images: a camera whose picture stays the same (no pixel of the small image
-// changing by more than Config.FrozenDelta from one frame to the next, in all but a few frames of
-// every stretch of Config.FrozenAfter: a hung camera whose encoder runs on still changes the
-// picture a little at its key frames) is Frozen; one that delivers blank frames (gray levels'
+// changing by more than Config.FrozenDelta from one frame to the next, in at least two thirds of
+// the frames of every sixth of Config.FrozenAfter: a hung camera whose encoder runs on still
+// changes the picture a little at its key frames) is Frozen; one that delivers blank frames (gray levels'
 // standard deviation below Config.BlankContrast: black, white or one colour) for
 // Config.BlankAfter is Blank. Result.Health and Result.HealthChanged report it, for the agent to
 // publish as camera states and events.
@@ -51,8 +51,9 @@
 //   - A static scene filmed without noise and encoded so hard that successive frames decode
 //     identically cannot be told from a frozen camera; FrozenAfter (30 s) and the key-frame
 //     tolerance keep real cameras, whose noise changes every frame, out of that case.
-//   - Gain estimation assumes that less than half of the picture moves; an object filling most
-//     of the frame at once is taken for a scene change (and still inferred once).
+//   - Gain estimation assumes that less than half of the picture moves, and an object that
+//     covers ResetArea of the frame in the first frame it shows in (close to the lens) is taken
+//     for a scene change: it is still inferred once, then found moving after Settle.
 //   - Camera frames reach Detect through camera.Frame.DetectMotion; this package and package
 //     camera are the only ones that import gocv.
 package motion
