@@ -14,7 +14,7 @@
 #    28 - 40    static
 #    40 - 44    the light fades to 55% (a cloud, or auto exposure): a gain ramp, no motion
 #    44 - 56    static, dim
-#    56         lights on: back to full light from a lamp left of the centre (brighter there, darker
+#    56         lights on: back to full light from a lamp above the centre (brighter there, darker
 #               in the corners): one sudden change of the whole picture
 #    56 - 66    static, lamp lit
 #    66 - 70    a person walks across from left to right
@@ -23,7 +23,7 @@
 #   115 - 122   black, with sensor noise (lens covered, lights out)
 #   122 - 130   static
 #
-# The encoder settings keep the clip small (about 270 KB): a key frame every 10 s (no scene-cut key
+# The encoder settings keep the clip small (about 250 KB): a key frame every 10 s (no scene-cut key
 # frames), CRF 38. The key frames are what a frozen camera's stream still changes at.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
