@@ -380,7 +380,7 @@ func (a *agent) captureLoop(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		default:
-			return fmt.Errorf("camera: %w", err)
+			return err // the camera's errors say "camera:" already
 		}
 	}
 }

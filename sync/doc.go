@@ -25,6 +25,7 @@
 //	                                                   {name,id,ok,error}, "warning" {warning,error}, and the agent's own
 //	                                                   (camera state changes...) through PublishEvent; best-effort
 //	<prefix>/<device>/cmd/<name>   in   1    -         {"v":1,"id":"...",...}: passed to Config.OnCommand
+//	<prefix>/<device>/snapshot     out  1    no        what the agent publishes there with Publish (JPEG snapshots)
 //
 // Other parts of the agent receive on topics of their own through Config.Subscriptions (made
 // again on every connection, each served by its own goroutine and bounded queue) and publish
