@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	stdsync "sync"
+	gosync "sync"
 	"sync/atomic"
 	"time"
 
@@ -69,14 +69,14 @@ type agent struct {
 	records     chan *Record
 	recorderEnd chan struct{}
 	watchers    *group            // the systemd watchdog and the reload watcher
-	closers     stdsync.WaitGroup // camera sources being closed (after a reload, at shutdown)
+	closers     gosync.WaitGroup // camera sources being closed (after a reload, at shutdown)
 
 	// cfg, src and model belong to the capture loop.
 	cfg   Config
 	src   camera.Source
 	model *model
 
-	mu       stdsync.Mutex      // guards todo, wake and ended
+	mu       gosync.Mutex      // guards todo, wake and ended
 	todo     []job              // work for the capture loop, between two frames
 	wake     context.CancelFunc // interrupts the capture loop's wait for a frame; nil when not waiting
 	ended    bool               // the capture loop has returned: betweenFrames refuses work
@@ -109,7 +109,7 @@ type event struct {
 type group struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     stdsync.WaitGroup
+	wg     gosync.WaitGroup
 }
 
 func newGroup(parent context.Context) *group {

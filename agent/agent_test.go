@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -30,7 +30,7 @@ const (
 
 // syncBuffer is a bytes.Buffer safe for the recorder goroutine and the test.
 type syncBuffer struct {
-	mu stdsync.Mutex
+	mu gosync.Mutex
 	b  bytes.Buffer
 }
 
@@ -167,7 +167,7 @@ func TestReloadBetweenFrames(t *testing.T) {
 	next := cfg
 	next.Model.TopK = 1
 	var loadErr error
-	var mu stdsync.Mutex
+	var mu gosync.Mutex
 	load := func() (Config, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -305,7 +305,7 @@ func TestReadyAndWatchdogWhileFramesFlow(t *testing.T) {
 }
 
 type notes struct {
-	mu  stdsync.Mutex
+	mu  gosync.Mutex
 	got []string
 }
 
@@ -385,7 +385,7 @@ func TestSnapshotOnDetection(t *testing.T) {
 
 // stampWriter records when each record line was written.
 type stampWriter struct {
-	mu    stdsync.Mutex
+	mu    gosync.Mutex
 	lines []stamped
 }
 
@@ -461,7 +461,7 @@ func TestReloadSwapsModelOnlyIfItLoads(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a model"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var mu stdsync.Mutex
+	var mu gosync.Mutex
 	next := cfg
 	next.Model.Path, next.Model.Name = bad, "broken"
 	load := func() (Config, error) { mu.Lock(); defer mu.Unlock(); return next, nil }

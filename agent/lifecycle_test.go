@@ -9,7 +9,7 @@ import (
 	"net"
 	"slices"
 	"strings"
-	stdsync "sync"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -23,7 +23,7 @@ import (
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
-	once   stdsync.Once
+	once   gosync.Once
 }
 
 func startRun(t *testing.T, cfg Config, opts Options) *running {
@@ -97,7 +97,7 @@ func freeAddr(t *testing.T) string {
 
 // observer records what arrives on its subscriptions.
 type observer struct {
-	mu   stdsync.Mutex
+	mu   gosync.Mutex
 	msgs []mqtt.Message
 	c    mqtt.Client
 }

@@ -11,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	stdsync "sync"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -54,7 +54,7 @@ func agentEnv() []string {
 
 // collector subscribes to every topic of a device and keeps what arrives.
 type collector struct {
-	mu       stdsync.Mutex
+	mu       gosync.Mutex
 	messages map[string][][]byte // topic -> payloads, in arrival order
 }
 
