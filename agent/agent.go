@@ -68,7 +68,7 @@ type agent struct {
 	// recorder appends records; it stops when records is closed.
 	records     chan *Record
 	recorderEnd chan struct{}
-	watchers    *group            // the systemd watchdog and the reload watcher
+	watchers    *group           // the systemd watchdog and the reload watcher
 	closers     gosync.WaitGroup // camera sources being closed (after a reload, at shutdown)
 
 	// cfg, src and model belong to the capture loop.
@@ -76,7 +76,7 @@ type agent struct {
 	src   camera.Source
 	model *model
 
-	mu       gosync.Mutex      // guards todo, wake and ended
+	mu       gosync.Mutex       // guards todo, wake and ended
 	todo     []job              // work for the capture loop, between two frames
 	wake     context.CancelFunc // interrupts the capture loop's wait for a frame; nil when not waiting
 	ended    bool               // the capture loop has returned: betweenFrames refuses work
