@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -367,4 +368,45 @@ func TestBrokerURLFromEnvironment(t *testing.T) {
 	obs := observe(t, b.URL(), "edge/test-pi/predictions")
 	startRun(t, cfg, Options{})
 	waitUntil(t, 20*time.Second, "records at the configured broker", func() bool { return len(obs.on("edge/test-pi/predictions")) >= 3 })
+}
+
+// TestDamagedStoreKeepsDeviceUp starts the agent on a store file that is garbage: it moves the file
+// aside, runs on a fresh one, says so on the events and status topics, and numbers its records
+// above every seq issued before.
+func TestDamagedStoreKeepsDeviceUp(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	cfg := setAll(t, "mqtt.url", b.URL())
+	// A first run issues some numbers, then the card loses the file's pages.
+	var out syncBuffer
+	first := setAll(t, "mqtt.enabled", "false", "camera.loop", "false", "camera.max_fps", "0", "state_dir", cfg.StateDir)
+	if err := Run(context.Background(), first, Options{Logger: testLogger(t), Print: &out}); err != nil {
+		t.Fatal(err)
+	}
+	recs := out.records(t)
+	last := recs[len(recs)-1].Seq
+	if err := os.WriteFile(cfg.Store.Path, bytes.Repeat([]byte("lost page "), 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	obs := observe(t, b.URL(), "edge/test-pi/#")
+	var out2 syncBuffer
+	startRun(t, cfg, Options{Print: &out2})
+	waitUntil(t, 20*time.Second, "records after the recovery", func() bool { return len(out2.records(t)) > 0 })
+	if s := out2.records(t)[0].Seq; s <= last {
+		t.Fatalf("first seq after recovery %d, want above %d", s, last)
+	}
+	waitUntil(t, 20*time.Second, "the store_recovered warning", func() bool {
+		for _, p := range obs.on("edge/test-pi/events") {
+			if bytes.Contains(p, []byte(`"warning":"store_recovered"`)) {
+				return true
+			}
+		}
+		return false
+	})
+	st := obs.lastJSON("edge/test-pi/status")
+	rec, _ := st["store_recovered"].(map[string]any)
+	moved, _ := rec["moved_to"].(string)
+	if _, err := os.Stat(moved); err != nil || !strings.Contains(moved, "edge-agent.db.corrupt-") {
+		t.Fatalf("status %v: the damaged file is not kept where it says (%v)", st, err)
+	}
 }

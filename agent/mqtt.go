@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/edge-agent/edge-agent/sync"
 )
@@ -51,7 +52,12 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 	return nil
 }
 
-// publishEvents publishes queued events until ctx ends.
+// eventWait bounds how long an event waits for a connection: events raised while the agent
+// starts (a recovered store, the camera's first state) come before the broker is connected.
+const eventWait = 10 * time.Second
+
+// publishEvents publishes queued events until ctx ends. Events are best effort: one that finds no
+// connection waits up to eventWait for one, and the queue drops what does not fit meanwhile.
 func (a *agent) publishEvents(ctx context.Context) {
 	for {
 		select {
@@ -61,7 +67,15 @@ func (a *agent) publishEvents(ctx context.Context) {
 			if a.mqtt == nil {
 				continue
 			}
-			if err := a.mqtt.PublishEvent(ctx, ev.kind, ev.fields); err != nil {
+			err := a.mqtt.PublishEvent(ctx, ev.kind, ev.fields)
+			if errors.Is(err, sync.ErrNotConnected) {
+				wctx, cancel := context.WithTimeout(ctx, eventWait)
+				if a.mqtt.WaitConnected(wctx) == nil {
+					err = a.mqtt.PublishEvent(ctx, ev.kind, ev.fields)
+				}
+				cancel()
+			}
+			if err != nil {
 				a.log.Debug("event not published", "kind", ev.kind, "err", err)
 			}
 		}
