@@ -87,14 +87,14 @@ func (a *auth) check(r *http.Request) (ok, bad bool) {
 }
 
 // authenticate requires the token everywhere but /healthz and the sign-in page (with its
-// stylesheet). A browser loading a page is sent to the sign-in; API clients get 401.
+// stylesheet and icon). A browser loading a page is sent to the sign-in; API clients get 401.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.auth == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/login", "/ui/style.css":
+		case "/healthz", "/login", "/ui/style.css", "/ui/favicon.svg":
 			next.ServeHTTP(w, r)
 			return
 		}
