@@ -11,13 +11,17 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := libopencv-dev pkg-config ffmpeg gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-tools gstreamer1.0-libav mosquitto mosquitto-clients openssl
 
+# Debian packages only the tests need: headless chromium for the status page test (never a
+# downloaded browser) and Jinja2 to render the Home Assistant templates as Home Assistant does.
+TEST_APT_PKGS := chromium python3-jinja2
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Fuzz time per fuzz target in `make test`; `make test-long` runs longer.
 FUZZTIME ?= 10s
 
-.PHONY: all deps build run test test-long fuzz bench bench-motion vet fmt clean
+.PHONY: all deps test-deps build run test test-long fuzz bench bench-motion vet fmt clean
 
 all: build
 
@@ -28,6 +32,12 @@ deps:
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS); }
 	$(GO) mod download
+
+test-deps: deps
+	@dpkg -s $(TEST_APT_PKGS) >/dev/null 2>&1 || { \
+		echo "installing Debian packages for the tests: $(TEST_APT_PKGS)"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(TEST_APT_PKGS); }
 
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
@@ -44,7 +54,7 @@ vet: deps
 FUZZ := ./tflite:FuzzLoadModel ./tflite:FuzzFlatbuffer ./tflite:FuzzGraph ./tflite:FuzzFlexBuffer \
 	./tflite/vision:FuzzDecodeImage
 
-test: deps vet
+test: test-deps vet
 	$(GO) test -timeout 14m ./...
 	$(GO) test -race -short -count=1 ./agent/ ./sync/
 	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
@@ -56,7 +66,7 @@ fuzz: deps
 		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) "$${f%%:*}" || exit 1; \
 	done
 
-test-long: deps
+test-long: test-deps
 	$(GO) test -timeout 60m -tags long ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
 

@@ -495,15 +495,23 @@ for job in json.load(sys.stdin):
 json.dump(out, sys.stdout)
 `
 
+// python returns a python3 that has jinja2: Debian's (python3-jinja2), else the first on PATH.
+func python(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import jinja2").Run() == nil {
+			return py
+		}
+	}
+	t.Fatal("no python3 with jinja2 to check the Home Assistant templates: install python3-jinja2 (make test-deps)")
+	return ""
+}
+
 // jinja runs the templates through python3's jinja2 (Debian's python3-jinja2, installed by the
 // Makefile's test-deps target).
 func jinja(t *testing.T, jobs []byte) map[string]string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 with jinja2 is needed to check the Home Assistant templates: make test-deps")
-	}
-	cmd := exec.Command(py, "-c", jinjaScript)
+	cmd := exec.Command(python(t), "-c", jinjaScript)
 	cmd.Stdin = strings.NewReader(string(jobs))
 	out, err := cmd.Output()
 	if err != nil {
