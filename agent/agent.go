@@ -15,6 +15,9 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/hass"
+	"github.com/edge-agent/edge-agent/httpapi"
+	"github.com/edge-agent/edge-agent/metrics"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/sync"
 )
@@ -32,6 +35,8 @@ type Options struct {
 	// returns the new configuration. The reload command uses Load too.
 	Reload <-chan struct{}
 	Load   func() (Config, error)
+	// OnHTTP, when set, is called with the status page's address once the HTTP server listens.
+	OnHTTP func(url string)
 }
 
 // Bounds of the shutdown. systemd's TimeoutStopSec (30 s in the shipped unit) must cover the
@@ -70,6 +75,12 @@ type agent struct {
 	recorderEnd chan struct{}
 	watchers    *group           // the systemd watchdog and the reload watcher
 	closers     gosync.WaitGroup // camera sources being closed (after a reload, at shutdown)
+	// The ways to look at the device: Prometheus metrics, the HTTP server with its predictor,
+	// Home Assistant discovery (nil when off).
+	metrics *metrics.Metrics
+	http    *httpapi.Server
+	predict *predictor
+	ha      *hass.Discovery
 
 	// cfg, src and model belong to the capture loop.
 	cfg   Config
@@ -90,10 +101,15 @@ type agent struct {
 	frames     atomic.Uint64
 	storeDrops atomic.Uint64
 	camState   atomic.Value // string
+	camCode    atomic.Int32 // camera.State, for the metrics
+	camErr     atomic.Value // string: why the camera is not connected
 	inferNanos atomic.Int64 // last frame's inference time
 	modelRef   atomic.Pointer[ModelRef]
+	modelCfg   atomic.Pointer[ModelConfig] // the running model's settings, for the predictor
 	recovered  atomic.Pointer[store.Recovery]
-	firstFrame bool // the capture loop has processed a frame
+	fps        fpsMeter
+	firstFrame bool   // the capture loop has processed a frame
+	lastSeq    uint64 // the capture loop's previous frame's Seq (0 after a new source)
 }
 
 // job is work handed to the capture loop. running is false when the loop ended before it could
@@ -141,7 +157,10 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	a := &agent{log: opts.Logger, opts: opts, cfg: cfg, started: time.Now(), model: p.model,
 		records: make(chan *Record, 64), evq: make(chan event, 32), loopDone: make(chan struct{})}
 	a.camState.Store("connecting")
+	a.camCode.Store(int32(camera.StateConnecting))
+	a.camErr.Store("")
 	a.modelRef.Store(&a.model.ref)
+	a.modelChanged()
 	defer a.shutdown()
 	if err := a.start(ctx, p); err != nil {
 		a.runTodo(true)
@@ -165,7 +184,11 @@ func (a *agent) start(ctx context.Context, p *prepared) error {
 		return err
 	}
 	bg := context.WithoutCancel(ctx)
+	a.startMetrics()
 	if cfg.MQTT.Enabled {
+		if err := a.newDiscovery(); err != nil {
+			return err
+		}
 		if err := a.startMQTT(bg, p.mqtt); err != nil {
 			return err
 		}
@@ -177,6 +200,11 @@ func (a *agent) start(ctx context.Context, p *prepared) error {
 		defer close(a.recorderEnd)
 		a.record()
 	}()
+	if cfg.HTTP.Enabled {
+		if err := a.startHTTP(); err != nil {
+			return err
+		}
+	}
 	src, err := camera.Open(ctx, a.cameraConfig(p.camera), a.log.With("component", "camera"))
 	if err != nil {
 		return cfg.errorAt("camera.source", err)
@@ -230,7 +258,8 @@ func commitDelay(d time.Duration) time.Duration {
 // shutdown stops what start started, in the one order that keeps the agent's promises:
 //
 //  1. the capture loop has stopped after the frame in flight (Run's caller cancelled ctx, or
-//     the file ended); the watchdog and reload watcher stop;
+//     the file ended); the watchdog and reload watcher stop; the HTTP server stops (bounded by
+//     httpShutdownTimeout, and after the prediction in flight) and its interpreter is released;
 //  2. the camera starts closing, beside the rest, with its own bound (a hung stream must not
 //     eat systemd's stop timeout);
 //  3. the recorder stores what is queued;
@@ -241,6 +270,7 @@ func commitDelay(d time.Duration) time.Duration {
 func (a *agent) shutdown() {
 	notify(a.log, daemon.SdNotifyStopping)
 	a.watchers.stop()
+	a.stopHTTP()
 	deadline := time.Now().Add(cameraCloseTimeout)
 	if a.src != nil {
 		a.closeSource(a.src)
@@ -369,10 +399,12 @@ func (a *agent) captureLoop(ctx context.Context) error {
 	defer a.runTodo(true)
 	for {
 		a.runTodo(false)
+		waitStart := time.Now()
 		f, woken, err := a.waitFrame(ctx)
 		switch {
 		case woken:
 		case err == nil:
+			a.metrics.ObserveStage(metrics.StageCapture, time.Since(waitStart))
 			a.process(f)
 		case errors.Is(err, io.EOF):
 			a.log.Info("video file ended")
@@ -403,6 +435,12 @@ func (a *agent) cameraConfig(c camera.Config) camera.Config {
 // event without blocking.
 func (a *agent) onCameraState(s camera.StateChange) {
 	a.camState.Store(s.State.String())
+	a.camCode.Store(int32(s.State))
+	if s.Err != nil && s.State != camera.StateConnected {
+		a.camErr.Store(s.Err.Error())
+	} else {
+		a.camErr.Store("")
+	}
 	a.health.cameraWaiting.Store(s.State == camera.StateConnecting || s.State == camera.StateReconnecting)
 	fields := map[string]any{"state": s.State.String(), "source": s.Source}
 	if s.Err != nil {

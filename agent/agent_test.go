@@ -65,6 +65,7 @@ func testConfig(t *testing.T) Config {
 		"device.id": "test-pi", "camera.source": sampleClip, "camera.loop": "false", "camera.max_fps": "0",
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "mqtt.enabled": "false", "state_dir": t.TempDir(),
+		"http.listen": "127.0.0.1:0",
 	} {
 		if err := l.Set(k, v, "test"); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/httpapi"
 	"github.com/edge-agent/edge-agent/sync"
 )
 
@@ -51,6 +52,11 @@ func prepare(cfg Config) (*prepared, error) {
 	}
 	if err := p.camera.Validate(); err != nil {
 		errs = append(errs, cfg.errorAt("camera.source", err))
+	}
+	if cfg.HTTP.Enabled && cfg.HTTP.TokenFile != "" {
+		if err := httpapi.CheckTokenFile(cfg.HTTP.TokenFile); err != nil {
+			errs = append(errs, cfg.errorAt("http.token_file", err))
+		}
 	}
 	if cfg.MQTT.Enabled {
 		sc, err := mqttConfig(cfg)

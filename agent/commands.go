@@ -132,6 +132,7 @@ func (a *agent) set(values map[string]json.RawMessage) error {
 		}
 		a.cfg.Model.TopK, a.cfg.Model.ScoreThreshold = next.Model.TopK, next.Model.ScoreThreshold
 		a.model.setThresholds(next.Model.TopK, next.Model.ScoreThreshold)
+		a.modelChanged()
 		a.log.Info("settings changed by command", "camera.max_fps", a.cfg.Camera.MaxFPS,
 			"model.score_threshold", a.cfg.Model.ScoreThreshold, "model.top_k", a.cfg.Model.TopK)
 		reply <- nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +33,8 @@ type Config struct {
 	Store    StoreConfig    `yaml:"store"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Log      LogConfig      `yaml:"log"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	HA       HAConfig       `yaml:"ha"`
 	// StateDir holds the store when Store.Path is empty. Default: $STATE_DIRECTORY (set by
 	// systemd's StateDirectory=), else $XDG_STATE_HOME/edge-agent, else ~/.local/state/edge-agent.
 	StateDir string `yaml:"state_dir"`
@@ -153,6 +156,45 @@ type MQTTConfig struct {
 	Verify string `yaml:"verify"`
 }
 
+// HTTPConfig is the local HTTP server: the status page, the REST predict endpoint, the metrics
+// and the health probes (see httpapi).
+type HTTPConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Listen is host:port. The default serves this machine only; 0.0.0.0:8080 serves every
+	// interface (set TokenFile then).
+	Listen string `yaml:"listen"`
+	// TokenFile holds the token every request but /healthz must carry (Authorization: Bearer,
+	// or the page's sign-in); empty: no token.
+	TokenFile string `yaml:"token_file"`
+	// PredictMaxBytes caps an image posted to /v1/predict; PredictConcurrency is how many
+	// predictions run at once (they share the model's own interpreter).
+	PredictMaxBytes    ByteSize `yaml:"predict_max_bytes"`
+	PredictConcurrency int      `yaml:"predict_concurrency"`
+}
+
+// HAConfig is Home Assistant's MQTT discovery (see hass).
+type HAConfig struct {
+	// Discovery announces the device to Home Assistant; turning it off removes the device.
+	Discovery bool `yaml:"discovery"`
+	// Prefix is Home Assistant's discovery prefix.
+	Prefix string `yaml:"prefix"`
+	// Labels is a comma-separated list of model labels that get a count sensor each.
+	Labels string `yaml:"labels"`
+	// Name is the device's name in Home Assistant; empty: the device id.
+	Name string `yaml:"name"`
+}
+
+// LabelList returns the labels of HAConfig.Labels, trimmed, without empty ones.
+func (c HAConfig) LabelList() []string {
+	var out []string
+	for _, l := range strings.Split(c.Labels, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // LogConfig selects the log level and format.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -199,7 +241,9 @@ func DefaultConfig() Config {
 			ReconnectMax:     30 * time.Second,
 			Verify:           "hold",
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		HTTP: HTTPConfig{Enabled: true, Listen: "127.0.0.1:8080", PredictMaxBytes: 8 << 20, PredictConcurrency: 1},
+		HA:   HAConfig{Prefix: "homeassistant", Labels: "person,cat,dog"},
 	}
 }
 
@@ -666,6 +710,29 @@ func (l *Loader) Config() (Config, error) {
 	}
 	if !oneOf(c.Log.Format, "text", "json") {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.HTTP.Enabled {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%q: want host:port, e.g. 127.0.0.1:8080 (%v)", c.HTTP.Listen, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("http.listen", "%q: invalid port", c.HTTP.Listen)
+		} else if n != 0 && c.MQTT.Enabled && c.MQTT.Embedded && c.HTTP.Listen == c.MQTT.EmbeddedListen {
+			bad("http.listen", "%q is mqtt.embedded_listen too", c.HTTP.Listen)
+		}
+		if c.HTTP.PredictMaxBytes < 1<<10 || c.HTTP.PredictMaxBytes > 1<<30 {
+			bad("http.predict_max_bytes", "must be between 1KiB and 1GiB, got %d", c.HTTP.PredictMaxBytes)
+		}
+		if c.HTTP.PredictConcurrency < 1 || c.HTTP.PredictConcurrency > 16 {
+			bad("http.predict_concurrency", "must be between 1 and 16, got %d", c.HTTP.PredictConcurrency)
+		}
+	}
+	if c.HA.Discovery {
+		if !c.MQTT.Enabled {
+			bad("ha.discovery", "needs mqtt.enabled")
+		}
+		if !validPrefix.MatchString(c.HA.Prefix) {
+			bad("ha.prefix", "%q must be a plain topic path without wildcards", c.HA.Prefix)
+		}
 	}
 	c.origin = maps.Clone(l.origin)
 	if len(errs) > 0 {

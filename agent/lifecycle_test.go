@@ -64,6 +64,7 @@ func setAll(t *testing.T, kv ...string) Config {
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "state_dir": t.TempDir(),
 		"mqtt.status_interval": "1h", "mqtt.reconnect_initial": "50ms", "mqtt.reconnect_max": "200ms",
+		"http.listen": "127.0.0.1:0",
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		base[kv[i]] = kv[i+1]
@@ -353,7 +354,7 @@ func TestBrokerURLFromEnvironment(t *testing.T) {
 	}
 	base := setAll(t)
 	for k, v := range map[string]string{"device.id": "test-pi", "camera.source": sampleClip, "model.path": classifyModel,
-		"model.labels": classifyLabels, "state_dir": base.StateDir, "camera.max_fps": "20"} {
+		"model.labels": classifyLabels, "state_dir": base.StateDir, "camera.max_fps": "20", "http.listen": "127.0.0.1:0"} {
 		if err := l.Set(k, v, "test"); err != nil {
 			t.Fatal(err)
 		}

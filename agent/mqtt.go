@@ -24,6 +24,10 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 	}
 	sc.Status = a.status
 	sc.OnCommand = a.command
+	if a.ha != nil {
+		sc.Subscriptions = append(sc.Subscriptions, a.ha.Subscriptions()...)
+		sc.OnConnect = a.ha.OnConnect
+	}
 	client, err := sync.New(sc, a.db, a.log)
 	if err != nil {
 		return a.cfg.errorAt("mqtt", err) // prepare validated the same settings
@@ -96,6 +100,8 @@ func (a *agent) status() sync.StatusInfo {
 	extra := map[string]any{
 		"camera":        a.camState.Load(),
 		"frames":        a.frames.Load(),
+		"fps":           a.fps.rate(time.Now()),
+		"runtime":       runtimeName,
 		"infer_ms":      float64(a.inferNanos.Load()/1000) / 1000,
 		"model_sha256":  ref.SHA256,
 		"model_version": ref.Version,

@@ -6,29 +6,39 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/metrics"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 // process runs one frame through the model and hands the record to the recorder. It owns f.
 func (a *agent) process(f *camera.Frame) {
 	defer f.Close()
+	a.countFrame(f)
 	m := a.model
+	t0 := time.Now()
 	tr, err := m.pre.Run(f, m.input.Bytes())
 	if err != nil {
+		a.metrics.FrameDropped(metrics.DropPreprocess, 1)
 		a.log.Warn("frame skipped: preprocessing failed", "err", err)
 		return
 	}
-	t0 := time.Now()
+	t1 := time.Now()
+	a.metrics.ObserveStage(metrics.StagePreprocess, t1.Sub(t0))
 	if err := m.ip.Invoke(); err != nil {
+		a.metrics.FrameDropped(metrics.DropInfer, 1)
 		a.log.Error("frame skipped: inference failed", "err", err)
 		return
 	}
-	inferTime := time.Since(t0)
+	t2 := time.Now()
+	inferTime := t2.Sub(t1)
+	a.metrics.ObserveStage(metrics.StageInfer, inferTime)
 	res, err := m.decode(tr)
 	if err != nil {
+		a.metrics.FrameDropped(metrics.DropDecode, 1)
 		a.log.Error("frame skipped: decoding failed", "err", err)
 		return
 	}
+	a.metrics.ObserveStage(metrics.StageDecode, time.Since(t2))
 	rec := &Record{V: RecordVersion, Device: a.cfg.Device.ID, TS: f.Time().UTC(), Model: m.ref,
 		Frame:   FrameSize{W: f.Width(), H: f.Height()},
 		InferMS: float64(inferTime.Microseconds()) / 1000, Result: res}
@@ -47,13 +57,18 @@ func (a *agent) process(f *camera.Frame) {
 		jpg, err := a.snapshot(f, dets, req.boxes)
 		req.reply <- snapshotResult{jpg, err}
 	}
+	a.show(f, rec)
 	a.frames.Add(1)
+	a.metrics.FrameInferred()
 	a.inferNanos.Store(int64(inferTime))
-	a.health.frameDone(time.Now())
+	now := time.Now()
+	a.fps.tick(now)
+	a.health.frameDone(now)
 	if !a.firstFrame {
 		a.firstFrame = true
 		a.log.Info("pipeline running", "frame", fmt.Sprintf("%dx%d", f.Width(), f.Height()), "infer_ms", rec.InferMS)
 	}
+	rec.queued = time.Now()
 	a.records <- rec
 }
 
@@ -99,6 +114,7 @@ func (a *agent) record() {
 		})
 		if err != nil {
 			a.storeDrops.Add(uint64(len(batch)))
+			a.metrics.RecordsNotStored(len(batch))
 			a.health.storeError.Store(true)
 			if !failing {
 				a.log.Error("records not stored", "count", len(batch), "err", err)
@@ -112,6 +128,11 @@ func (a *agent) record() {
 			failing = false
 		}
 		a.health.storeError.Store(false)
+		stored := time.Now()
+		for _, r := range batch {
+			a.metrics.ObserveStage(metrics.StageRecord, stored.Sub(r.queued))
+			a.published(r)
+		}
 		if a.opts.Print != nil {
 			for _, p := range payloads[:len(batch)] {
 				fmt.Fprintf(a.opts.Print, "%s\n", p)

@@ -13,12 +13,13 @@ const RecordVersion = 1
 // Record is one prediction: the JSON payload stored in the outbox and published on
 // <prefix>/<device>/predictions. Device and Seq identify it; consumers drop duplicates with them.
 type Record struct {
-	V      int       `json:"v"`
-	Device string    `json:"device"`
-	Seq    uint64    `json:"seq"`
-	TS     time.Time `json:"ts"` // capture time, UTC
-	Model  ModelRef  `json:"model"`
-	Frame  FrameSize `json:"frame"`
+	V      int    `json:"v"`
+	Device string `json:"device"`
+	// Seq is the record's number in the outbox, from 1; a prediction over HTTP has none.
+	Seq   uint64    `json:"seq,omitempty"`
+	TS    time.Time `json:"ts"` // capture time, UTC
+	Model ModelRef  `json:"model"`
+	Frame FrameSize `json:"frame"`
 	// InferMS is the time spent in the interpreter for this frame.
 	InferMS float64 `json:"infer_ms"`
 	// Result is the decoded output, the same as `edge-agent infer --json` prints: classes for
@@ -27,6 +28,9 @@ type Record struct {
 	// SnapshotJPEG is the frame with the detections drawn, when snapshots are on and a detection
 	// fired; base64 in JSON.
 	SnapshotJPEG []byte `json:"snapshot_jpeg,omitempty"`
+
+	// queued is when the capture loop handed the record to the recorder.
+	queued time.Time
 }
 
 // ModelRef identifies the model that produced a record.

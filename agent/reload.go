@@ -91,6 +91,7 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 		}
 		a.closeSource(a.src)
 		a.src, a.cfg.Camera = src, newCam
+		a.lastSeq = 0 // the new source numbers its frames from 1
 		applied = append(applied, "camera")
 	}
 
@@ -107,12 +108,14 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 	}
 	a.cfg.Model = next.Model
 	a.model.setThresholds(next.Model.TopK, next.Model.ScoreThreshold)
+	a.modelChanged()
 
 	var restart []string
 	for _, s := range []struct {
 		name     string
 		old, new any
-	}{{"device", old.Device, next.Device}, {"store", old.Store, next.Store}, {"mqtt", old.MQTT, next.MQTT}, {"state_dir", old.StateDir, next.StateDir}} {
+	}{{"device", old.Device, next.Device}, {"store", old.Store, next.Store}, {"mqtt", old.MQTT, next.MQTT}, {"state_dir", old.StateDir, next.StateDir},
+		{"http", old.HTTP, next.HTTP}, {"ha", old.HA, next.HA}} {
 		if !reflect.DeepEqual(s.old, s.new) {
 			restart = append(restart, s.name)
 		}

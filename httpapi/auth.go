@@ -37,6 +37,12 @@ type auth struct {
 	session [sha256.Size]byte
 }
 
+// CheckTokenFile reports whether path holds a usable token, as New would read it.
+func CheckTokenFile(path string) error {
+	_, err := loadAuth(path, slog.New(slog.DiscardHandler))
+	return err
+}
+
 func loadAuth(path string, log *slog.Logger) (*auth, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -48,7 +48,7 @@ func BenchmarkPredictDirect(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := s.Predict(context.Background(), img); err != nil {
+		if _, err := s.predictImage(context.Background(), img); err != nil {
 			b.Fatal(err)
 		}
 	}

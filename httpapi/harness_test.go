@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,8 +99,16 @@ func (s *ssd) record(dets []vision.Detection, w, h int, infer time.Duration, ts 
 	return rec
 }
 
-// Predict implements Predictor with the Go image path (vision.FillInput), as `edge-agent infer`.
-func (s *ssd) Predict(ctx context.Context, img image.Image) (any, error) {
+// Predict implements Predictor with the Go image path (vision.DecodeImage, vision.FillInput).
+func (s *ssd) Predict(ctx context.Context, data []byte) (any, error) {
+	img, err := vision.DecodeImage(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrImage, err)
+	}
+	return s.predictImage(ctx, img)
+}
+
+func (s *ssd) predictImage(ctx context.Context, img image.Image) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -133,7 +142,7 @@ func newGated() *gatedPredictor {
 	return &gatedPredictor{started: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (g *gatedPredictor) Predict(ctx context.Context, img image.Image) (any, error) {
+func (g *gatedPredictor) Predict(ctx context.Context, data []byte) (any, error) {
 	g.calls.Add(1)
 	g.started <- struct{}{}
 	if g.stubborn {
@@ -145,13 +154,13 @@ func (g *gatedPredictor) Predict(ctx context.Context, img image.Image) (any, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return map[string]int{"w": img.Bounds().Dx()}, nil
+	return map[string]int{"bytes": len(data)}, nil
 }
 
 // errPredictor fails every prediction with err.
 type errPredictor struct{ err error }
 
-func (e errPredictor) Predict(context.Context, image.Image) (any, error) { return nil, e.err }
+func (e errPredictor) Predict(context.Context, []byte) (any, error) { return nil, e.err }
 
 // standIn is a stand-in for the agent's status and readiness, settable by the tests.
 type standIn struct {

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edge-agent/edge-agent/tflite/vision"
+	_ "image/jpeg" // the formats accepted, for their headers
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
 )
 
 // uploadTimeout bounds reading one uploaded image, so a slow or stalled client cannot hold a
@@ -31,9 +34,9 @@ var formats = map[string]bool{"jpeg": true, "png": true, "bmp": true}
 const acceptedTypes = "image/jpeg, image/png, image/bmp, application/octet-stream or multipart/form-data with an \"image\" part"
 
 // predict runs the live model on an uploaded image. Requests are admitted up to
-// PredictConcurrency+PredictQueue at once (429 beyond), read and checked, then wait for one of
-// PredictConcurrency slots before the image is decoded and predicted, so at most that many
-// decoded images are in memory.
+// PredictConcurrency+PredictQueue at once (429 beyond), read and their header checked, then wait
+// for one of PredictConcurrency slots before the image is decoded and predicted, so at most that
+// many decoded images are in memory.
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Predictor == nil {
 		writeError(w, http.StatusServiceUnavailable, "predictions are not available on this device")
@@ -84,20 +87,15 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	img, err := vision.DecodeImage(bytes.NewReader(b))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%s image: %v", format, err)
-		return
-	}
-	res, err := s.deps.Predictor.Predict(ctx, img)
+	res, err := s.deps.Predictor.Predict(ctx, b)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, res)
 	case errors.Is(err, ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "%v", err)
-	case errors.Is(err, vision.ErrImage):
-		writeError(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, ErrImage):
+		writeError(w, http.StatusBadRequest, "%s image: %v", format, err)
 	case ctx.Err() != nil:
 		// The client has gone; nobody reads an answer.
 	default:

@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"log/slog"
 	"net"
 	"net/http"
@@ -137,15 +136,20 @@ type Check struct {
 // Predictor runs the live model on an uploaded image. The agent implements it with an
 // interpreter of its own, so predictions never disturb the camera pipeline.
 type Predictor interface {
-	// Predict returns the prediction for img as records carry it (JSON-encodable). At most
+	// Predict returns the prediction for image, a JPEG, PNG or BMP file whose header the server
+	// checked (format, size), as records carry it (JSON-encodable). At most
 	// Config.PredictConcurrency calls run at once. An error wrapping ErrUnavailable answers 503,
-	// one wrapping vision.ErrImage 400, any other 500.
-	Predict(ctx context.Context, img image.Image) (any, error)
+	// one wrapping ErrImage 400, any other 500.
+	Predict(ctx context.Context, image []byte) (any, error)
 }
 
-// ErrUnavailable is wrapped by Predictor errors meaning no model can run now (one is being
-// swapped in, say): the client may retry.
-var ErrUnavailable = errors.New("prediction unavailable")
+// Errors a Predictor wraps to choose the answer.
+var (
+	// ErrUnavailable means no model can run now (one failed to load, say): the client may retry.
+	ErrUnavailable = errors.New("prediction unavailable")
+	// ErrImage means the image cannot be used (it does not decode, it is cut off).
+	ErrImage = errors.New("unusable image")
+)
 
 // Deps are what the server serves. Agent is required.
 type Deps struct {

@@ -384,7 +384,7 @@ func TestPredictErrors(t *testing.T) {
 	}{
 		{"no predictor", nil, 503},
 		{"model being swapped", errPredictor{fmt.Errorf("reloading: %w", ErrUnavailable)}, 503},
-		{"image the model refuses", errPredictor{fmt.Errorf("%w: empty image", vision.ErrImage)}, 400},
+		{"image the decoder refuses", errPredictor{fmt.Errorf("%w: truncated JPEG", ErrImage)}, 400},
 		{"inference failed", errPredictor{errors.New("tflite: kernel failed")}, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,10 @@ type syncStats struct {
 	LastError  string `json:"last_error,omitempty"`
 }
 
+// StatusPayload returns the online status payload as the client would publish it now, for the
+// agent's other readers (its HTTP API).
+func (c *Client) StatusPayload() json.RawMessage { return c.onlinePayload() }
+
 func (c *Client) onlinePayload() []byte {
 	var info StatusInfo
 	if c.cfg.Status != nil {

@@ -121,6 +121,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Version:  version,
 		Reload:   reload,
 		Load:     load,
+		// The one line a newcomer needs: where to look at the detections.
+		OnHTTP: func(url string) { fmt.Fprintf(stderr, "edge-agent: status page at %s\n", url) },
 	}
 	if *printRecords {
 		opts.Print = stdout

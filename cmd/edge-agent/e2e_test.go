@@ -41,9 +41,10 @@ func buildAgent(t *testing.T) string {
 	return bin
 }
 
-// agentEnv is the test process's environment without EDGE_AGENT_* overrides.
+// agentEnv is the test process's environment without EDGE_AGENT_* overrides, with the HTTP
+// server on a free port (tests run side by side; the page's address is printed on stderr).
 func agentEnv() []string {
-	var env []string
+	env := []string{agent.EnvName("http.listen") + "=127.0.0.1:0"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, agent.EnvPrefix) && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
 			env = append(env, kv)

@@ -79,7 +79,8 @@ if grep -q -- '-once' <<<"$run_help"; then
 		local arch=$1 out=$2
 		shift 2
 		mkdir -p "$work/state-$arch"
-		"$@" "$dist/$arch/edge-agent" run --source testdata/clips/sample.mp4 \
+		# A free port for the status page, which the comparison does not need.
+		EDGE_AGENT_HTTP_LISTEN=127.0.0.1:0 "$@" "$dist/$arch/edge-agent" run --source testdata/clips/sample.mp4 \
 			--model models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite \
 			--labels models/labelmap.txt --once --print --no-mqtt --state-dir "$work/state-$arch" >"$out"
 	}
