@@ -43,7 +43,8 @@ build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
 
 # run starts the agent on its embedded defaults: the bundled sample clip, the bundled SSD model
-# and an embedded MQTT broker on localhost:1883, printing every record as a JSON line.
+# and an embedded MQTT broker on localhost:1883, printing every record as a JSON line and the
+# status page's address (http://127.0.0.1:8080/).
 run: build
 	$(BIN)/edge-agent run --print $(RUN_ARGS)
 

@@ -22,6 +22,7 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 		sc.Broker = b.URL()
 		a.log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
+	sc.AgentVersion = a.opts.Version
 	sc.Status = a.status
 	sc.OnCommand = a.command
 	if a.ha != nil {

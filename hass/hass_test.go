@@ -542,7 +542,11 @@ func TestTemplatesOddLabels(t *testing.T) {
 	emptyState, _ := json.Marshal(empty.state)
 	status := []byte(`{"state":"online","fps":0,"infer_ms":0,"backlog":0,"model":"m","model_version":""}`)
 	checkTemplates(t, d.Config(), map[string][]byte{d.StateTopic(): state, d.topics.Status: status}, want)
-	// Before any detection, and with no model version: the name stands in.
+	// Before any detection, and with no model version nor hash: the name stands in.
 	checkTemplates(t, empty.Config(), map[string][]byte{d.StateTopic(): emptyState, d.topics.Status: status},
 		map[string]string{"last_detection": "none", "count_teddy_bear": "0", "model_version": "m", "last_detection.attributes": "{}"})
+	// With the hash and no version, its start tells models apart.
+	hashed := []byte(`{"state":"online","model":"m","model_version":"","model_sha256":"61d598093ed03ed41aa47c3a39a28ac01e960d6a810a5419b9a5016a1e9c469b"}`)
+	checkTemplates(t, empty.Config(), map[string][]byte{d.StateTopic(): emptyState, d.topics.Status: hashed},
+		map[string]string{"model_version": "61d598093ed0", "availability": "online"})
 }

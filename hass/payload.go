@@ -15,8 +15,9 @@ const (
 	fpsTemplate          = "{{ value_json.fps }}"
 	latencyTemplate      = "{{ value_json.infer_ms }}"
 	backlogTemplate      = "{{ value_json.backlog }}"
-	// The model's version, or its name when the configuration gives it no version.
-	modelVersionTemplate = "{{ value_json.model_version | default(value_json.model, true) }}"
+	// The model's version; without one, the start of its hash (which tells models apart), else
+	// its name.
+	modelVersionTemplate = "{{ value_json.model_version or (value_json.model_sha256 or '')[:12] or value_json.model }}"
 )
 
 // jinjaString quotes s as a Jinja string literal.

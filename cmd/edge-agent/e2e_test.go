@@ -19,6 +19,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edge-agent/edge-agent/agent"
+	"github.com/edge-agent/edge-agent/internal/asyncapitest"
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/tflite/vision"
@@ -55,6 +56,7 @@ func agentEnv() []string {
 
 // collector subscribes to every topic of a device and keeps what arrives.
 type collector struct {
+	cl       mqtt.Client
 	mu       gosync.Mutex
 	messages map[string][][]byte // topic -> payloads, in arrival order
 }
@@ -64,6 +66,7 @@ func subscribe(t *testing.T, brokerURL, filter string) *collector {
 	c := &collector{messages: map[string][][]byte{}}
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("e2e-watcher").SetOrderMatters(true)
 	cl := mqtt.NewClient(opts)
+	c.cl = cl
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
@@ -83,6 +86,37 @@ func (c *collector) get(topic string) [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([][]byte(nil), c.messages[topic]...)
+}
+
+// publish publishes as a dashboard or Home Assistant would.
+func (c *collector) publish(t *testing.T, topic string, payload string) {
+	t.Helper()
+	if tok := c.cl.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// checkAsyncAPI validates every message the collector received against docs/asyncapi.yaml.
+func (c *collector) checkAsyncAPI(t *testing.T) {
+	t.Helper()
+	doc, err := asyncapitest.Load("../../docs/asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for topic, payloads := range c.messages {
+		for _, p := range payloads {
+			n++
+			if err := doc.Validate(topic, p); err != nil {
+				t.Errorf("docs/asyncapi.yaml: %v", err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no message to check against docs/asyncapi.yaml")
+	}
 }
 
 // TestEndToEnd runs the real agent binary on the sample clip (frames made from the shared
@@ -160,6 +194,8 @@ func TestEndToEnd(t *testing.T) {
 	if len(status) == 0 || !bytes.Contains(status[len(status)-1], []byte(`"offline"`)) {
 		t.Errorf("last status should be offline after a clean stop, got %q", status)
 	}
+	// Every record, status and event the agent published is what docs/asyncapi.yaml says.
+	sub.checkAsyncAPI(t)
 }
 
 // checkFrame checks one frame's detections against what the clip shows (testdata/clips/README.md).

@@ -42,7 +42,8 @@ function onStatus(ev) {
     document.title = `${st.device} · edge-agent`;
   }
   show('model', st.model);
-  show('model-version', st.model_version);
+  // Without a configured version, the start of the model's hash tells models apart.
+  show('model-version', st.model_version || (st.model_sha256 || '').slice(0, 12));
   show('runtime', st.runtime);
   show('agent-version', st.agent_version);
   show('camera', st.camera);
@@ -56,7 +57,10 @@ function onStatus(ev) {
   const ready = $('ready');
   ready.textContent = msg.ready ? 'ready' : 'not ready';
   ready.className = 'badge ' + (msg.ready ? 'ok' : 'bad');
-  const rows = Object.entries(msg.checks || {}).map(([name, c]) => {
+  const order = ['camera', 'model', 'store', 'broker'];
+  const rank = (n) => (order.includes(n) ? order.indexOf(n) : order.length);
+  const checks = Object.entries(msg.checks || {}).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+  const rows = checks.map(([name, c]) => {
     const tr = document.createElement('tr');
     tr.className = c.ready ? 'ok' : 'bad';
     for (const v of [name, c.state, c.reason || '']) {
