@@ -3,6 +3,8 @@ package tflite
 import (
 	"fmt"
 	"math"
+
+	"github.com/edge-agent/edge-agent/tflite/internal/fb"
 )
 
 // TFLite_Detection_PostProcess is the custom op that ends SSD detectors: it decodes the box
@@ -59,11 +61,11 @@ func newDetectionPostProcess(n *node) (kernel, error) {
 	if len(n.inputs) != 3 || len(n.outputs) != 4 {
 		return nil, n.errorf("got %d inputs and %d outputs, want 3 and 4", len(n.inputs), len(n.outputs))
 	}
-	root, err := flexRoot(n.custom)
+	root, err := fb.FlexRoot(n.custom)
 	if err != nil {
 		return nil, n.errorf("custom options: %w", err)
 	}
-	m, err := root.asMap()
+	m, err := root.AsMap()
 	if err != nil {
 		return nil, n.errorf("custom options: %w", err)
 	}
@@ -79,15 +81,15 @@ func newDetectionPostProcess(n *node) (kernel, error) {
 		{"num_classes", &k.numClasses, 0},
 	}
 	for _, f := range ints {
-		v, err := m.get(f.key)
+		v, err := m.Get(f.key)
 		if err != nil {
 			return nil, n.errorf("custom option %s: %w", f.key, err)
 		}
-		if v.isNull() {
+		if v.IsNull() {
 			*f.dst = f.def
 			continue
 		}
-		i, err := v.asInt32()
+		i, err := v.AsInt32()
 		if err != nil {
 			return nil, n.errorf("custom option %s: %w", f.key, err)
 		}
@@ -105,21 +107,21 @@ func newDetectionPostProcess(n *node) (kernel, error) {
 		{"w_scale", &k.wScale},
 	}
 	for _, f := range floats {
-		v, err := m.get(f.key)
+		v, err := m.Get(f.key)
 		if err != nil {
 			return nil, n.errorf("custom option %s: %w", f.key, err)
 		}
-		x, err := v.asFloat64()
+		x, err := v.AsFloat64()
 		if err != nil {
 			return nil, n.errorf("custom option %s: %w", f.key, err)
 		}
 		*f.dst = float32(x)
 	}
-	v, err := m.get("use_regular_nms")
+	v, err := m.Get("use_regular_nms")
 	if err != nil {
 		return nil, n.errorf("custom option use_regular_nms: %w", err)
 	}
-	if k.useRegularNMS, err = v.asBool(); err != nil {
+	if k.useRegularNMS, err = v.AsBool(); err != nil {
 		return nil, n.errorf("custom option use_regular_nms: %w", err)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/edge-agent/edge-agent/tflite/internal/fb"
 )
 
 // flexMapBytes builds a FlexBuffer map with 4-byte slots: int32 values become ints, float32
@@ -42,17 +44,17 @@ func flexMapBytes(m map[string]any) []byte {
 		switch v := m[k].(type) {
 		case int32:
 			u32(uint32(v))
-			types = append(types, byte(flexInt)<<2|2)
+			types = append(types, byte(fb.FlexInt)<<2|2)
 		case float32:
 			u32(math.Float32bits(v))
-			types = append(types, byte(flexFloat)<<2|2)
+			types = append(types, byte(fb.FlexFloat)<<2|2)
 		case bool:
 			x := uint32(0)
 			if v {
 				x = 1
 			}
 			u32(x)
-			types = append(types, byte(flexBool)<<2|2)
+			types = append(types, byte(fb.FlexBool)<<2|2)
 		default:
 			panic("flexMapBytes: unsupported value")
 		}
@@ -60,7 +62,7 @@ func flexMapBytes(m map[string]any) []byte {
 	b = append(b, types...)
 	root := len(b)
 	u32(uint32(root - values))
-	return append(b, byte(flexMap)<<2|2, 4)
+	return append(b, byte(fb.FlexMapType)<<2|2, 4)
 }
 
 func dppOptions(over map[string]any) map[string]any {
@@ -335,8 +337,8 @@ func TestDetectionPostProcessErrors(t *testing.T) {
 	}
 	n := &node{op: "TFLite_Detection_PostProcess", inputs: []*Tensor{enc, cls, anchors},
 		outputs: make([]*Tensor, 4), custom: []byte{1, 2}}
-	if _, err := newDetectionPostProcess(n); !errors.Is(err, errFlexBuffer) {
-		t.Errorf("corrupt options: err = %v, want errFlexBuffer", err)
+	if _, err := newDetectionPostProcess(n); !errors.Is(err, fb.ErrFlexBuffer) {
+		t.Errorf("corrupt options: err = %v, want fb.ErrFlexBuffer", err)
 	}
 	// An anchor with a negative size decodes to an invalid box, which eval rejects.
 	bad := cornerAnchors(dppBoxes)

@@ -95,72 +95,6 @@ func invokeCost(ip *Interpreter) int64 {
 	return cost
 }
 
-// FuzzFlatbuffer walks arbitrary bytes as flatbuffer tables, reading every slot as every kind
-// of field: the reader must return errors, never panic.
-func FuzzFlatbuffer(f *testing.F) {
-	f.Add(reshapeModel())
-	f.Add(dynamicModel())
-	f.Add(newChain().bytes())
-	if b, err := os.ReadFile(modelHelloFloat); err == nil {
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		root, err := fbBuf(b).root("")
-		if err != nil {
-			return
-		}
-		budget := 10000
-		walkTable(root, 0, &budget)
-		o := tableOptions{t: root, ok: true}
-		for slot := 0; slot < 8; slot++ {
-			_ = o.Bool(slot, true)
-			_ = o.Int8(slot, 1)
-			_ = o.Int32(slot, 1)
-			_ = o.Float32(slot, 1)
-			_ = o.Int32s(slot)
-		}
-	})
-}
-
-func walkTable(t fbTable, depth int, budget *int) {
-	if depth > 4 {
-		return
-	}
-	for slot := 0; slot < min(t.slots, 16); slot++ {
-		if *budget--; *budget < 0 {
-			return
-		}
-		_, _ = t.uint8(slot, 0)
-		_, _ = t.int32(slot, 0)
-		_, _ = t.uint64(slot, 0)
-		_, _ = t.float32(slot, 0)
-		_, _ = t.string(slot)
-		if sub, ok, err := t.table(slot); ok && err == nil {
-			walkTable(sub, depth+1, budget)
-		}
-		for _, size := range []int{1, 4, 8} {
-			v, ok, err := t.vector(slot, size)
-			if !ok || err != nil {
-				continue
-			}
-			for i := 0; i < min(v.n, 4); i++ {
-				switch size {
-				case 1:
-					_ = v.bytes()
-				case 4:
-					_, _ = v.uint32(i), v.float32(i)
-					_, _ = v.string(i)
-					if sub, err := v.table(i); err == nil {
-						walkTable(sub, depth+1, budget)
-					}
-				case 8:
-					_ = v.int64(i)
-				}
-			}
-		}
-	}
-}
-
 // FuzzGraph builds well-formed models from the fuzz input (tensors of the supported types with
 // small shapes, constants, quantization, and a chain of supported builtin ops with options) so
 // that the kernels' factories, prepare and eval meet hostile graphs the byte-level fuzzer rarely
@@ -322,7 +256,7 @@ func graphFromBytes(data []byte) []byte {
 		}
 		out := add(otyp, randShape(0), nil)
 		var opts fbt
-		if optsType := builtinOptionsType[code]; optsType != 0 {
+		if optsType := builtinKernels[code].opts; optsType != 0 {
 			for slot := 0; slot < 7; slot++ {
 				switch next() % 4 {
 				case 0:
@@ -344,7 +278,7 @@ func graphFromBytes(data []byte) []byte {
 			}
 		}
 		opcodes = append(opcodes, tOpcode(code))
-		ops = append(ops, tOp(uint32(len(opcodes)-1), in, []int32{out}, builtinOptionsType[code], opts))
+		ops = append(ops, tOp(uint32(len(opcodes)-1), in, []int32{out}, builtinKernels[code].opts, opts))
 		available = append(available, out)
 	}
 	last := available[len(available)-1]

@@ -199,11 +199,12 @@ func (ip *Interpreter) bind(n *node, code opCode, op *operatorDef) error {
 			return fmt.Errorf("tflite: operator %d (custom op %q): %w op", n.index, code.custom, ErrUnsupported)
 		}
 	} else {
-		f = builtinKernels[code.builtin]
-		if f == nil {
+		b, ok := builtinKernels[code.builtin]
+		if !ok {
 			return fmt.Errorf("tflite: operator %d (%s, builtin code %d): %w op", n.index, n.op, code.builtin, ErrUnsupported)
 		}
-		if want, ok := builtinOptionsType[code.builtin]; ok && op.optsType != 0 && op.optsType != want {
+		f = b.kernel
+		if want := b.opts; want != 0 && op.optsType != 0 && op.optsType != want {
 			return fmt.Errorf("tflite: %w: operator %d (%s): builtin options of union type %d, want %d",
 				ErrInvalidModel, n.index, n.op, op.optsType, want)
 		}
@@ -217,14 +218,6 @@ func (ip *Interpreter) bind(n *node, code opCode, op *operatorDef) error {
 	}
 	ip.kernels[n.index] = k
 	return nil
-}
-
-// builtinOptionsType is the BuiltinOptions union type each supported op's options must have.
-var builtinOptionsType = map[int32]uint8{
-	opConv2D: 1, opDepthwiseConv2D: 2, opAveragePool2D: 5, opMaxPool2D: 5, opFullyConnected: 8,
-	opSoftmax: 9, opConcatenation: 10, opAdd: 11, opResizeBilinear: 15, opReshape: 17, opMul: 21,
-	opPad: 22, opTranspose: 26, opMean: 27, opSub: 28, opSqueeze: 30, opStridedSlice: 32,
-	opDequantize: 38, opResizeNearestNeighbor: 74, opQuantize: 89, opHardSwish: 91,
 }
 
 func (ip *Interpreter) pick(idx []int) []*Tensor {

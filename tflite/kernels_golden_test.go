@@ -41,21 +41,6 @@ type kernelGolden struct {
 	outputs  []int32
 }
 
-// BuiltinOptions union types used below.
-const (
-	optSoftmax        = 9
-	optConcatenation  = 10
-	optAdd            = 11
-	optResizeBilinear = 15
-	optMul            = 21
-	optPad            = 22
-	optTranspose      = 26
-	optReducer        = 27
-	optSub            = 28
-	optStridedSlice   = 32
-	optResizeNearest  = 74
-)
-
 func gq(typ DataType, shape []int32, scale float32, zp int64) gTensor {
 	return gTensor{typ: typ, shape: shape, scale: scale, zp: zp}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/edge-agent/edge-agent/tflite/internal/fb"
 )
 
 // Model metadata (tflite-support's metadata_schema.fbs): a ModelMetadata flatbuffer with file
@@ -128,7 +130,7 @@ func ParseLabels(b []byte) []string {
 // 0's outputs: the first TENSOR_AXIS_LABELS file (classifiers), else the first
 // TENSOR_VALUE_LABELS file (detectors' class ids).
 func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) {
-	root, err := fbBuf(b).root("M001")
+	root, err := fb.Buf(b).Root("M001")
 	if err != nil {
 		return nil, "", err
 	}
@@ -137,7 +139,7 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 		slot int
 		dst  *string
 	}{{0, &md.Name}, {1, &md.Description}, {2, &md.Version}, {4, &md.Author}, {5, &md.License}} {
-		if *f.dst, err = root.string(f.slot); err != nil {
+		if *f.dst, err = root.String(f.slot); err != nil {
 			return nil, "", fmt.Errorf("field %d: %w", f.slot, err)
 		}
 	}
@@ -145,27 +147,27 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 	// entries sharing one table cannot make the parser allocate without bound.
 	budget := 4*len(b) + 1024
 	var axisLabels, valueLabels string
-	add := func(t fbTable, slot int, tensor string) error {
-		v, _, err := t.vector(slot, 4)
+	add := func(t fb.Table, slot int, tensor string) error {
+		v, _, err := t.Vector(slot, 4)
 		if err != nil {
 			return err
 		}
-		if budget -= 32 * v.n; budget < 0 {
+		if budget -= 32 * v.Len(); budget < 0 {
 			return errors.New("too many associated files")
 		}
-		for i := 0; i < v.n; i++ {
-			ft, err := v.table(i)
+		for i := 0; i < v.Len(); i++ {
+			ft, err := v.Table(i)
 			if err != nil {
 				return err
 			}
 			var af AssociatedFile
-			if af.Name, err = ft.string(0); err != nil {
+			if af.Name, err = ft.String(0); err != nil {
 				return err
 			}
 			if budget -= len(af.Name); budget < 0 {
 				return errors.New("associated file names too long")
 			}
-			if af.Type, err = ft.int8(2, 0); err != nil {
+			if af.Type, err = ft.Int8(2, 0); err != nil {
 				return err
 			}
 			af.Tensor = tensor
@@ -184,12 +186,12 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 	if err := add(root, 6, ""); err != nil {
 		return nil, "", fmt.Errorf("associated files: %w", err)
 	}
-	subs, _, err := root.vector(3, 4)
+	subs, _, err := root.Vector(3, 4)
 	if err != nil {
 		return nil, "", fmt.Errorf("subgraph metadata: %w", err)
 	}
-	if subs.n > 0 {
-		sg, err := subs.table(0)
+	if subs.Len() > 0 {
+		sg, err := subs.Table(0)
 		if err != nil {
 			return nil, "", fmt.Errorf("subgraph metadata: %w", err)
 		}
@@ -201,15 +203,15 @@ func parseModelMetadata(b []byte) (md *ModelMetadata, labels string, err error) 
 			if kind == "output" {
 				slot = 3
 			}
-			tv, _, err := sg.vector(slot, 4)
+			tv, _, err := sg.Vector(slot, 4)
 			if err != nil {
 				return nil, "", fmt.Errorf("%s tensor metadata: %w", kind, err)
 			}
-			if budget -= 32 * tv.n; budget < 0 {
+			if budget -= 32 * tv.Len(); budget < 0 {
 				return nil, "", errors.New("too many tensor metadata")
 			}
-			for i := 0; i < tv.n; i++ {
-				tt, err := tv.table(i)
+			for i := 0; i < tv.Len(); i++ {
+				tt, err := tv.Table(i)
 				if err != nil {
 					return nil, "", fmt.Errorf("%s tensor metadata %d: %w", kind, i, err)
 				}

@@ -5,17 +5,6 @@ import (
 	"fmt"
 )
 
-// options reads the fields of an operator's builtin options table by slot (the field's index in
-// the TFLite schema's options table). An absent field, or an absent table, yields the default.
-// The model reader checks every offset at load time, so the accessors cannot fail.
-type options interface {
-	Bool(slot int, def bool) bool
-	Int8(slot int, def int8) int8 // enums such as Padding and ActivationFunctionType
-	Int32(slot int, def int32) int32
-	Float32(slot int, def float32) float32
-	Int32s(slot int) []int32 // nil when absent
-}
-
 // node is one operator instance in the execution plan.
 type node struct {
 	index   int       // operator index in the subgraph, for error messages
@@ -81,35 +70,67 @@ const (
 	opHardSwish             = 117
 )
 
-// builtinKernels maps the supported builtin op codes to their kernels. It is never modified.
-var builtinKernels = map[int32]kernelFactory{
-	opAdd:                   newAdd,
-	opSub:                   newSub,
-	opMul:                   newMul,
-	opAveragePool2D:         newAveragePool2D,
-	opMaxPool2D:             newMaxPool2D,
-	opConcatenation:         newConcatenation,
-	opConv2D:                newConv2D,
-	opDepthwiseConv2D:       newDepthwiseConv2D,
-	opFullyConnected:        newFullyConnected,
-	opLogistic:              newLogistic,
-	opRelu:                  newRelu,
-	opRelu6:                 newRelu6,
-	opReluN1To1:             newReluN1To1,
-	opTanh:                  newTanh,
-	opHardSwish:             newHardSwish,
-	opSoftmax:               newSoftmax,
-	opReshape:               newReshape,
-	opSqueeze:               newSqueeze,
-	opPad:                   newPad,
-	opMean:                  newMean,
-	opResizeBilinear:        newResizeBilinear,
-	opResizeNearestNeighbor: newResizeNearestNeighbor,
-	opQuantize:              newQuantize,
-	opDequantize:            newDequantize,
-	opTranspose:             newTranspose,
-	opStridedSlice:          newStridedSlice,
+// builtinOp registers a builtin op: its kernel factory and the BuiltinOptions union type its
+// options table must have (0: the op takes none, and a table of any type is ignored).
+type builtinOp struct {
+	kernel kernelFactory
+	opts   uint8
 }
+
+// builtinKernels maps the supported builtin op codes to their kernels: the one place an op is
+// registered. It is never modified.
+var builtinKernels = map[int32]builtinOp{
+	opAdd:                   {newAdd, optAdd},
+	opSub:                   {newSub, optSub},
+	opMul:                   {newMul, optMul},
+	opAveragePool2D:         {newAveragePool2D, optPool2D},
+	opMaxPool2D:             {newMaxPool2D, optPool2D},
+	opConcatenation:         {newConcatenation, optConcatenation},
+	opConv2D:                {newConv2D, optConv2D},
+	opDepthwiseConv2D:       {newDepthwiseConv2D, optDepthwiseConv2D},
+	opFullyConnected:        {newFullyConnected, optFullyConnected},
+	opLogistic:              {newLogistic, 0},
+	opRelu:                  {newRelu, 0},
+	opRelu6:                 {newRelu6, 0},
+	opReluN1To1:             {newReluN1To1, 0},
+	opTanh:                  {newTanh, 0},
+	opHardSwish:             {newHardSwish, optHardSwish},
+	opSoftmax:               {newSoftmax, optSoftmax},
+	opReshape:               {newReshape, optReshape},
+	opSqueeze:               {newSqueeze, optSqueeze},
+	opPad:                   {newPad, optPad},
+	opMean:                  {newMean, optReducer},
+	opResizeBilinear:        {newResizeBilinear, optResizeBilinear},
+	opResizeNearestNeighbor: {newResizeNearestNeighbor, optResizeNearest},
+	opQuantize:              {newQuantize, optQuantize},
+	opDequantize:            {newDequantize, optDequantize},
+	opTranspose:             {newTranspose, optTranspose},
+	opStridedSlice:          {newStridedSlice, optStridedSlice},
+}
+
+// BuiltinOptions union types (the schema's union order, from 1).
+const (
+	optConv2D          = 1
+	optDepthwiseConv2D = 2
+	optPool2D          = 5
+	optFullyConnected  = 8
+	optSoftmax         = 9
+	optConcatenation   = 10
+	optAdd             = 11
+	optResizeBilinear  = 15
+	optReshape         = 17
+	optMul             = 21
+	optPad             = 22
+	optTranspose       = 26
+	optReducer         = 27
+	optSub             = 28
+	optSqueeze         = 30
+	optStridedSlice    = 32
+	optDequantize      = 38
+	optResizeNearest   = 74
+	optQuantize        = 89
+	optHardSwish       = 91
+)
 
 // customKernels maps the supported custom op codes to their kernels. It is never modified.
 var customKernels = map[string]kernelFactory{

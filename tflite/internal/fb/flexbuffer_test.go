@@ -1,4 +1,4 @@
-package tflite
+package fb
 
 import (
 	"encoding/hex"
@@ -19,48 +19,48 @@ func ssdOptions(t testing.TB) []byte {
 }
 
 func TestFlexBufferSSDOptions(t *testing.T) {
-	root, err := flexRoot(ssdOptions(t))
+	root, err := FlexRoot(ssdOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := root.asMap()
+	m, err := root.AsMap()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.size != 10 {
-		t.Fatalf("map size %d, want 10", m.size)
+	if m.Len() != 10 {
+		t.Fatalf("map size %d, want 10", m.Len())
 	}
 	ints := map[string]int64{"max_detections": 10, "max_classes_per_detection": 1, "num_classes": 90}
 	for k, want := range ints {
-		v, err := m.get(k)
+		v, err := m.Get(k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := v.asInt64()
+		got, err := v.AsInt64()
 		if err != nil || got != want {
 			t.Errorf("%s = %d, %v; want %d", k, got, err, want)
 		}
 	}
 	floats := map[string]float64{"y_scale": 10, "x_scale": 10, "h_scale": 5, "w_scale": 5, "nms_iou_threshold": 0.6000000238418579, "nms_score_threshold": 9.99999993922529e-09}
 	for k, want := range floats {
-		v, err := m.get(k)
+		v, err := m.Get(k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := v.asFloat64()
+		got, err := v.AsFloat64()
 		if err != nil || got != want {
 			t.Errorf("%s = %v, %v; want %v", k, got, err, want)
 		}
 	}
-	q, err := m.get("_output_quantized")
+	q, err := m.Get("_output_quantized")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := q.asBool(); err != nil || !b {
+	if b, err := q.AsBool(); err != nil || !b {
 		t.Errorf("_output_quantized = %v, %v; want true", b, err)
 	}
-	missing, err := m.get("use_regular_nms")
-	if err != nil || !missing.isNull() {
+	missing, err := m.Get("use_regular_nms")
+	if err != nil || !missing.IsNull() {
 		t.Errorf("absent key: %+v, %v; want null", missing, err)
 	}
 }
@@ -86,15 +86,15 @@ func TestFlexBufferScalars(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := flexRoot(tt.buf)
+			v, err := FlexRoot(tt.buf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			i, err := v.asInt64()
+			i, err := v.AsInt64()
 			if err != nil || i != tt.int {
 				t.Errorf("asInt64 = %d, %v; want %d", i, err, tt.int)
 			}
-			f, err := v.asFloat64()
+			f, err := v.AsFloat64()
 			if err != nil || f != tt.float {
 				t.Errorf("asFloat64 = %v, %v; want %v", f, err, tt.float)
 			}
@@ -124,12 +124,12 @@ func TestFlexBufferMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root, err := flexRoot(tt.buf)
+			root, err := FlexRoot(tt.buf)
 			if err == nil {
-				_, err = root.asMap()
+				_, err = root.AsMap()
 			}
-			if !errors.Is(err, errFlexBuffer) {
-				t.Fatalf("err = %v, want errFlexBuffer", err)
+			if !errors.Is(err, ErrFlexBuffer) {
+				t.Fatalf("err = %v, want ErrFlexBuffer", err)
 			}
 		})
 	}
@@ -139,25 +139,25 @@ func FuzzFlexBuffer(f *testing.F) {
 	f.Add(ssdOptions(f))
 	f.Add([]byte{0, 0, 0x20, 0x41, 4, 8<<2 | 2, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		root, err := flexRoot(b)
+		root, err := FlexRoot(b)
 		if err != nil {
 			return
 		}
-		_, _ = root.asInt64()
-		_, _ = root.asFloat64()
-		m, err := root.asMap()
+		_, _ = root.AsInt64()
+		_, _ = root.AsFloat64()
+		m, err := root.AsMap()
 		if err != nil {
 			return
 		}
-		for i := 0; i < m.size; i++ {
-			if _, err := m.key(i); err != nil {
+		for i := 0; i < m.Len(); i++ {
+			if _, err := m.Key(i); err != nil {
 				continue
 			}
-			v := m.value(i)
-			_, _ = v.asInt64()
-			_, _ = v.asFloat64()
-			_, _ = v.asBool()
+			v := m.Value(i)
+			_, _ = v.AsInt64()
+			_, _ = v.AsFloat64()
+			_, _ = v.AsBool()
 		}
-		_, _ = m.get("max_detections")
+		_, _ = m.Get("max_detections")
 	})
 }
