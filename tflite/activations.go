@@ -164,3 +164,229 @@ func (k *activationKernel) run(lo, hi int) {
 		}
 	}
 }
+
+// LEAKY_RELU (x or alpha*x), ELU (x, or e^x - 1 below zero) and GELU (x*Φ(x), or its tanh
+// approximation).
+//
+// 8-bit LEAKY_RELU rescales the zero-point-shifted input with one of two fixed-point
+// multipliers, in_scale/out_scale or alpha*in_scale/out_scale, as TFLite does. ELU (int8) and GELU
+// (uint8 and int8) quantize the float function into a table, as TFLite's LUT kernels do.
+
+// Options slots (LeakyReluOptions, GeluOptions).
+const (
+	slotLeakyReluAlpha   = 0
+	slotGeluApproximate  = 0
+	sqrtTwoOverPi        = 0.7978845608028654 // TFLite: M_2_SQRTPI * M_SQRT1_2
+	geluApproxCubicCoeff = 0.044715
+)
+
+type pointwiseOp int
+
+const (
+	pointwiseLeakyRelu pointwiseOp = iota
+	pointwiseElu
+	pointwiseGelu
+)
+
+var pointwiseNames = [...]string{"LEAKY_RELU", "ELU", "GELU"}
+
+type pointwiseKernel struct {
+	lutKernel
+	op          pointwiseOp
+	alpha       float32
+	approximate bool
+	typ         DataType
+}
+
+func newLeakyRelu(n *node) (kernel, error) {
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &pointwiseKernel{op: pointwiseLeakyRelu, alpha: n.opts.Float32(slotLeakyReluAlpha, 0)}, nil
+}
+
+func newElu(n *node) (kernel, error) {
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &pointwiseKernel{op: pointwiseElu}, nil
+}
+
+func newGelu(n *node) (kernel, error) {
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &pointwiseKernel{op: pointwiseGelu, approximate: n.opts.Bool(slotGeluApproximate, false)}, nil
+}
+
+// gelu is TFLite's GeluTransform (or GeluTransformApproximate), in float32.
+func gelu(x float32, approximate bool) float32 {
+	if approximate {
+		t := float32(math.Tanh(float64(float32(sqrtTwoOverPi) * (x + float32(geluApproxCubicCoeff)*x*x*x))))
+		return 0.5 * x * (1 + t)
+	}
+	return 0.5 * x * (1 + float32(math.Erf(float64(x*float32(1/math.Sqrt2)))))
+}
+
+func elu(x float32) float32 {
+	if x < 0 {
+		return float32(math.Expm1(float64(x)))
+	}
+	return x
+}
+
+func (k *pointwiseKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.typ = in.typ
+	ok := in.typ == Float32
+	switch k.op {
+	case pointwiseElu:
+		ok = ok || in.typ == Int8
+	default:
+		ok = ok || is8bit(in.typ)
+	}
+	if !ok || out.typ != in.typ {
+		return n.errorf("%w: %s from %v to %v", errUnsupported, pointwiseNames[k.op], in.typ, out.typ)
+	}
+	setShape(out, in.shape)
+	if in.typ == Float32 {
+		return nil
+	}
+	si, zi, so, zo, err := quantOfInOut(n, in, out)
+	if err != nil {
+		return err
+	}
+	switch k.op {
+	case pointwiseLeakyRelu:
+		lo, hi := typeRange(in.typ)
+		ma, sa := quantizeMultiplier(float64(si) * float64(k.alpha) / float64(so))
+		mi, shi := quantizeMultiplier(float64(si) / float64(so))
+		k.build(in.typ, func(q int32) int32 {
+			v := q - zi
+			if v >= 0 {
+				v = multiplyByQuantizedMultiplier(v, mi, shi)
+			} else {
+				v = multiplyByQuantizedMultiplier(v, ma, sa)
+			}
+			return min(max(v+zo, lo), hi)
+		})
+	case pointwiseElu:
+		k.buildReal(in.typ, si, zi, so, zo, out.typ, elu)
+	default:
+		approx := k.approximate
+		k.buildReal(in.typ, si, zi, so, zo, out.typ, func(x float32) float32 { return gelu(x, approx) })
+	}
+	return nil
+}
+
+func (k *pointwiseKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	if k.typ != Float32 {
+		k.apply(out.data, in.data)
+		return nil
+	}
+	src, dst := in.Float32s(), out.Float32s()
+	switch k.op {
+	case pointwiseLeakyRelu:
+		for i, x := range src {
+			if x > 0 {
+				dst[i] = x
+			} else {
+				dst[i] = x * k.alpha
+			}
+		}
+	case pointwiseElu:
+		for i, x := range src {
+			dst[i] = elu(x)
+		}
+	default:
+		for i, x := range src {
+			dst[i] = gelu(x, k.approximate)
+		}
+	}
+	return nil
+}
+
+// PRELU is x for x >= 0 and alpha*x below, with alpha broadcast against x (the output has x's
+// shape). 8-bit PRELU is TFLite's: the zero-point-shifted input is rescaled by in_scale/out_scale,
+// or multiplied by the shifted alpha and rescaled by in_scale*alpha_scale/out_scale.
+type preluKernel struct {
+	typ        DataType
+	plan       broadcastPlan
+	zpIn, zpA  int32
+	zpOut      int32
+	m1, m2     int32
+	s1, s2     int
+	qmin, qmax int32
+}
+
+func newPrelu(n *node) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	return &preluKernel{}, nil
+}
+
+func (k *preluKernel) prepare(n *node) error {
+	in, alpha, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	k.typ = in.typ
+	if !(in.typ == Float32 || is8bit(in.typ)) || alpha.typ != in.typ || out.typ != in.typ {
+		return n.errorf("%w: PRELU of %v with %v alpha into %v", errUnsupported, in.typ, alpha.typ, out.typ)
+	}
+	shape, err := broadcastShape(in.shape, alpha.shape)
+	if err != nil {
+		return n.errorf("%w", err)
+	}
+	if !sameShape(shape, in.shape) {
+		return n.errorf("alpha %v broadcasts input %v to %v", alpha.shape, in.shape, shape)
+	}
+	k.plan = newBroadcastPlan(in.shape, alpha.shape, shape)
+	if is8bit(in.typ) {
+		si, zi, err := quantOf(n, in)
+		if err != nil {
+			return err
+		}
+		sa, za, err := quantOf(n, alpha)
+		if err != nil {
+			return err
+		}
+		so, zo, err := quantOf(n, out)
+		if err != nil {
+			return err
+		}
+		k.zpIn, k.zpA, k.zpOut = zi, za, zo
+		k.m1, k.s1 = quantizeMultiplier(float64(si) / float64(so))
+		k.m2, k.s2 = quantizeMultiplier(float64(si) * float64(sa) / float64(so))
+		k.qmin, k.qmax = typeRange(in.typ)
+	}
+	setShape(out, shape)
+	return nil
+}
+
+func (k *preluKernel) eval(n *node) error {
+	in, alpha, out := n.inputs[0], n.inputs[1], n.outputs[0]
+	switch k.typ {
+	case Float32:
+		bcast2(&k.plan, in.Float32s(), alpha.Float32s(), out.Float32s(), func(x, a float32) float32 {
+			if x >= 0 {
+				return x
+			}
+			return x * a
+		})
+	case UInt8:
+		bcast2(&k.plan, in.data, alpha.data, out.data, func(x, a uint8) uint8 { return uint8(k.apply(int32(x), int32(a))) })
+	default:
+		bcast2(&k.plan, in.Int8s(), alpha.Int8s(), out.Int8s(), func(x, a int8) int8 { return int8(k.apply(int32(x), int32(a))) })
+	}
+	return nil
+}
+
+func (k *preluKernel) apply(x, a int32) int32 {
+	v := x - k.zpIn
+	if v >= 0 {
+		v = multiplyByQuantizedMultiplier(v, k.m1, k.s1)
+	} else {
+		v = multiplyByQuantizedMultiplier(v*(a-k.zpA), k.m2, k.s2)
+	}
+	return min(max(v+k.zpOut, k.qmin), k.qmax)
+}

@@ -144,15 +144,16 @@ func (p *broadcastPlan) row(r int) (o, ia, ib int) {
 	return o, ia, ib
 }
 
-// constInts returns the values of a constant int32 or int64 tensor, which a kernel needs at
-// prepare time (axes, paddings, permutations, sizes). Values must fit in an int32 so that later
-// arithmetic on them cannot overflow.
+// constInts returns the values of an int32 or int64 tensor, which a kernel needs at prepare time
+// (axes, paddings, permutations, sizes): a constant, or any tensor when the node is prepared in
+// Invoke; otherwise it returns errDynamic. Values must fit in an int32 so that later arithmetic
+// on them cannot overflow.
 func constInts(n *node, t *Tensor, what string) ([]int, error) {
 	if t == nil {
 		return nil, n.errorf("%s tensor is missing", what)
 	}
-	if !t.constant {
-		return nil, n.errorf("%w: %s tensor %q is not constant", errUnsupported, what, t.name)
+	if !n.known(t) {
+		return nil, n.errorf("%s tensor %q: %w", what, t.name, errDynamic)
 	}
 	count := t.NumElements()
 	if len(t.data) < count*t.typ.Size() {
@@ -217,4 +218,81 @@ func sameShape(a, b []int) bool {
 // setShape sets t's shape to a copy of s, so the kernel may keep using s.
 func setShape(t *Tensor, s []int) {
 	t.shape = append([]int{}, s...)
+}
+
+// bcast2 computes out[i] = f(a[ia], b[ib]) over every element of a broadcast plan.
+func bcast2[A, B, O any](p *broadcastPlan, a []A, b []B, out []O, f func(A, B) O) {
+	sa, sb := p.innerA, p.innerB
+	for r := range p.rows {
+		o, ia, ib := p.row(r)
+		dst := out[o : o+p.inner]
+		if sa == 1 && sb == 1 {
+			x, y := a[ia:ia+len(dst)], b[ib:ib+len(dst)]
+			for i := range dst {
+				dst[i] = f(x[i], y[i])
+			}
+			continue
+		}
+		for i := range dst {
+			dst[i] = f(a[ia], b[ib])
+			ia += sa
+			ib += sb
+		}
+	}
+}
+
+// broadcast3 walks three inputs broadcast to an output shape, element by element.
+type broadcast3 struct {
+	rank    int
+	count   [maxDims]int
+	strides [3][maxDims]int // element strides of each input per output dimension, 0 when broadcast
+	total   int
+}
+
+// newBroadcast3 plans the walk of inputs of the given shapes into their broadcast shape out.
+func newBroadcast3(out []int, in ...[]int) broadcast3 {
+	var w broadcast3
+	w.rank = len(out)
+	copy(w.count[:], out)
+	w.total = numElements(out)
+	for k, s := range in {
+		step := 1
+		for d := len(s) - 1; d >= 0; d-- {
+			od := d + len(out) - len(s)
+			if s[d] != 1 {
+				w.strides[k][od] = step
+			}
+			step *= s[d]
+		}
+	}
+	return w
+}
+
+// each calls f with the output index and the three input offsets of every element, in order.
+func (w *broadcast3) each(f func(o, i0, i1, i2 int)) {
+	if w.total == 0 {
+		return
+	}
+	var idx [maxDims]int
+	var off [3]int
+	for o := 0; ; o++ {
+		f(o, off[0], off[1], off[2])
+		d := w.rank - 1
+		for ; d >= 0; d-- {
+			idx[d]++
+			for k := range off {
+				off[k] += w.strides[k][d]
+			}
+			if idx[d] < w.count[d] {
+				break
+			}
+			for k := range off {
+				off[k] -= w.strides[k][d] * w.count[d]
+			}
+			idx[d] = 0
+		}
+		if d < 0 {
+			return
+		}
+	}
 }

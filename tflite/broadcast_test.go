@@ -102,6 +102,15 @@ func wantErr(t *testing.T, err error, unsupported bool) {
 	}
 }
 
+// wantDynamic checks that a prepare asked to be run again in Invoke, where the values of its
+// non-constant inputs are known.
+func wantDynamic(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, errDynamic) {
+		t.Fatalf("error %v, want errDynamic", err)
+	}
+}
+
 func checkClose(t *testing.T, got []float32, want []float64, what string) {
 	t.Helper()
 	if len(got) != len(want) {

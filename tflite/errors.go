@@ -11,8 +11,9 @@ var (
 	ErrInvalidModel = errors.New("invalid model")
 
 	// ErrUnsupported is wrapped by every error about a valid model that uses an op, tensor type
-	// or option this runtime does not implement. It is always reported when the interpreter is
-	// built, never by Invoke.
+	// or option this runtime does not implement. It is reported when the interpreter is built,
+	// never by Invoke, except for operators that Invoke prepares because their input shapes
+	// depend on run-time values (see Interpreter).
 	ErrUnsupported = errUnsupported
 
 	// ErrMemoryLimit is returned when the model's tensors need more memory than the

@@ -1,6 +1,9 @@
 package tflite
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // TFLite's integer requantization, as in its reference kernels (gemmlowp rounding, the default
 // build): a real multiplier is held as a Q31 int32 and a power-of-two shift.
@@ -96,4 +99,116 @@ func activationRangeFloat(act int8) (float32, float32) {
 		return -1, 1
 	}
 	return -math.MaxFloat32, math.MaxFloat32
+}
+
+// countLeadingSignBits returns the number of bits after the sign bit that equal it (C's
+// __builtin_clrsb).
+func countLeadingSignBits(x int32) int {
+	if x < 0 {
+		x = ^x
+	}
+	return bits.LeadingZeros32(uint32(x)) - 1
+}
+
+// saturatingLeftShift is gemmlowp's SaturatingRoundingMultiplyByPOT for a positive exponent.
+func saturatingLeftShift(x int32, exp int) int32 {
+	threshold := int32(1)<<(31-exp) - 1
+	switch {
+	case x > threshold:
+		return math.MaxInt32
+	case x < -threshold:
+		return math.MinInt32
+	}
+	return x << exp
+}
+
+// roundingHalfSum is gemmlowp's (a + b) / 2 rounded away from zero.
+func roundingHalfSum(a, b int32) int32 {
+	sum := int64(a) + int64(b)
+	sign := int64(1)
+	if sum < 0 {
+		sign = -1
+	}
+	return int32((sum + sign) / 2)
+}
+
+// oneOverOnePlusX is gemmlowp's one_over_one_plus_x_for_x_in_0_1: 1/(1+x) for a Q0.31 x in
+// [0, 1), as a Q0.31, by three Newton-Raphson steps in Q2.29.
+func oneOverOnePlusX(x int32) int32 {
+	const (
+		oneQ2        = 1 << 29
+		c48Over17    = 1515870810  // 48/17 in Q2.29
+		cNeg32Over17 = -1010580540 // -32/17 in Q2.29
+	)
+	half := roundingHalfSum(x, math.MaxInt32) // (1 + x) / 2, Q0.31
+	r := c48Over17 + saturatingRoundingDoublingHighMul(half, cNeg32Over17)
+	for range 3 {
+		hx := saturatingRoundingDoublingHighMul(half, r)                     // Q2.29
+		e := oneQ2 - hx                                                      // Q2.29
+		r += saturatingLeftShift(saturatingRoundingDoublingHighMul(r, e), 2) // Q4.27 -> Q2.29
+	}
+	// x/2 in Q1.30 is r's raw value; to Q0.31.
+	return saturatingLeftShift(r, 1)
+}
+
+// reciprocal is TFLite's GetReciprocal for x > 0 with xIntegerDigits integer bits: a Q0.31 m in
+// (0.5, 1] and the number of bits x has over one, so that 1/x = m * 2^-over.
+func reciprocal(x int32, xIntegerDigits int) (int32, int) {
+	headroomPlusOne := bits.LeadingZeros32(uint32(x))
+	over := xIntegerDigits - headroomPlusOne
+	shiftedMinusOne := int32(uint32(x)<<headroomPlusOne - 1<<31)
+	return oneOverOnePlusX(shiftedMinusOne), over
+}
+
+// invSqrtQuantizedMultiplierExp is TFLite's GetInvSqrtQuantizedMultiplierExp: a multiplier and
+// shift for 1/sqrt(x) by Newton-Raphson in Q3.28, the shift negated by reverseShift (-1 turns
+// TFLite's right shift into the left shift multiplyByQuantizedMultiplier takes). x <= 1 gives
+// the largest multiplier.
+func invSqrtQuantizedMultiplierExp(x int32, reverseShift int) (int32, int) {
+	if x <= 1 {
+		return math.MaxInt32, 0
+	}
+	shift := 11
+	for x >= 1<<29 {
+		x /= 4
+		shift++
+	}
+	pairs := (bits.LeadingZeros32(uint32(x))-1)/2 - 1
+	shift -= pairs
+	x <<= 2 * pairs
+	const (
+		oneQ3       = 1 << 28
+		halfThree   = 1<<28 + 1<<27 // 1.5 in Q3.28
+		halfSqrtTwo = 1518500250    // sqrt(2)/2 in Q0.31
+	)
+	in := x >> 1
+	halfIn := roundingDivideByPOT(in, 1)
+	r := int32(oneQ3)
+	for range 5 {
+		r3 := saturatingLeftShift(saturatingRoundingDoublingHighMul(saturatingRoundingDoublingHighMul(r, r), r), 6)
+		r = saturatingLeftShift(saturatingRoundingDoublingHighMul(halfThree, r)-saturatingRoundingDoublingHighMul(halfIn, r3), 3)
+	}
+	r = saturatingRoundingDoublingHighMul(r, halfSqrtTwo)
+	if shift < 0 {
+		r <<= -shift
+		shift = 0
+	}
+	return r, shift * reverseShift
+}
+
+// multiplyByQuantizedMultiplier64 is TFLite's MultiplyByQuantizedMultiplier for a 64-bit x: the
+// multiplier is reduced to 16 bits and applied with one rounding shift. The result is clamped to
+// int32 (TFLite assumes it fits).
+func multiplyByQuantizedMultiplier64(x int64, multiplier int32, shift int) int32 {
+	reduced := int64(0x7fff)
+	if multiplier < 0x7fff0000 {
+		reduced = (int64(multiplier) + 1<<15) >> 16
+	}
+	total := 15 - shift
+	if total < 1 {
+		total = 1
+	}
+	r := x*reduced + int64(1)<<(total-1)
+	r >>= total
+	return int32(min(max(r, math.MinInt32), math.MaxInt32))
 }

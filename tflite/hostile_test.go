@@ -108,9 +108,9 @@ func TestHostileGraphs(t *testing.T) {
 		}, ErrUnsupported, "operator 1 (SIN, builtin code 66): unsupported op"},
 		{"unsupported extended builtin", func(c *chainModel) {
 			// Codes above 127 live in the int32 field; the byte holds the placeholder.
-			c.opcodes = append(c.opcodes, fbt{int8(127), nil, int32(1), int32(150)})
+			c.opcodes = append(c.opcodes, fbt{int8(127), nil, int32(1), int32(151)})
 			c.ops[1] = tOp(1, []int32{1}, []int32{2}, 0, nil)
-		}, ErrUnsupported, "operator 1 (GELU, builtin code 150)"},
+		}, ErrUnsupported, "operator 1 (DYNAMIC_UPDATE_SLICE, builtin code 151)"},
 		{"old file byte code only", func(c *chainModel) {
 			c.opcodes = append(c.opcodes, fbt{int8(66)})
 			c.ops[1] = tOp(1, []int32{1}, []int32{2}, 0, nil)
@@ -154,9 +154,9 @@ func TestHostileGraphs(t *testing.T) {
 			c.tensors[0] = tTensor("in", Float32, []int32{2, 3}, 1)
 			c.buffers = append(c.buffers, tBuffer(float32Bytes(1, 2, 3, 4, 5, 6)))
 		}, ErrInvalidModel, "graph input 0 (\"in\") is a constant"},
-		{"sparse tensor", func(c *chainModel) {
+		{"sparsity without data", func(c *chainModel) {
 			c.tensors[1] = fbt{[]int32{3, 2}, int8(Float32), uint32(0), "mid", nil, nil, fbt{[]int32{0, 1}}}
-		}, ErrUnsupported, "tensor \"mid\": sparse tensors: unsupported"},
+		}, ErrInvalidModel, "\"mid\": sparse tensor: sparsity on a tensor without constant data"},
 		{"custom quantization", func(c *chainModel) {
 			c.tensors[1] = fbt{[]int32{3, 2}, int8(Float32), uint32(0), "mid",
 				fbt{nil, nil, []float32{1}, []int64{0}, uint8(1), fbt{[]byte{1}}}}
@@ -183,7 +183,7 @@ func TestHostileGraphs(t *testing.T) {
 			c.ops[0] = fbt{uint32(0), []int32{0}, []int32{1}, uint8(17), fbt{[]int32{3, 2}},
 				nil, nil, nil, nil, uint64(1 << 40), uint64(8)}
 		}, ErrInvalidModel, "custom options"},
-		{"memory limit", nil, ErrMemoryLimit, "the model needs a 96-byte arena, the limit is 40"},
+		{"memory limit", nil, ErrMemoryLimit, "the model needs a 96-byte arena and 0 bytes of folded constants, the limit is 40"},
 		{"no subgraph", func(c *chainModel) {}, ErrInvalidModel, "no subgraph"},
 		{"signature subgraph out of range", func(c *chainModel) {
 			c.extra = fbt{nil, nil, []fbt{{[]fbt{{"x", uint32(0)}}, nil, "sig", nil, uint32(3)}}}

@@ -49,10 +49,17 @@ type Interpreter struct {
 	// life[i] is the live range of tensor i in operator indices; first = -1 for tensors that
 	// need no arena memory (constants, variables, and tensors no operator or caller sees).
 	life []allocation
-	// idle[i] is set when every output of operator i is empty: it has nothing to compute, and
-	// kernels need not handle that case in eval.
-	idle   []bool
-	closed bool
+	// idle[i] is set when every output of operator i is empty, or when the operator was folded
+	// at prepare: it has nothing to compute, and kernels need not handle empty outputs in eval.
+	idle []bool
+	// foldBytes is the memory of the tensors folded at prepare; dynamic is set when some
+	// operator is prepared by Invoke, whose tensors live in dynBufs and dynScratch (dynBytes).
+	foldBytes  int
+	dynamic    bool
+	dynBufs    map[*Tensor][]byte
+	dynScratch map[*node][]byte
+	dynBytes   int
+	closed     bool
 }
 
 // NewInterpreter binds every operator of m's main subgraph to its kernel, checks the graph,
@@ -100,7 +107,7 @@ func (ip *Interpreter) build() error {
 			quant:          td.quant.clone(),
 			variable:       td.variable,
 		}
-		if data := m.bufferData(td.buffer); len(data) > 0 {
+		if data := m.tensorData(td); len(data) > 0 {
 			key := span{&data[0], len(data)}
 			c, ok := consts[key]
 			if !ok {
@@ -284,38 +291,134 @@ func classify(err, kind error) error {
 	return fmt.Errorf("%w: %w", kind, err)
 }
 
-// allocate prepares every kernel in order (which sets the output shapes and scratch sizes) and
-// plans the arena. Kernel errors are wrapped with kind.
+// allocate prepares every kernel in order (which sets the output shapes and scratch sizes),
+// folds the operators whose inputs are all known, marks those whose output shapes depend on
+// run-time values, and plans the arena. Kernel errors are wrapped with kind.
 func (ip *Interpreter) allocate(kind error) error {
 	for _, t := range ip.tensors {
+		if t.folded {
+			t.constant, t.folded = false, false
+		}
+		t.dynamic = false
 		if ip.life[t.index].first >= 0 {
 			t.data = nil // kernels must not read activations in prepare
 		}
 	}
 	ip.idle = make([]bool, len(ip.nodes))
+	ip.foldBytes = 0
+	ip.dynamic = false
 	for i, n := range ip.nodes {
-		n.scratch, n.scratchSize = nil, 0
+		n.scratch, n.scratchSize, n.dynamic = nil, 0, false
+		if ip.hasDynamicInput(n) {
+			ip.markDynamic(n)
+			continue
+		}
 		if err := ip.kernels[i].prepare(n); err != nil {
+			if errors.Is(err, errDynamic) {
+				// The output shape depends on values only Invoke computes: prepare again then.
+				ip.markDynamic(n)
+				continue
+			}
 			return fmt.Errorf("tflite: prepare: %w", classify(err, kind))
 		}
-		ip.idle[i] = len(n.outputs) > 0
-		for _, t := range n.outputs {
-			if t.NumElements() != 0 {
-				ip.idle[i] = false
-			}
+		if err := ip.checkPrepared(i, n); err != nil {
+			return err
 		}
-		for _, t := range n.outputs {
-			if _, ok := byteSize(t.shape, t.typ.Size()); !ok || len(t.shape) > maxRank {
-				return fmt.Errorf("tflite: %w: operator %d (%s) gives tensor %q shape %v: invalid or over 2 GiB",
-					ErrMemoryLimit, i, n.op, t.name, t.shape)
+		if ip.foldable(i, n) {
+			if err := ip.fold(i, n); err != nil {
+				return fmt.Errorf("tflite: prepare: %w", classify(err, kind))
 			}
-		}
-		if n.scratchSize < 0 || n.scratchSize > maxTensorBytes {
-			return fmt.Errorf("tflite: %w: operator %d (%s) asks for %d bytes of scratch",
-				ErrMemoryLimit, i, n.op, n.scratchSize)
 		}
 	}
 	return ip.plan()
+}
+
+// checkPrepared checks the output shapes and scratch size a kernel's prepare set and notes
+// whether the operator has anything to compute.
+func (ip *Interpreter) checkPrepared(i int, n *node) error {
+	ip.idle[i] = len(n.outputs) > 0
+	for _, t := range n.outputs {
+		if t.NumElements() != 0 {
+			ip.idle[i] = false
+		}
+	}
+	for _, t := range n.outputs {
+		if _, ok := byteSize(t.shape, t.typ.Size()); !ok || len(t.shape) > maxRank {
+			return fmt.Errorf("tflite: %w: operator %d (%s) gives tensor %q shape %v: invalid or over 2 GiB",
+				ErrMemoryLimit, i, n.op, t.name, t.shape)
+		}
+	}
+	if n.scratchSize < 0 || n.scratchSize > maxTensorBytes {
+		return fmt.Errorf("tflite: %w: operator %d (%s) asks for %d bytes of scratch",
+			ErrMemoryLimit, i, n.op, n.scratchSize)
+	}
+	return nil
+}
+
+// maxFoldBytes bounds the outputs of one folded operator. Folding exists for the small tensors
+// of shape arithmetic; a larger constant expression is left to Invoke, which costs time but no
+// memory beyond the arena.
+const maxFoldBytes = 1 << 20
+
+// foldable reports whether operator i can run once at prepare: every input is a constant (or
+// folded), or the kernel reads only its inputs' shapes (SHAPE), and its outputs are small and
+// not variables.
+func (ip *Interpreter) foldable(i int, n *node) bool {
+	if ip.idle[i] && len(n.outputs) > 0 {
+		return false
+	}
+	_, shapeOnly := ip.kernels[i].(shapeKernel)
+	for _, t := range n.inputs {
+		if t != nil && !t.constant && !shapeOnly {
+			return false
+		}
+	}
+	size := n.scratchSize
+	for _, t := range n.outputs {
+		if t.variable || t.constant {
+			return false
+		}
+		size += t.ByteSize()
+	}
+	return size <= maxFoldBytes
+}
+
+// fold runs operator i at prepare into memory of its own and marks its outputs constant, so that
+// the kernels after it can read their values at prepare (a RESHAPE of a computed shape, say).
+func (ip *Interpreter) fold(i int, n *node) error {
+	for _, t := range n.outputs {
+		t.data = alignedBytes(t.ByteSize())
+		ip.foldBytes += len(t.data)
+	}
+	n.scratch = alignedBytes(n.scratchSize)
+	if err := ip.kernels[i].eval(n); err != nil {
+		return err
+	}
+	n.scratch, n.scratchSize = nil, 0
+	for _, t := range n.outputs {
+		t.constant, t.folded = true, true
+	}
+	ip.idle[i] = true // computed: Invoke skips it
+	return nil
+}
+
+func (ip *Interpreter) hasDynamicInput(n *node) bool {
+	for _, t := range n.inputs {
+		if t != nil && t.dynamic {
+			return true
+		}
+	}
+	return false
+}
+
+// markDynamic defers operator n to Invoke: its outputs' shapes are unknown until then.
+func (ip *Interpreter) markDynamic(n *node) {
+	n.dynamic = true
+	ip.dynamic = true
+	for _, t := range n.outputs {
+		t.dynamic = true
+		t.shape = nil
+	}
 }
 
 // plan lays out the arena and points every activation tensor and scratch buffer into it.
@@ -325,7 +428,7 @@ func (ip *Interpreter) plan() error {
 	var sum int64
 	for _, t := range ip.tensors {
 		a := ip.life[t.index]
-		if a.first < 0 {
+		if a.first < 0 || t.folded || t.dynamic {
 			continue
 		}
 		a.size, _ = byteSize(t.shape, t.typ.Size())
@@ -346,8 +449,9 @@ func (ip *Interpreter) plan() error {
 		return fmt.Errorf("tflite: %w: the tensors need %d bytes", ErrMemoryLimit, sum)
 	}
 	total := planArena(allocs)
-	if total > ip.cfg.memLimit {
-		return fmt.Errorf("tflite: %w: the model needs a %d-byte arena, the limit is %d", ErrMemoryLimit, total, ip.cfg.memLimit)
+	if total+ip.foldBytes > ip.cfg.memLimit {
+		return fmt.Errorf("tflite: %w: the model needs a %d-byte arena and %d bytes of folded constants, the limit is %d",
+			ErrMemoryLimit, total, ip.foldBytes, ip.cfg.memLimit)
 	}
 	if total > len(ip.arena) {
 		ip.arena = alignedBytes(total)
@@ -366,19 +470,70 @@ func (ip *Interpreter) plan() error {
 	return nil
 }
 
-// Invoke runs the model once on the current input data. It allocates nothing.
+// Invoke runs the model once on the current input data. It allocates nothing, unless the model
+// has operators whose output shapes depend on run-time values (see prepareAtRun).
 func (ip *Interpreter) Invoke() error {
 	if ip.closed {
 		return ErrClosed
 	}
 	for i, k := range ip.kernels {
+		n := ip.nodes[i]
+		if n.dynamic {
+			if err := ip.prepareAtRun(i, n); err != nil {
+				return fmt.Errorf("tflite: invoke: %w", err)
+			}
+		}
 		if ip.idle[i] {
 			continue
 		}
-		if err := k.eval(ip.nodes[i]); err != nil {
+		if err := k.eval(n); err != nil {
 			return fmt.Errorf("tflite: invoke: %w", err)
 		}
 	}
+	return nil
+}
+
+// prepareAtRun prepares a dynamic operator now that its inputs hold this run's values, and gives
+// its outputs and scratch memory of their own that grows to the largest size seen (TFLite's
+// dynamic tensors): steady-state runs whose shapes do not grow allocate only what prepare does.
+func (ip *Interpreter) prepareAtRun(i int, n *node) error {
+	n.scratchSize = 0
+	n.atRun = true
+	err := ip.kernels[i].prepare(n)
+	n.atRun = false
+	if err != nil {
+		return err
+	}
+	if err := ip.checkPrepared(i, n); err != nil {
+		return err
+	}
+	if ip.dynBufs == nil {
+		ip.dynBufs = make(map[*Tensor][]byte)
+		ip.dynScratch = make(map[*node][]byte)
+	}
+	grow := func(buf []byte, size int) ([]byte, error) {
+		if size <= cap(buf) {
+			return buf[:size], nil
+		}
+		if ip.dynBytes+size-cap(buf)+ip.arenaUsed+ip.foldBytes > ip.cfg.memLimit {
+			return nil, fmt.Errorf("%w: operator %d (%s) needs %d more bytes of run-time tensors, the limit is %d",
+				ErrMemoryLimit, i, n.op, size, ip.cfg.memLimit)
+		}
+		ip.dynBytes += size - cap(buf)
+		return alignedBytes(size), nil
+	}
+	for _, t := range n.outputs {
+		b, err := grow(ip.dynBufs[t], t.ByteSize())
+		if err != nil {
+			return err
+		}
+		ip.dynBufs[t], t.data = b, b
+	}
+	b, err := grow(ip.dynScratch[n], n.scratchSize)
+	if err != nil {
+		return err
+	}
+	ip.dynScratch[n], n.scratch = b, b
 	return nil
 }
 
@@ -494,6 +649,7 @@ func (ip *Interpreter) Close() error {
 	ip.closed = true
 	ip.pool.close()
 	ip.arena = nil
+	ip.dynBufs, ip.dynScratch = nil, nil
 	for _, t := range ip.tensors {
 		if ip.life[t.index].first >= 0 {
 			t.data = nil

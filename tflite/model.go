@@ -77,6 +77,7 @@ type tensorDef struct {
 	buffer         int   // index into Model.buffers; 0 is the empty sentinel
 	quant          *Quantization
 	variable       bool
+	dense          []byte // a sparse constant's values, densified at load; nil otherwise
 }
 
 type operatorDef struct {
@@ -146,7 +147,7 @@ func Load(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("tflite: %w: %d bytes is more than the %d a model may have",
 			ErrInvalidModel, len(b), maxModelSize)
 	}
-	p := &parser{b: fb.Buf(b), budget: 4*int64(len(b)) + 1<<16}
+	p := &parser{b: fb.Buf(b), budget: 4*int64(len(b)) + 1<<16, dense: maxDensifyRatio*int64(len(b)) + 1<<20}
 	m, err := p.model()
 	if err != nil {
 		if errors.Is(err, ErrUnsupported) {
@@ -158,6 +159,15 @@ func Load(b []byte) (*Model, error) {
 	m.sum = sha256.Sum256(b)
 	m.loadMetadata()
 	return m, nil
+}
+
+// tensorData returns the constant data of tensor td (densified if the file stores it sparse), nil
+// if it has none.
+func (m *Model) tensorData(td *tensorDef) []byte {
+	if td.dense != nil {
+		return td.dense
+	}
+	return m.bufferData(td.buffer)
 }
 
 // bufferData returns the bytes of buffer i, nil if it has none or i is out of range.

@@ -1,12 +1,14 @@
 package tflite
 
-// PAD: constant padding with zero, or with the output zero point for quantized tensors (the
-// quantized representation of 0.0).
+// PAD and PADV2: constant padding with zero (PAD: the output zero point for quantized tensors,
+// the quantized representation of 0.0), or with PADV2's scalar constant_values (raw, which TFLite
+// requires to share the output's quantization). MIRROR_PAD reflects the input at its borders.
 
 type padKernel struct {
 	w        walk
 	size     int
-	padValue byte // for 1-byte types; wider types pad with zero bytes
+	padValue byte // for 1-byte types without constant_values; wider types pad with zero bytes
+	v2       bool // PADV2: constant_values is input 2
 }
 
 func newPad(n *node) (kernel, error) {
@@ -14,6 +16,13 @@ func newPad(n *node) (kernel, error) {
 		return nil, err
 	}
 	return &padKernel{}, nil
+}
+
+func newPadV2(n *node) (kernel, error) {
+	if err := checkCounts(n, 2, 3, 1); err != nil {
+		return nil, err
+	}
+	return &padKernel{v2: len(n.inputs) == 3 && n.inputs[2] != nil}, nil
 }
 
 func (k *padKernel) prepare(n *node) error {
@@ -51,7 +60,15 @@ func (k *padKernel) prepare(n *node) error {
 	}
 	k.size = in.typ.Size()
 	k.padValue = 0
-	if is8bit(in.typ) {
+	if k.v2 {
+		cv := n.inputs[2]
+		if cv.typ != in.typ || cv.NumElements() != 1 {
+			return n.errorf("constant_values is %v %v, want one %v", cv.typ, cv.shape, in.typ)
+		}
+		if err := sameQuantization(n, cv, out); err != nil {
+			return err
+		}
+	} else if is8bit(in.typ) {
 		_, zp, err := quantOf(n, out)
 		if err != nil {
 			return err
@@ -71,13 +88,163 @@ func (k *padKernel) prepare(n *node) error {
 func (k *padKernel) eval(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
 	dst := out.data
-	if k.padValue == 0 {
+	switch {
+	case k.v2:
+		fillElements(dst, n.inputs[2].data[:k.size])
+	case k.padValue == 0:
 		clear(dst)
-	} else {
+	default:
 		for i := range dst {
 			dst[i] = k.padValue
 		}
 	}
 	copyWalkBytes(&k.w, k.size, dst, in.data)
 	return nil
+}
+
+// fillElements fills dst with copies of the element v (len(dst) a multiple of len(v)).
+func fillElements(dst, v []byte) {
+	if len(dst) == 0 {
+		return
+	}
+	n := copy(dst, v)
+	for n < len(dst) {
+		n += copy(dst[n:], dst[:n])
+	}
+}
+
+// Options slot (MirrorPadOptions).
+const slotMirrorPadMode = 0
+
+// MIRROR_PAD modes.
+const (
+	mirrorReflect   = 0 // the border element is not repeated
+	mirrorSymmetric = 1 // it is
+)
+
+type mirrorPadKernel struct {
+	mode  int8
+	rank  int
+	shape [maxDims]int // output shape
+	// src[d][i] is the input index along dimension d of output index i, times the input's
+	// element stride of d.
+	src [maxDims][]int
+}
+
+func newMirrorPad(n *node) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	mode := n.opts.Int8(slotMirrorPadMode, mirrorReflect)
+	if mode != mirrorReflect && mode != mirrorSymmetric {
+		return nil, n.errorf("%w: mirror pad mode %d", errUnsupported, mode)
+	}
+	return &mirrorPadKernel{mode: mode}, nil
+}
+
+func (k *mirrorPadKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	if err := checkMove(n, in, out); err != nil {
+		return err
+	}
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return err
+	}
+	pads, err := constInts(n, n.inputs[1], "paddings")
+	if err != nil {
+		return err
+	}
+	if len(pads) != 2*rank {
+		return n.errorf("paddings tensor has shape %v, want [%d 2]", n.inputs[1].shape, rank)
+	}
+	// REFLECT pads at most dim-1 on a side, SYMMETRIC at most dim.
+	extra := 0
+	if k.mode == mirrorReflect {
+		extra = 1
+	}
+	inStrides := contiguousStrides(in.shape)
+	shape := make([]int, rank)
+	total := 1
+	for d := range rank {
+		before, after, dim := pads[2*d], pads[2*d+1], in.shape[d]
+		if before < 0 || after < 0 || before > dim-extra || after > dim-extra {
+			return n.errorf("padding %d,%d of dimension %d (size %d) is more than mirroring allows", before, after, d, dim)
+		}
+		shape[d] = dim + before + after
+		total *= shape[d]
+		if total > maxOutputElements {
+			return n.errorf("padded output of shape %v is too large", shape)
+		}
+		m := make([]int, shape[d])
+		for i := range m {
+			j := i - before
+			switch {
+			case j < 0 && k.mode == mirrorReflect:
+				j = -j
+			case j < 0:
+				j = -j - 1
+			case j >= dim && k.mode == mirrorReflect:
+				j = 2*dim - 2 - j
+			case j >= dim:
+				j = 2*dim - 1 - j
+			}
+			m[i] = j * inStrides[d]
+		}
+		k.src[d] = m
+	}
+	k.rank = rank
+	copy(k.shape[:], shape)
+	setShape(out, shape)
+	return nil
+}
+
+func (k *mirrorPadKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	switch in.typ.Size() {
+	case 1:
+		mirror(k, out.data, in.data)
+	case 2:
+		mirror(k, viewAs[uint16](out.data), viewAs[uint16](in.data))
+	case 4:
+		mirror(k, viewAs[uint32](out.data), viewAs[uint32](in.data))
+	default:
+		mirror(k, viewAs[uint64](out.data), viewAs[uint64](in.data))
+	}
+	return nil
+}
+
+func mirror[T any](k *mirrorPadKernel, dst, src []T) {
+	if k.rank == 0 {
+		copy(dst, src)
+		return
+	}
+	if numElements(k.shape[:k.rank]) == 0 {
+		return
+	}
+	last := k.src[k.rank-1]
+	var idx [maxDims]int
+	o := 0
+	for {
+		base := 0
+		for d := 0; d < k.rank-1; d++ {
+			base += k.src[d][idx[d]]
+		}
+		row := dst[o : o+len(last)]
+		for i, s := range last {
+			row[i] = src[base+s]
+		}
+		o += len(last)
+		d := k.rank - 2
+		for ; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < k.shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+		if d < 0 {
+			return
+		}
+	}
 }

@@ -104,6 +104,25 @@ func (k *lutKernel) build(in DataType, f func(q int32) int32) {
 	}
 }
 
+// buildReal fills the table the way TFLite's LUTPopulate does: each input byte is dequantized,
+// f is applied in float32, and the result is quantized with rounding half away from zero and
+// clamped to the output type (an infinite result clamps, NaN gives the type's minimum).
+func (k *lutKernel) buildReal(in DataType, si float32, zi int32, so float32, zo int32, out DataType, f func(float32) float32) {
+	inv := 1 / so
+	lo, hi := typeRange(out)
+	k.build(in, func(q int32) int32 {
+		y := f(si * float32(q-zi))
+		r := math.Round(float64(y*inv)) + float64(zo)
+		switch {
+		case !(r >= float64(lo)):
+			return lo
+		case r > float64(hi):
+			return hi
+		}
+		return int32(r)
+	})
+}
+
 type quantizeKernel struct {
 	lutKernel
 	in, out DataType

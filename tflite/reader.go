@@ -18,6 +18,7 @@ import (
 type parser struct {
 	b      fb.Buf
 	budget int64
+	dense  int64 // bytes left for densified sparse tensors
 }
 
 // charge takes n units (about one per allocated element) from the budget.
@@ -296,7 +297,11 @@ func (p *parser) tensor(t fb.Table, m *Model, td *tensorDef) error {
 		}
 	}
 	td.buffer = int(buf)
-	if data := m.bufferData(td.buffer); len(data) > 0 {
+	sp, hasSparsity, err := t.Table(6)
+	if err != nil {
+		return fmt.Errorf("%q: sparsity: %w", td.name, err)
+	}
+	if data := m.bufferData(td.buffer); len(data) > 0 && !hasSparsity {
 		if sz := td.typ.Size(); sz > 0 {
 			want, _ := byteSize(td.shape, sz)
 			if len(data) != want {
@@ -308,11 +313,10 @@ func (p *parser) tensor(t fb.Table, m *Model, td *tensorDef) error {
 	if td.variable, err = t.Bool(5, false); err != nil {
 		return fmt.Errorf("%q: is_variable: %w", td.name, err)
 	}
-	if _, ok, err := t.Table(6); err != nil || ok {
-		if err != nil {
-			return fmt.Errorf("%q: sparsity: %w", td.name, err)
+	if hasSparsity {
+		if err := p.densify(sp, m, td); err != nil {
+			return fmt.Errorf("%q: sparse tensor: %w", td.name, err)
 		}
-		return fmt.Errorf("tensor %q: sparse tensors: %w", td.name, ErrUnsupported)
 	}
 	q, ok, err := t.Table(4)
 	if err != nil {

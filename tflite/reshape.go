@@ -2,8 +2,9 @@ package tflite
 
 import "slices"
 
-// RESHAPE and SQUEEZE change only the shape; eval copies the bytes (the planner gives input and
-// output their own memory, and a copy of a few kilobytes costs less than the aliasing rules).
+// RESHAPE, SQUEEZE and EXPAND_DIMS change only the shape; eval copies the bytes (the planner
+// gives input and output their own memory, and a copy of a few kilobytes costs less than the
+// aliasing rules).
 
 type reshape struct {
 	newShape []int32 // from ReshapeOptions.new_shape; nil if absent
@@ -23,11 +24,14 @@ func (k *reshape) prepare(n *node) error {
 	}
 	var want []int32
 	if len(n.inputs) == 2 && n.inputs[1] != nil && n.inputs[1].Rank() == 1 && n.inputs[1].typ == Int32 {
+		// As in TFLite, a shape tensor overrides the options; its values may be computed.
 		s := n.inputs[1]
-		if s.constant {
-			want = s.Int32s()
-		} else if k.newShape == nil {
-			return n.errorf("%w: shape computed at run time", errUnsupported)
+		if !n.known(s) {
+			return n.errorf("shape tensor %q: %w", s.name, errDynamic)
+		}
+		want = s.Int32s()
+		if want == nil {
+			want = []int32{}
 		}
 	}
 	if want == nil {
@@ -125,6 +129,45 @@ func (k *squeeze) prepare(n *node) error {
 }
 
 func (k *squeeze) eval(n *node) error {
+	copy(n.outputs[0].data, n.inputs[0].data)
+	return nil
+}
+
+// EXPAND_DIMS inserts a dimension of size 1 at the given axis (in [-rank-1, rank]).
+type expandDims struct{}
+
+func newExpandDims(n *node) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	return &expandDims{}, nil
+}
+
+func (k *expandDims) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	if in.typ != out.typ {
+		return n.errorf("input is %s, output is %s", in.typ, out.typ)
+	}
+	if n.inputs[1].NumElements() != 1 {
+		return n.errorf("axis tensor has shape %v, want one element", n.inputs[1].shape)
+	}
+	axes, err := constInts(n, n.inputs[1], "axis")
+	if err != nil {
+		return err
+	}
+	rank := in.Rank()
+	axis := axes[0]
+	if axis < 0 {
+		axis += rank + 1
+	}
+	if axis < 0 || axis > rank || rank+1 > maxRank {
+		return n.errorf("axis %d out of range for rank %d", axes[0], rank)
+	}
+	out.shape = append(append(append([]int{}, in.shape[:axis]...), 1), in.shape[axis:]...)
+	return nil
+}
+
+func (k *expandDims) eval(n *node) error {
 	copy(n.outputs[0].data, n.inputs[0].data)
 	return nil
 }

@@ -135,3 +135,98 @@ func softmax8[T uint8 | int8](k *softmaxKernel, src []T, dst []byte) {
 		}
 	}
 }
+
+// LOG_SOFTMAX over the last axis: x - max - log(Σ exp(x - max)). uint8 is TFLite's kernel: the
+// softmax table gives the row's sum of exponentials in float, and the output, of TFLite's fixed
+// quantization (scale 16/256, zero point 255), is rounded half to even.
+type logSoftmaxKernel struct {
+	typ         DataType
+	rows, depth int
+	table       [256]float32 // as softmaxKernel's, beta 1
+	inScale     float32
+	outScale    float32
+}
+
+func newLogSoftmax(n *node) (kernel, error) {
+	if err := checkCounts(n, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	return &logSoftmaxKernel{}, nil
+}
+
+func (k *logSoftmaxKernel) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	k.typ = in.typ
+	if out.typ != in.typ || !(in.typ == Float32 || in.typ == UInt8) {
+		return n.errorf("%w: LOG_SOFTMAX from %v to %v", errUnsupported, in.typ, out.typ)
+	}
+	if in.Rank() < 1 {
+		return n.errorf("LOG_SOFTMAX input %q is a scalar", in.name)
+	}
+	k.depth = in.shape[in.Rank()-1]
+	k.rows = 0
+	if k.depth > 0 {
+		k.rows = in.NumElements() / k.depth
+	}
+	setShape(out, in.shape)
+	if in.typ == Float32 {
+		return nil
+	}
+	si, _, so, zo, err := quantOfInOut(n, in, out)
+	if err != nil {
+		return err
+	}
+	if so != 16.0/256 || zo != 255 {
+		return n.errorf("%w: LOG_SOFTMAX uint8 output quantization (%v, %d), want (16/256, 255)", errUnsupported, so, zo)
+	}
+	k.inScale, k.outScale = si, so
+	for d := range 256 {
+		k.table[255-d] = float32(math.Exp(float64(-si * float32(d))))
+	}
+	return nil
+}
+
+func (k *logSoftmaxKernel) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	d := k.depth
+	if k.typ == Float32 {
+		src, dst := in.Float32s(), out.Float32s()
+		for r := range k.rows {
+			x, y := src[r*d:r*d+d], dst[r*d:r*d+d]
+			m := float32(-math.MaxFloat32)
+			for _, v := range x {
+				m = max(m, v)
+			}
+			var sum float32
+			for _, v := range x {
+				sum += float32(math.Exp(float64(v - m)))
+			}
+			ls := float32(math.Log(float64(sum)))
+			for i, v := range x {
+				y[i] = v - m - ls
+			}
+		}
+		return nil
+	}
+	src, dst := in.data, out.data
+	scale := k.inScale / k.outScale
+	for r := range k.rows {
+		x, y := src[r*d:r*d+d], dst[r*d:r*d+d]
+		m := x[0]
+		for _, v := range x[1:] {
+			m = max(m, v)
+		}
+		base := 255 - int(m)
+		var sum float32
+		for _, v := range x {
+			sum += k.table[base+int(v)]
+		}
+		logSum := float32(math.Log(float64(sum)))
+		pre := (k.inScale*float32(m) + logSum) / k.outScale
+		for i, v := range x {
+			q := int32(math.RoundToEven(float64(scale*float32(v)-pre))) + 255
+			y[i] = byte(min(max(q, 0), 255))
+		}
+	}
+	return nil
+}

@@ -75,8 +75,13 @@ type Tensor struct {
 	quant          *Quantization
 	// data is the tensor's bytes: a view into the interpreter's arena for activations, or an
 	// aligned copy of the model buffer for constants.
-	data     []byte
+	data []byte
+	// constant is set when data is fixed for the interpreter's life: a model buffer, or the
+	// output of an operator folded at prepare (folded is then set too).
 	constant bool
+	folded   bool
+	// dynamic is set when the shape is known only once Invoke has run the operator writing it.
+	dynamic  bool
 	variable bool
 }
 

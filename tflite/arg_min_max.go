@@ -1,0 +1,120 @@
+package tflite
+
+// ARG_MAX and ARG_MIN: the index of the largest (smallest) element along one axis, as int32 or
+// int64. Quantized inputs are compared as raw values (the order is the same as the real values'
+// for a positive scale); ties keep the first index, and NaN never wins, as in TFLite.
+
+// Options slot (ArgMaxOptions, ArgMinOptions).
+const slotArgOutputType = 0
+
+type argMinMax struct {
+	isMax   bool
+	outType DataType
+	outer   int
+	axis    int // size of the reduced axis
+	inner   int
+}
+
+func newArgMax(n *node) (kernel, error) { return newArgMinMax(n, true) }
+
+func newArgMin(n *node) (kernel, error) { return newArgMinMax(n, false) }
+
+func newArgMinMax(n *node, isMax bool) (kernel, error) {
+	if err := checkCounts(n, 2, 2, 1); err != nil {
+		return nil, err
+	}
+	t := DataType(n.opts.Int8(slotArgOutputType, int8(n.outputs[0].typ)))
+	if t != Int32 && t != Int64 {
+		return nil, n.errorf("%w: output type %v (want int32 or int64)", errUnsupported, t)
+	}
+	return &argMinMax{isMax: isMax, outType: t}, nil
+}
+
+func (k *argMinMax) prepare(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	switch in.typ {
+	case Float32, UInt8, Int8, Int16, Int32, Int64, Bool:
+	default:
+		return n.errorf("%w: input type %v", errUnsupported, in.typ)
+	}
+	if out.typ != k.outType {
+		return n.errorf("output tensor is %v, options say %v", out.typ, k.outType)
+	}
+	if n.inputs[1].NumElements() != 1 {
+		return n.errorf("axis tensor has shape %v, want one element", n.inputs[1].shape)
+	}
+	axes, err := constInts(n, n.inputs[1], "axis")
+	if err != nil {
+		return err
+	}
+	rank := in.Rank()
+	axis := axes[0]
+	if axis < 0 {
+		axis += rank
+	}
+	if axis < 0 || axis >= rank {
+		return n.errorf("axis %d out of range for rank %d", axes[0], rank)
+	}
+	k.outer, k.axis, k.inner = splitAt(in.shape, axis)
+	if k.axis == 0 && k.outer*k.inner > 0 {
+		return n.errorf("reducing an empty axis of shape %v", in.shape)
+	}
+	shape := append(append([]int{}, in.shape[:axis]...), in.shape[axis+1:]...)
+	setShape(out, shape)
+	return nil
+}
+
+// splitAt returns the element counts before dimension axis, of it, and after it.
+func splitAt(shape []int, axis int) (outer, size, inner int) {
+	return numElements(shape[:axis]), shape[axis], numElements(shape[axis+1:])
+}
+
+func (k *argMinMax) eval(n *node) error {
+	in, out := n.inputs[0], n.outputs[0]
+	if k.outType == Int32 {
+		argDispatch(k, in, out.Int32s())
+	} else {
+		argDispatch(k, in, out.Int64s())
+	}
+	return nil
+}
+
+func argDispatch[I int32 | int64](k *argMinMax, in *Tensor, dst []I) {
+	switch in.typ {
+	case Float32:
+		argIndex(k, viewAs[float32](in.data), dst)
+	case UInt8, Bool:
+		argIndex(k, in.data, dst)
+	case Int8:
+		argIndex(k, viewAs[int8](in.data), dst)
+	case Int16:
+		argIndex(k, viewAs[int16](in.data), dst)
+	case Int32:
+		argIndex(k, viewAs[int32](in.data), dst)
+	case Int64:
+		argIndex(k, viewAs[int64](in.data), dst)
+	}
+}
+
+type ordered interface {
+	~int8 | ~uint8 | ~int16 | ~int32 | ~int64 | ~float32
+}
+
+func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I) {
+	outer, size, inner := k.outer, k.axis, k.inner
+	for o := range outer {
+		base := o * size * inner
+		for j := range inner {
+			best, at := src[base+j], 0
+			p := base + j
+			for i := 1; i < size; i++ {
+				p += inner
+				v := src[p]
+				if k.isMax && v > best || !k.isMax && v < best {
+					best, at = v, i
+				}
+			}
+			dst[o*inner+j] = I(at)
+		}
+	}
+}
