@@ -4,6 +4,7 @@ package tflite
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -52,7 +53,35 @@ func TestGenerateKernelGoldens(t *testing.T) {
 			var data []byte
 			switch g.typ {
 			case Float32:
-				data = float32Bytes(randF32(r, count, 6)...)
+				v := randF32(r, count, 6)
+				if g.gen == "pos" {
+					for j := range v {
+						v[j] = float32(math.Abs(float64(v[j]))) + 0.05
+					}
+				}
+				data = float32Bytes(v...)
+			case Int32, Int64, Int16, Bool:
+				vals := make([]int64, count)
+				for j := range vals {
+					switch {
+					case g.typ == Bool:
+						vals[j] = int64(r.IntN(2))
+					case g.gen == "pos":
+						vals[j] = 1 + int64(r.IntN(20))
+					default:
+						vals[j] = int64(r.IntN(41)) - 20
+					}
+				}
+				data = intBytes(g.typ, vals)
+			case UInt8, Int8:
+				data = make([]byte, count)
+				if g.gen == "small" {
+					for j := range data {
+						data[j] = byte(int(g.zp) + r.IntN(41) - 20)
+					}
+					break
+				}
+				fallthrough
 			default:
 				data = make([]byte, count)
 				if count == 256 {
@@ -102,6 +131,11 @@ func TestGenerateKernelGoldens(t *testing.T) {
 		ip.Close()
 		if err := os.WriteFile(filepath.Join(dir, "model.tflite"), build(), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if c.native {
+			if err := os.WriteFile(filepath.Join(dir, "native"), []byte("run by make.sh on the official C library (shared/tfnative)\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
