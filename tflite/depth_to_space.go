@@ -34,7 +34,7 @@ func (k *depthSpaceKernel) prepare(n *node) error {
 	if err := checkMove(n, in, out); err != nil {
 		return err
 	}
-	if err := sameQuantization(n, in, out); err != nil && in.quant != nil {
+	if err := sameQuantization(n, in, out); err != nil {
 		return err
 	}
 	if in.Rank() != 4 {

@@ -126,8 +126,8 @@ func graphFromBytes(data []byte) []byte {
 		codes = append(codes, c)
 	}
 	slices.Sort(codes)
-	types := []DataType{Float32, UInt8, Int8, Int32}
-	graphType := types[next()%len(types)]
+	types := []DataType{Float32, UInt8, Int8, Int32, Int64, Bool}
+	graphType := types[next()%4]
 
 	var tensors []fbt
 	buffers := []fbt{tBuffer(nil)}
@@ -213,7 +213,8 @@ func graphFromBytes(data []byte) []byte {
 		typ := kinds[a]
 		in := []int32{a}
 		switch code {
-		case opAdd, opSub, opMul, opConcatenation:
+		case opAdd, opSub, opMul, opConcatenation, opDiv, opFloorDiv, opMaximum, opMinimum, opSquaredDifference,
+			opLess, opLessEqual, opGreater, opGreaterEqual, opEqual, opNotEqual, opLogicalAnd, opLogicalOr, opPrelu, opPack:
 			if next()%2 == 0 {
 				in = append(in, available[next()%len(available)])
 			} else {
@@ -249,12 +250,58 @@ func graphFromBytes(data []byte) []byte {
 			if next()%2 == 0 {
 				in = append(in, params(int32(next()%4)))
 			}
+		case opArgMax, opArgMin, opExpandDims:
+			in = append(in, params(int32(next()%2)))
+		case opSum, opReduceMax, opReduceMin, opReduceProd:
+			in = append(in, params(int32(next()%3)))
+		case opGather:
+			in = append(in, params(randShape(0)...))
+		case opGatherND:
+			in = append(in, params(int32(1+next()%3), int32(1+next()%3)))
+		case opSplit:
+			in = []int32{params(), a}
+		case opSplitV:
+			in = append(in, params(int32(1+next()%3)), params())
+		case opSlice:
+			in = append(in, params(rank), params(rank))
+		case opTile:
+			in = append(in, params(rank))
+		case opMirrorPad:
+			in = append(in, params(rank, 2))
+		case opPadV2:
+			in = append(in, params(rank, 2), constant(typ, nil))
+		case opSpaceToBatchND, opBatchToSpaceND:
+			m := int32(1 + next()%2)
+			in = append(in, params(m), params(m, 2))
+		case opTransposeConv:
+			in = []int32{params(4), constant(typ, randShape(4)[:4]), a}
+			if next()%2 == 0 {
+				bt := Float32
+				if typ != Float32 {
+					bt = Int32
+				}
+				in = append(in, constant(bt, []int32{int32(1 + next()%4)}))
+			}
+		case opSelect, opSelectV2:
+			in = []int32{constant(Bool, randShape(0)), a, available[next()%len(available)]}
 		}
 		otyp := typ
 		if code == opQuantize || code == opDequantize || next()%8 == 0 {
 			otyp = types[next()%len(types)]
 		}
-		out := add(otyp, randShape(0), nil)
+		if code == opArgMax || code == opArgMin || code == opShape {
+			otyp = []DataType{Int32, Int64}[next()%2]
+		}
+		switch code {
+		case opLess, opLessEqual, opGreater, opGreaterEqual, opEqual, opNotEqual:
+			otyp = Bool
+		}
+		outs := []int32{add(otyp, randShape(0), nil)}
+		if code == opUnpack || code == opSplit || code == opSplitV {
+			for range next() % 3 {
+				outs = append(outs, add(otyp, randShape(0), nil))
+			}
+		}
 		var opts fbt
 		if optsType := builtinKernels[code].opts; optsType != 0 {
 			for slot := 0; slot < 7; slot++ {
@@ -277,9 +324,20 @@ func graphFromBytes(data []byte) []byte {
 				opts[0] = v
 			}
 		}
+		switch code {
+		case opPack, opUnpack, opSplit, opSplitV:
+			// The count option must match the tensors for the kernel to go on to prepare.
+			n := len(in)
+			if code != opPack {
+				n = len(outs)
+			}
+			if len(opts) > 0 && next()%4 != 0 {
+				opts[0] = int32(n)
+			}
+		}
 		opcodes = append(opcodes, tOpcode(code))
-		ops = append(ops, tOp(uint32(len(opcodes)-1), in, []int32{out}, builtinKernels[code].opts, opts))
-		available = append(available, out)
+		ops = append(ops, tOp(uint32(len(opcodes)-1), in, outs, builtinKernels[code].opts, opts))
+		available = append(available, outs...)
 	}
 	last := available[len(available)-1]
 	return encodeFB(tModel(opcodes, []fbt{tSubgraph(tensors, []int32{0}, []int32{last}, ops)}, buffers), "TFL3")

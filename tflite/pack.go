@@ -27,10 +27,10 @@ func newPack(n *node) (kernel, error) {
 	return &packKernel{count: count, axis: int(n.opts.Int32(slotPackAxis, 0))}, nil
 }
 
-// sameQuantization checks that 8-bit tensors a and b have the same per-tensor quantization, as
-// the ops that move bytes between them require.
+// sameQuantization checks that 8-bit tensors a and b have the same per-tensor quantization (or
+// none), as the ops that move bytes between them require.
 func sameQuantization(n *node, a, b *Tensor) error {
-	if !is8bit(a.typ) {
+	if !is8bit(a.typ) || a.quant == nil && b.quant == nil {
 		return nil
 	}
 	sa, za, err := quantOf(n, a)

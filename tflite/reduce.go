@@ -117,7 +117,7 @@ func (k *reduceKernel) prepare(n *node) error {
 			return err
 		}
 	case is8bit(in.typ) && (k.op == reduceMax || k.op == reduceMin):
-		if err := sameQuantization(n, in, out); err != nil && in.quant != nil {
+		if err := sameQuantization(n, in, out); err != nil {
 			return err
 		}
 	}

@@ -117,11 +117,11 @@ func (k *tileKernel) prepare(n *node) error {
 // the filled block along each dimension: every copy is of contiguous bytes.
 func (k *tileKernel) eval(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
-	size := in.typ.Size()
-	copyWalkBytes(&k.w, size, out.data, in.data)
 	if numElements(k.shape[:k.rank]) == 0 {
 		return nil
 	}
+	size := in.typ.Size()
+	copyWalkBytes(&k.w, size, out.data, in.data)
 	strides := contiguousStrides(k.shape[:k.rank])
 	// block is the filled extent of dimension d and the ones inside it: in[d] * stride(d).
 	for d := k.rank - 1; d >= 0; d-- {

@@ -202,6 +202,19 @@ func numElements(shape []int) int {
 	return n
 }
 
+// NewTensor returns a tensor of its own, zeroed, outside any interpreter: for callers that hand
+// data to code taking tensors, such as decoders and their tests. A nil quantization means none.
+func NewTensor(name string, typ DataType, shape []int, q *Quantization) (*Tensor, error) {
+	size := typ.Size()
+	if size == 0 {
+		return nil, fmt.Errorf("tflite: tensor %q: %s has no fixed element size", name, typ)
+	}
+	if _, ok := byteSize(shape, size); !ok || len(shape) > maxRank {
+		return nil, fmt.Errorf("tflite: tensor %q: %w: shape %v", name, ErrInvalidShape, shape)
+	}
+	return newTensor(name, typ, shape, q.clone()), nil
+}
+
 // newTensor returns a tensor with its own zeroed, aligned storage for the given shape.
 func newTensor(name string, typ DataType, shape []int, q *Quantization) *Tensor {
 	t := &Tensor{name: name, typ: typ, shape: append([]int(nil), shape...), quant: q}
