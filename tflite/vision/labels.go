@@ -1,6 +1,8 @@
 // Package vision turns images into model inputs and model outputs into results: image decoding
-// and bilinear resizing into an input tensor, top-K classification, SSD detection decoding into
-// pixel boxes of the original image, and label files.
+// and bilinear resizing into an input tensor; the task of a model told from its outputs (TaskOf)
+// and one Decoder for every task: top-K classification, SSD detections as pixel boxes of the
+// original image, pose keypoints in its pixels, segmentation class shares with the mask as a
+// PNG, and the raw outputs of any other model; and label files.
 package vision
 
 import (
