@@ -334,3 +334,19 @@ const (
 // known reports whether t's values can be read in prepare: a constant, or any input while the
 // node is prepared in Invoke.
 func (n *node) known(t *Tensor) bool { return t.constant || n.atRun }
+
+// OpSupported reports whether this runtime has a kernel for the op of the given name: a builtin
+// op's schema name ("GATHER_ND", as Model.OpCounts gives it) or a custom op's code. A supported op
+// may still refuse a type or option it does not implement; NewInterpreter says so.
+func OpSupported(name string) bool {
+	if _, ok := customKernels[name]; ok {
+		return true
+	}
+	for code, n := range opNames {
+		if n == name {
+			_, ok := builtinKernels[int32(code)]
+			return ok
+		}
+	}
+	return false
+}

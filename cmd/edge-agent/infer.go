@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
-// runInfer is `edge-agent infer`: run a model once on an image file and print the top classes
-// or the detections.
+// runInfer is `edge-agent infer`: run a model once on an image file and print what its task
+// decodes: the top classes, the detections, the pose keypoints, the segmentation's class shares or
+// the raw outputs.
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("infer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +32,8 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	std := fs.Float64("std", 127.5, "float inputs: divisor applied after subtracting the mean")
 	threshold := fs.Float64("threshold", 0.3, "detection: lowest score printed")
 	maxResults := fs.Int("max-results", 0, "detection: most detections printed (0 = all the model returns)")
+	task := fs.String("task", "auto", "how to decode the outputs: auto, classify, detect, pose, segment or raw")
+	maskPath := fs.String("mask", "", "segmentation: write the class mask as a PNG `file`")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -53,7 +57,7 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The agent's own pipeline on one image: OpenCV decoding and preprocessing, the interpreter,
 	// the task rule and the decoder are the ones its records come from.
 	p, err := agent.NewImagePredictor(agent.ModelConfig{
-		Path: *modelPath, Labels: *labelsPath, Threads: *threads, Task: "auto",
+		Path: *modelPath, Labels: *labelsPath, Threads: *threads, Task: *task,
 		TopK: *top, Fit: "stretch", Mean: *mean, Std: *std,
 	})
 	if err != nil {
@@ -73,8 +77,43 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("infer: %w", err)
 	}
 	res := pred.Result
+	if *maskPath != "" {
+		if res.Segmentation == nil {
+			return fmt.Errorf("%w: --mask is for segmentation models; this one is decoded as %s", errUsage, p.Task())
+		}
+		png, err := res.Segmentation.PNG()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*maskPath, png, 0o644); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
+	}
 	if *asJSON {
 		return writeJSON(stdout, res)
+	}
+	switch {
+	case res.Keypoints != nil:
+		for _, k := range res.Keypoints {
+			fmt.Fprintf(stdout, "%-16s score=%.3f x=%.1f y=%.1f\n", k.Name, k.Score, k.X, k.Y)
+		}
+		return nil
+	case res.Segmentation != nil:
+		s := res.Segmentation
+		fmt.Fprintf(stdout, "%dx%d class map\n", s.Width, s.Height)
+		for _, c := range s.Classes {
+			fmt.Fprintf(stdout, "%5d  %-24s %6.2f%%\n", c.Index, orDash(c.Label), 100*c.Fraction)
+		}
+		return nil
+	case res.Raw != nil:
+		for _, o := range res.Raw {
+			fmt.Fprintf(stdout, "%s %s %v: %v", o.Name, o.Type, o.Shape, []float64(o.Values[:min(len(o.Values), 8)]))
+			if o.Elements > 8 {
+				fmt.Fprintf(stdout, " ... (%d values)", o.Elements)
+			}
+			fmt.Fprintln(stdout)
+		}
+		return nil
 	}
 	if res.Detections != nil {
 		if len(*res.Detections) == 0 {
@@ -120,8 +159,9 @@ type inspectTensor struct {
 }
 
 type inspectOp struct {
-	Name  string `json:"name"`
-	Count int    `json:"count"`
+	Name      string `json:"name"`
+	Count     int    `json:"count"`
+	Supported bool   `json:"supported"`
 }
 
 type inspectResult struct {
@@ -137,6 +177,10 @@ type inspectResult struct {
 	Labels      int             `json:"labels"`
 	FirstLabels []string        `json:"first_labels,omitempty"`
 	Metadata    string          `json:"metadata_error,omitempty"`
+	// Runs says whether this runtime builds an interpreter for the model; RunError why not.
+	Runs     bool   `json:"runs"`
+	RunError string `json:"run_error,omitempty"`
+	Task     string `json:"task,omitempty"`
 }
 
 // runModelInspect is `edge-agent model inspect MODEL`.
@@ -164,7 +208,16 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	r.Inputs = inspectTensors(m.Inputs())
 	r.Outputs = inspectTensors(m.Outputs())
 	for name, n := range m.OpCounts() {
-		r.Ops = append(r.Ops, inspectOp{name, n})
+		r.Ops = append(r.Ops, inspectOp{name, n, tflite.OpSupported(name)})
+	}
+	if ip, err := tflite.NewInterpreter(m); err != nil {
+		r.RunError = err.Error()
+	} else {
+		ip.Close()
+		r.Runs = true
+	}
+	if task, err := vision.TaskOf(m); err == nil {
+		r.Task = string(task)
 	}
 	// Most frequent first, then by name, so the output is stable.
 	slices.SortFunc(r.Ops, func(a, b inspectOp) int {
@@ -222,7 +275,16 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "ops:         %d operators\n", total)
 	for _, op := range r.Ops {
-		fmt.Fprintf(stdout, "  %-32s %d\n", op.Name, op.Count)
+		fmt.Fprintf(stdout, "  %-32s %d", op.Name, op.Count)
+		if !op.Supported {
+			fmt.Fprint(stdout, "  not supported by this runtime")
+		}
+		fmt.Fprintln(stdout)
+	}
+	if r.Runs {
+		fmt.Fprintf(stdout, "runtime:     runs here (task %s)\n", r.Task)
+	} else {
+		fmt.Fprintf(stdout, "runtime:     cannot run here: %s\n", r.RunError)
 	}
 	fmt.Fprintf(stdout, "labels:      %d embedded", r.Labels)
 	if len(r.FirstLabels) > 0 {

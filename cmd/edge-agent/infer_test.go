@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"image"
+	"image/png"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -194,6 +196,7 @@ func TestModelInspect(t *testing.T) {
 		"CONV_2D                          34",
 		"TFLite_Detection_PostProcess     1",
 		"labels:      90 embedded (person, bicycle, car, motorcycle, airplane, ...)",
+		"runtime:     runs here (task detect)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -211,7 +214,7 @@ func TestModelInspect(t *testing.T) {
 	in := r.Inputs[0]
 	if len(r.Inputs) != 1 || in.Type != "int8" || len(in.Scale) != 1 || in.ZeroPoint[0] != -128 ||
 		len(in.Signature) != 2 || in.Signature[0] != -1 || r.Labels != 0 ||
-		len(r.Ops) != 1 || r.Ops[0] != (inspectOp{"FULLY_CONNECTED", 3}) {
+		len(r.Ops) != 1 || r.Ops[0] != (inspectOp{"FULLY_CONNECTED", 3, true}) || !r.Runs || r.Task != "raw" {
 		t.Errorf("hello_world_int8: %s", out)
 	}
 
@@ -259,6 +262,115 @@ func TestModelInspectErrors(t *testing.T) {
 		}
 		if out != "" {
 			t.Errorf("%s: printed %q", tt.name, out)
+		}
+	}
+}
+
+const (
+	poseModel    = testModels + "pose/movenet_single_pose_lightning_ptq.tflite"
+	poseImage    = testModels + "pose/squat.bmp"
+	segmentModel = testModels + "segment/deeplabv3_mnv2_dm05_pascal_quant.tflite"
+	segmentImage = testModels + "segment/bird_segmentation.bmp"
+	pascalLabels = testModels + "segment/pascal_voc_segmentation_labels.txt"
+)
+
+// MoveNet's keypoints come out in pixels of squat.bmp (500x610), near the published ones (the
+// agent's OpenCV resize differs a little from the published check's, hence 0.05).
+func TestInferPoseJSON(t *testing.T) {
+	out, err := infer(t, "--model", poseModel, "--image", poseImage, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res vision.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if !strings.HasPrefix(out, `{"keypoints":[{"name":"nose","score":`) || len(res.Keypoints) != 17 {
+		t.Fatalf("output %s", out)
+	}
+	// Published (x, y) of the nose, the right ankle and the left elbow, normalised.
+	for i, want := range map[int][2]float64{0: {0.589104, 0.332112}, 16: {0.328158, 0.901447}, 7: {0.703761, 0.494214}} {
+		k := res.Keypoints[i]
+		if math.Abs(k.X/500-want[0]) > 0.05 || math.Abs(k.Y/610-want[1]) > 0.05 {
+			t.Errorf("%s at (%.1f, %.1f), published (%.1f, %.1f)", k.Name, k.X, k.Y, want[0]*500, want[1]*610)
+		}
+	}
+	text, err := infer(t, "--model", poseModel, "--image", poseImage)
+	if err != nil || !strings.HasPrefix(text, "nose             score=") || strings.Count(text, "\n") != 17 {
+		t.Errorf("text output %q, %v", text, err)
+	}
+}
+
+func TestInferSegmentJSON(t *testing.T) {
+	mask := filepath.Join(t.TempDir(), "mask.png")
+	out, err := infer(t, "--model", segmentModel, "--image", segmentImage, "--labels", pascalLabels, "--json", "--mask", mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res vision.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	s := res.Segmentation
+	if s == nil || s.Width != 513 || s.Height != 513 || len(s.Classes) < 2 {
+		t.Fatalf("output %s", out)
+	}
+	if c := s.Classes[1]; c.Label != "bird" || c.Index != 3 || math.Abs(c.Fraction-0.17) > 0.03 {
+		t.Errorf("second class %+v, want bird at about 17%%", c)
+	}
+	f, err := os.Open(mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := img.(*image.Paletted); !ok || p.Bounds().Dx() != 513 || p.ColorIndexAt(256, 256) != 3 {
+		t.Errorf("mask %T %v: the middle of the image is not the bird", img, img.Bounds())
+	}
+	if _, err := infer(t, "--model", quantClassify, "--image", burgerPNG, "--mask", mask); !errors.Is(err, errUsage) {
+		t.Errorf("--mask on a classifier: %v", err)
+	}
+}
+
+// Any model can be decoded raw: the classifier's 1001 dequantised scores.
+func TestInferRawJSON(t *testing.T) {
+	out, err := infer(t, "--model", quantClassify, "--image", burgerPNG, "--task", "raw", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res vision.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if len(res.Raw) != 1 || res.Raw[0].Elements != 1001 || len(res.Raw[0].Values) != 1001 || res.Raw[0].Truncated {
+		t.Fatalf("raw %+v", res.Raw)
+	}
+	if v := res.Raw[0].Values[934]; v < 0.9 || v > 1 {
+		t.Errorf("cheeseburger's raw score %v, want about 0.96", v)
+	}
+	if _, err := infer(t, "--model", quantClassify, "--image", burgerPNG, "--task", "pose"); !errors.Is(err, vision.ErrTask) {
+		t.Errorf("--task pose on a classifier: %v", err)
+	}
+}
+
+func TestModelInspectOpSupport(t *testing.T) {
+	out, err := inspect("--json", poseModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r inspectResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Runs || r.Task != "pose" || len(r.Ops) != 19 {
+		t.Fatalf("MoveNet: %s", out)
+	}
+	for _, op := range r.Ops {
+		if !op.Supported {
+			t.Errorf("%s not supported", op.Name)
 		}
 	}
 }
