@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"image"
-	"image/png"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
