@@ -212,3 +212,108 @@ func multiplyByQuantizedMultiplier64(x int64, multiplier int32, shift int) int32
 	r >>= total
 	return int32(min(max(r, math.MinInt32), math.MaxInt32))
 }
+
+// The gemmlowp fixed-point functions TFLite's int8 LOG_SOFTMAX uses. A FixedPoint<int32, N> is
+// an int32 with N integer bits; products are saturatingRoundingDoublingHighMul (the integer bits
+// add), sums are plain int32 additions, as in gemmlowp.
+
+// saturatingRoundingMultiplyByPOT multiplies x by 2^exp: a saturating shift left, or a rounding
+// one right.
+func saturatingRoundingMultiplyByPOT(x int32, exp int) int32 {
+	switch {
+	case exp > 0:
+		return saturatingLeftShift(x, exp)
+	case exp < 0:
+		return roundingDivideByPOT(x, -exp)
+	}
+	return x
+}
+
+func saturatingAdd(a, b int32) int32 {
+	return int32(min(max(int64(a)+int64(b), math.MinInt32), math.MaxInt32))
+}
+
+func saturatingSub(a, b int32) int32 {
+	return int32(min(max(int64(a)-int64(b), math.MinInt32), math.MaxInt32))
+}
+
+// expOnIntervalBetweenNegativeOneQuarterAnd0Excl is gemmlowp's Taylor expansion of e^a around
+// -1/8 for a Q0.31 a in [-1/4, 0).
+func expOnIntervalBetweenNegativeOneQuarterAnd0Excl(a int32) int32 {
+	const (
+		constantTerm = 1895147668 // e^(-1/8)
+		oneOverThree = 715827883
+	)
+	mul := saturatingRoundingDoublingHighMul
+	x := a + 1<<28
+	x2 := mul(x, x)
+	x3 := mul(x2, x)
+	x4 := mul(x2, x2)
+	x4Over4 := roundingDivideByPOT(x4, 2)
+	poly := roundingDivideByPOT(mul(x4Over4+x3, oneOverThree)+x2, 1)
+	return constantTerm + mul(constantTerm, x+poly)
+}
+
+// expOnNegativeValues is gemmlowp's exp_on_negative_values for a Q(intBits) a <= 0: e^a in Q0.31,
+// by the expansion above on a modulo 1/4 and a barrel shifter of e^(-2^k) factors.
+func expOnNegativeValues(a int32, intBits int) int32 {
+	frac := 31 - intBits
+	quarter := int32(1) << (frac - 2)
+	mask := quarter - 1
+	aModQuarterMinusQuarter := (a & mask) - quarter
+	result := expOnIntervalBetweenNegativeOneQuarterAnd0Excl(saturatingRoundingMultiplyByPOT(aModQuarterMinusQuarter, intBits))
+	remainder := aModQuarterMinusQuarter - a
+	for _, s := range [...]struct {
+		exp  int
+		mult int32
+	}{{-2, 1672461947}, {-1, 1302514674}, {0, 790015084}, {1, 290630308}, {2, 39332535}, {3, 720401}, {4, 242}} {
+		if intBits > s.exp && remainder&(1<<(frac+s.exp)) != 0 {
+			result = saturatingRoundingDoublingHighMul(result, s.mult)
+		}
+	}
+	if intBits > 5 && a < -(1<<(36-intBits)) {
+		result = 0
+	}
+	if a == 0 {
+		result = math.MaxInt32
+	}
+	return result
+}
+
+// logXForXGreaterThanOrEqualTo1 is TFLite's log_x_for_x_greater_than_or_equal_to_1 for an x with
+// inBits integer bits, giving log(x) with outBits integer bits.
+func logXForXGreaterThanOrEqualTo1(x int32, outBits, inBits int) int32 {
+	const (
+		log2         = 1488522236
+		sqrtSqrtHalf = 1805811301
+		sqrtHalf     = 1518500250
+		oneQuarter   = 536870912
+		alphaN       = 117049297
+		alphaD       = 127690142
+		alphaI       = 1057819769
+		alphaF       = 638450708
+	)
+	mul := saturatingRoundingDoublingHighMul
+	accumBits := outBits + 1
+	shiftedQuarter := saturatingRoundingMultiplyByPOT(oneQuarter, -accumBits)
+	za := x
+	zaHeadroomPlus1 := bits.LeadingZeros32(uint32(za))
+	raTmp := saturatingRoundingMultiplyByPOT(za, zaHeadroomPlus1-1)
+	ra := saturatingRoundingMultiplyByPOT(mul(raTmp, sqrtHalf), 1)
+	zaPow2Adj := saturatingAdd(saturatingRoundingMultiplyByPOT(int32(inBits-zaHeadroomPlus1), 31-accumBits), shiftedQuarter)
+	zb := mul(za, sqrtHalf)
+	zbHeadroom := bits.LeadingZeros32(uint32(zb)) - 1
+	rb := saturatingRoundingMultiplyByPOT(za, zbHeadroom)
+	zbPow2Adj := saturatingSub(saturatingRoundingMultiplyByPOT(int32(inBits-zbHeadroom), 31-accumBits), shiftedQuarter)
+	r := min(ra, rb)
+	zPow2Adj := max(zaPow2Adj, zbPow2Adj)
+	p := roundingHalfSum(r, sqrtSqrtHalf)
+	q := r - sqrtSqrtHalf
+	q += q
+	commonSq := mul(q, q)
+	num := mul(q, r) + mul(mul(q, commonSq), alphaN)
+	denomMinusOne := mul(p, alphaI+q+mul(alphaD, commonSq)) + mul(alphaF, q)
+	recip := oneOverOnePlusX(denomMinusOne)
+	numScaled := saturatingRoundingMultiplyByPOT(num, -accumBits)
+	return saturatingRoundingMultiplyByPOT(mul(zPow2Adj, log2)+mul(numScaled, recip), accumBits-outBits)
+}

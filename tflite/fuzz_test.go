@@ -21,6 +21,12 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(dynamicModel())
 	f.Add(chainOfReshapes(3))
 	f.Add(newChain().bytes())
+	f.Add(shapeArithmeticModel())
+	f.Add(runtimeShapeModel())
+	f.Add(sparseModel([]int32{4, 4}, fbt{[]int32{0, 1, 2, 3}, []int32{0, 1}, []fbt{
+		sparseDimT(2, nil, nil, false), sparseDimT(0, []int32{0, 1, 2}, []int32{0, 1}, false),
+		sparseDimT(2, nil, nil, false), sparseDimT(2, nil, nil, true),
+	}}, []float32{1, 2, 3, 4, 5, 6, 7, 8}, true))
 }
 
 // FuzzLoadModel loads arbitrary bytes as a model, builds an interpreter and, when the model is

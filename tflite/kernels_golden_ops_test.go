@@ -209,4 +209,6 @@ var opGoldens = []kernelGolden{
 	binaryGolden("logical_and", opLogicalAnd, optLogicalAnd, actNone, gt(Bool, 3, 4), gt(Bool, 1, 4), gout(Bool)),
 	binaryGolden("logical_or", opLogicalOr, optLogicalOr, actNone, gt(Bool, 2, 3, 1), gt(Bool, 3, 5), gout(Bool)),
 	unaryGolden("logical_not", opLogicalNot, optLogicalNot, nil, gt(Bool, 4, 6), gout(Bool)),
+	unaryGolden("log_softmax_i8", opLogSoftmax, optLogSoftmax, nil, gq(Int8, []int32{4, 20}, 0.1, 0), gq(Int8, nil, 16.0/256, 127)),
+	unaryGolden("log_softmax_i8_wide", opLogSoftmax, optLogSoftmax, nil, gq(Int8, []int32{2, 256}, 0.02, -10), gq(Int8, nil, 16.0/256, 127)),
 }

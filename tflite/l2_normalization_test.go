@@ -86,9 +86,26 @@ func TestLogSoftmax(t *testing.T) {
 			}
 		}
 	}
+	for _, sc := range []float32{0.1, 0.02, 0.5} {
+		qi := tensorQ(Int8, []int{4, 20}, sc, -3, randQ(r, Int8, 80)...)
+		got := qValues(run1(t, "LOG_SOFTMAX", newLogSoftmax, nil, qOut(Int8, 16.0/256, 127), qi))
+		iv := realValues(qi)
+		for o := 0; o < 80; o += 20 {
+			var sum float64
+			for _, e := range iv[o : o+20] {
+				sum += math.Exp(e)
+			}
+			for i := o; i < o+20; i++ {
+				w := refQuantize(Int8, iv[i]-math.Log(sum), 16.0/256, 127)
+				if d := got[i] - w; d < -1 || d > 1 {
+					t.Fatalf("int8 scale %v: [%d] = %d, want %d (±1)", sc, i, got[i], w)
+				}
+			}
+		}
+	}
 	for _, c := range []struct {
 		in, out *Tensor
-	}{{q, qOut(UInt8, 0.1, 255)}, {quant8(Int16, []int{2}, 0.1, 0), qOut(Int16, 16.0/256, 0)}, {tensorOf(Float32, []int{}), tensorOf(Float32, nil)}} {
+	}{{q, qOut(UInt8, 0.1, 255)}, {quant8(Int8, []int{2}, 0.1, 0), qOut(Int8, 16.0/256, 255)}, {quant8(Int16, []int{2}, 0.1, 0), qOut(Int16, 16.0/256, 0)}, {tensorOf(Float32, []int{}), tensorOf(Float32, nil)}} {
 		if err := runOp(t, "LOG_SOFTMAX", newLogSoftmax, nil, []*Tensor{c.in}, []*Tensor{c.out}); err == nil {
 			t.Errorf("LOG_SOFTMAX %v %v accepted", c.in.typ, c.out.quant)
 		}

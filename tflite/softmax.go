@@ -136,15 +136,21 @@ func softmax8[T uint8 | int8](k *softmaxKernel, src []T, dst []byte) {
 	}
 }
 
-// LOG_SOFTMAX over the last axis: x - max - log(Σ exp(x - max)). uint8 is TFLite's kernel: the
-// softmax table gives the row's sum of exponentials in float, and the output, of TFLite's fixed
-// quantization (scale 16/256, zero point 255), is rounded half to even.
+// LOG_SOFTMAX over the last axis: x - max - log(Σ exp(x - max)). The 8-bit outputs have TFLite's
+// fixed quantization, scale 16/256 with zero point 255 (uint8) or 127 (int8). uint8 is TFLite's
+// kernel: the softmax table gives the row's sum of exponentials in float, and the output is
+// rounded half to even. int8 is its fixed-point kernel: differences from the row maximum in
+// Q5.26, their exponentials summed in Q12.19, the log in Q5.26 (gemmlowp's functions).
 type logSoftmaxKernel struct {
 	typ         DataType
 	rows, depth int
 	table       [256]float32 // as softmaxKernel's, beta 1
 	inScale     float32
 	outScale    float32
+	// int8.
+	inMult, revMult   int32
+	inShift, revShift int
+	diffMin           int32
 }
 
 func newLogSoftmax(n *node) (kernel, error) {
@@ -157,7 +163,7 @@ func newLogSoftmax(n *node) (kernel, error) {
 func (k *logSoftmaxKernel) prepare(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
 	k.typ = in.typ
-	if out.typ != in.typ || !(in.typ == Float32 || in.typ == UInt8) {
+	if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
 		return n.errorf("%w: LOG_SOFTMAX from %v to %v", errUnsupported, in.typ, out.typ)
 	}
 	if in.Rank() < 1 {
@@ -176,8 +182,28 @@ func (k *logSoftmaxKernel) prepare(n *node) error {
 	if err != nil {
 		return err
 	}
-	if so != 16.0/256 || zo != 255 {
-		return n.errorf("%w: LOG_SOFTMAX uint8 output quantization (%v, %d), want (16/256, 255)", errUnsupported, so, zo)
+	wantZp := int32(255)
+	if in.typ == Int8 {
+		wantZp = 127
+	}
+	if so != 16.0/256 || zo != wantZp {
+		return n.errorf("%w: LOG_SOFTMAX %v output quantization (%v, %d), want (16/256, %d)", errUnsupported, in.typ, so, zo, wantZp)
+	}
+	if in.typ == Int8 {
+		// TFLite's PreprocessLogSoftmaxScalingExp and CalculateInputRadius, for 5 integer bits.
+		const intBits = 5
+		real := min(float64(si)*float64(int64(1)<<(31-intBits)), float64(int64(1)<<31-1))
+		k.inMult, k.inShift = quantizeMultiplier(real)
+		if k.inShift < 0 {
+			return n.errorf("%w: LOG_SOFTMAX input scale %v is too small", errUnsupported, si)
+		}
+		rev := float64(int64(1)<<(31-k.inShift)) / float64(k.inMult)
+		var revLeft int
+		k.revMult, revLeft = quantizeMultiplier(rev)
+		k.revShift = -revLeft
+		radius := math.Floor(float64(int64(1)<<intBits-1) * float64(int64(1)<<(31-intBits)) / float64(int64(1)<<k.inShift))
+		k.diffMin = -int32(radius)
+		return nil
 	}
 	k.inScale, k.outScale = si, so
 	for d := range 256 {
@@ -208,6 +234,10 @@ func (k *logSoftmaxKernel) eval(n *node) error {
 		}
 		return nil
 	}
+	if k.typ == Int8 {
+		k.logSoftmaxInt8(in.Int8s(), out.Int8s())
+		return nil
+	}
 	src, dst := in.data, out.data
 	scale := k.inScale / k.outScale
 	for r := range k.rows {
@@ -229,4 +259,41 @@ func (k *logSoftmaxKernel) eval(n *node) error {
 		}
 	}
 	return nil
+}
+
+// logSoftmaxInt8 is TFLite's reference_integer_ops::LogSoftmax.
+func (k *logSoftmaxKernel) logSoftmaxInt8(src, dst []int8) {
+	const (
+		inBits, accumBits, outBits = 5, 12, 4
+		outZp                      = 127
+	)
+	d := k.depth
+	for r := range k.rows {
+		x, y := src[r*d:r*d+d], dst[r*d:r*d+d]
+		m := int8(math.MinInt8)
+		for _, v := range x {
+			m = max(m, v)
+		}
+		var sum int32 // Q12.19
+		for _, v := range x {
+			diff := int32(v) - int32(m)
+			if diff >= k.diffMin {
+				q5 := multiplyByQuantizedMultiplier(diff, k.inMult, k.inShift)
+				sum += saturatingRoundingMultiplyByPOT(expOnNegativeValues(q5, inBits), -accumBits)
+			}
+		}
+		logSum := logXForXGreaterThanOrEqualTo1(sum, inBits, accumBits)
+		shifted := logSum + math.MinInt32
+		adjMin := max(k.diffMin-1, multiplyByQuantizedMultiplier(shifted, k.revMult, -k.revShift))
+		for i, v := range x {
+			diff := int32(v) - int32(m)
+			if diff <= adjMin {
+				y[i] = math.MinInt8
+				continue
+			}
+			q5 := multiplyByQuantizedMultiplier(diff, k.inMult, k.inShift)
+			o := roundingDivideByPOT(q5-logSum, 31-inBits-outBits) + outZp
+			y[i] = int8(min(max(o, math.MinInt8), math.MaxInt8))
+		}
+	}
 }
