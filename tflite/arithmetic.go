@@ -87,13 +87,9 @@ func (k *arithKernel) prepare(n *node) error {
 	default:
 		return n.errorf("%w: type %v", errUnsupported, a.typ)
 	}
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 func (k *arithKernel) prepareQuantized(n *node) error {

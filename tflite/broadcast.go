@@ -220,6 +220,16 @@ func setShape(t *Tensor, s []int) {
 	t.shape = append([]int{}, s...)
 }
 
+// prepareBroadcast sets out's shape to the broadcast of a and b and returns the plan of the walk.
+func prepareBroadcast(n *node, a, b, out *Tensor) (broadcastPlan, error) {
+	shape, err := broadcastShape(a.shape, b.shape)
+	if err != nil {
+		return broadcastPlan{}, n.errorf("%w", err)
+	}
+	setShape(out, shape)
+	return newBroadcastPlan(a.shape, b.shape, shape), nil
+}
+
 // bcast2 computes out[i] = f(a[ia], b[ib]) over every element of a broadcast plan.
 func bcast2[A, B, O any](p *broadcastPlan, a []A, b []B, out []O, f func(A, B) O) {
 	sa, sb := p.innerA, p.innerB

@@ -57,13 +57,9 @@ func (k *compareKernel) prepare(n *node) error {
 		compareTable(&k.tabA, a)
 		compareTable(&k.tabB, b)
 	}
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 // compareTable fills tab with TFLite's comparison value of each raw byte of 8-bit tensor t:

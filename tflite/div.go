@@ -72,13 +72,9 @@ func (k *divKernel) prepare(n *node) error {
 	default:
 		return n.errorf("%w: %s of %v", errUnsupported, name, a.typ)
 	}
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 // activationRangeInt32 returns the clamp bounds of a fused activation on int32 outputs.

@@ -35,13 +35,9 @@ func (k *logicalKernel) prepare(n *node) error {
 		return nil
 	}
 	b := n.inputs[1]
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 func (k *logicalKernel) eval(n *node) error {

@@ -32,13 +32,9 @@ func (k *maxMinKernel) prepare(n *node) error {
 		return n.errorf("%w: inputs %v and %v, output %v", errUnsupported, a.typ, b.typ, out.typ)
 	}
 	k.typ = a.typ
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 func (k *maxMinKernel) eval(n *node) error {

@@ -44,52 +44,16 @@ func (k *meanKernel) prepare(n *node) error {
 	if out.typ != in.typ || !(in.typ == Float32 || is8bit(in.typ)) {
 		return n.errorf("%w: MEAN from %v to %v", errUnsupported, in.typ, out.typ)
 	}
-	rank, err := rankOf(n, in)
+	shape, w, count, err := reduction(n, in, n.inputs[1], k.keepDims)
 	if err != nil {
 		return err
 	}
-	axes, err := constInts(n, n.inputs[1], "axes")
-	if err != nil {
-		return err
-	}
-	var reduced [maxDims]bool
-	for _, a := range axes {
-		if a < 0 {
-			a += rank
-		}
-		if a < 0 || a >= rank {
-			return n.errorf("axis %d out of range for rank %d", a, rank)
-		}
-		reduced[a] = true
-	}
-	var shape, accShape []int
-	k.count = 1
-	for d := range rank {
-		if reduced[d] {
-			k.count *= in.shape[d]
-			accShape = append(accShape, 1)
-			if k.keepDims {
-				shape = append(shape, 1)
-			}
-			continue
-		}
-		accShape = append(accShape, in.shape[d])
-		shape = append(shape, in.shape[d])
-	}
-	k.outSize = numElements(shape)
+	k.w, k.count, k.outSize = w, count, numElements(shape)
 	if k.count == 0 && k.outSize > 0 {
 		return n.errorf("mean over an empty dimension of input shape %v", in.shape)
 	}
 	if k.count > maxMeanCount {
 		return n.errorf("%w: mean over %d elements (max %d)", errUnsupported, k.count, maxMeanCount)
-	}
-	accStrides := contiguousStrides(accShape)
-	k.w = walk{rank: rank, srcStride: contiguousStrides(in.shape)}
-	copy(k.w.count[:], in.shape)
-	for d := range rank {
-		if !reduced[d] {
-			k.w.dstStride[d] = accStrides[d]
-		}
 	}
 	n.scratchSize = 4 * k.outSize
 	if is8bit(in.typ) {
@@ -180,4 +144,51 @@ func (k *meanKernel) eval(n *node) error {
 		dst[i] = byte(min(max(q, k.qlo), k.qhi))
 	}
 	return nil
+}
+
+// reduction resolves the axes tensor of a reduction over in (axes may repeat and be negative)
+// and returns the output shape, a walk of the input whose destination strides address the
+// output (0 on reduced dimensions), and the number of input elements per output.
+func reduction(n *node, in, axesT *Tensor, keepDims bool) (shape []int, w walk, count int, err error) {
+	rank, err := rankOf(n, in)
+	if err != nil {
+		return nil, w, 0, err
+	}
+	axes, err := constInts(n, axesT, "axes")
+	if err != nil {
+		return nil, w, 0, err
+	}
+	var reduced [maxDims]bool
+	for _, a := range axes {
+		if a < 0 {
+			a += rank
+		}
+		if a < 0 || a >= rank {
+			return nil, w, 0, n.errorf("axis %d out of range for rank %d", a, rank)
+		}
+		reduced[a] = true
+	}
+	var accShape []int
+	count = 1
+	for d := range rank {
+		if reduced[d] {
+			count *= in.shape[d]
+			accShape = append(accShape, 1)
+			if keepDims {
+				shape = append(shape, 1)
+			}
+			continue
+		}
+		accShape = append(accShape, in.shape[d])
+		shape = append(shape, in.shape[d])
+	}
+	accStrides := contiguousStrides(accShape)
+	w = walk{rank: rank, srcStride: contiguousStrides(in.shape)}
+	copy(w.count[:], in.shape)
+	for d := range rank {
+		if !reduced[d] {
+			w.dstStride[d] = accStrides[d]
+		}
+	}
+	return shape, w, count, nil
 }

@@ -204,8 +204,8 @@ func TestModelSHA256(t *testing.T) {
 		}
 		checked++
 	}
-	if checked != 7 {
-		t.Errorf("checked %d models, want 7", checked)
+	if checked != 9 {
+		t.Errorf("checked %d models, want 9", checked)
 	}
 }
 

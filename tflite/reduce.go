@@ -69,47 +69,11 @@ func (k *reduceKernel) prepare(n *node) error {
 	if out.typ != in.typ {
 		return n.errorf("%w: %s from %v to %v", errUnsupported, reduceNames[k.op], in.typ, out.typ)
 	}
-	rank, err := rankOf(n, in)
+	shape, w, count, err := reduction(n, in, n.inputs[1], k.keepDims)
 	if err != nil {
 		return err
 	}
-	axes, err := constInts(n, n.inputs[1], "axes")
-	if err != nil {
-		return err
-	}
-	var reduced [maxDims]bool
-	for _, a := range axes {
-		if a < 0 {
-			a += rank
-		}
-		if a < 0 || a >= rank {
-			return n.errorf("axis %d out of range for rank %d", a, rank)
-		}
-		reduced[a] = true
-	}
-	var shape, accShape []int
-	k.count = 1
-	for d := range rank {
-		if reduced[d] {
-			k.count *= in.shape[d]
-			accShape = append(accShape, 1)
-			if k.keepDims {
-				shape = append(shape, 1)
-			}
-			continue
-		}
-		accShape = append(accShape, in.shape[d])
-		shape = append(shape, in.shape[d])
-	}
-	k.outSize = numElements(shape)
-	accStrides := contiguousStrides(accShape)
-	k.w = walk{rank: rank, srcStride: contiguousStrides(in.shape)}
-	copy(k.w.count[:], in.shape)
-	for d := range rank {
-		if !reduced[d] {
-			k.w.dstStride[d] = accStrides[d]
-		}
-	}
+	k.w, k.count, k.outSize = w, count, numElements(shape)
 	k.quantized = false
 	switch {
 	case is8bit(in.typ) && in.quant != nil && (k.op == reduceSum || k.op == reduceProd):

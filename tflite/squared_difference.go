@@ -52,13 +52,9 @@ func (k *squaredDiff) prepare(n *node) error {
 			k.tabB[i] = multiplyByQuantizedMultiplier((q-zb)<<leftShift, mb, shb)
 		}
 	}
-	shape, err := broadcastShape(a.shape, b.shape)
-	if err != nil {
-		return n.errorf("%w", err)
-	}
-	k.plan = newBroadcastPlan(a.shape, b.shape, shape)
-	setShape(out, shape)
-	return nil
+	var err error
+	k.plan, err = prepareBroadcast(n, a, b, out)
+	return err
 }
 
 func (k *squaredDiff) eval(n *node) error {
