@@ -83,7 +83,9 @@ type ModelConfig struct {
 	Version string `yaml:"version"`
 	// Threads is the number of inference threads; 0 means one per CPU.
 	Threads int `yaml:"threads"`
-	// Task is auto, classify or detect; auto decides from the model's outputs.
+	// Task is auto, classify, detect, pose (single-person keypoints, MoveNet), segment (a class
+	// per pixel, DeepLab) or raw (the dequantised outputs themselves, size-bounded); auto decides
+	// from the model's outputs.
 	Task string `yaml:"task"`
 	// TopK is the number of classes a classification record carries.
 	TopK int `yaml:"top_k"`
@@ -633,8 +635,8 @@ func (l *Loader) Config() (Config, error) {
 	if c.Model.Threads < 0 || c.Model.Threads > 64 {
 		bad("model.threads", "must be between 0 (one per CPU) and 64, got %d", c.Model.Threads)
 	}
-	if !oneOf(c.Model.Task, "auto", "classify", "detect") {
-		bad("model.task", "must be auto, classify or detect, got %q", c.Model.Task)
+	if !oneOf(c.Model.Task, "auto", "classify", "detect", "pose", "segment", "raw") {
+		bad("model.task", "must be auto, classify, detect, pose, segment or raw, got %q", c.Model.Task)
 	}
 	if c.Model.TopK < 1 || c.Model.TopK > 100 {
 		bad("model.top_k", "must be between 1 and 100, got %d", c.Model.TopK)

@@ -112,6 +112,7 @@ func inputSpec(t *tflite.Tensor, c ModelConfig) (camera.InputSpec, error) {
 // decode turns the interpreter's outputs into the record's result; tr maps model coordinates
 // back to frame pixels.
 func (m *model) decode(tr camera.Transform) (vision.Result, error) {
+	m.dec.Points = tr.Point // keypoints exactly where the transform puts them
 	return m.dec.Decode(m.outputs, frameBoxes(tr))
 }
 
