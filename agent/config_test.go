@@ -83,7 +83,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"duration without unit", "store:\n  commit_delay: 10\n", []string{"test.yaml:2", "store.commit_delay", "unit"}},
 		{"bad size", "store:\n  max_bytes: lots\n", []string{"test.yaml:2", "store.max_bytes", "invalid size"}},
 		{"negative fps", "camera:\n  max_fps: -1\n", []string{"test.yaml:2", "camera.max_fps", ">= 0"}},
-		{"bad task", "model:\n  path: m.tflite\n  task: segment\n", []string{"test.yaml:3", "model.task"}},
+		{"bad task", "model:\n  path: m.tflite\n  task: dance\n", []string{"test.yaml:3", "model.task"}},
 		{"bad scheme", "mqtt:\n  embedded: false\n  url: http://x\n", []string{"test.yaml:3", "mqtt.url", "scheme"}},
 		{"missing url", "mqtt:\n  embedded: false\n", []string{"mqtt.url", "must be set"}},
 		{"bad device id", "device:\n  id: a/b\n", []string{"test.yaml:2", "device.id"}},
