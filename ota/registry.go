@@ -70,12 +70,12 @@ type updateState struct {
 
 // outcome is how the last update ended, for the status topic.
 type outcome struct {
-	Manifest string    `json:"manifest,omitempty"`
-	State    string    `json:"state"`
-	Check    string    `json:"check,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Name     string    `json:"name,omitempty"`
-	Version  string    `json:"version,omitempty"`
+	Manifest string         `json:"manifest,omitempty"`
+	State    string         `json:"state"`
+	Check    string         `json:"check,omitempty"`
+	Reason   string         `json:"reason,omitempty"`
+	Name     string         `json:"name,omitempty"`
+	Version  string         `json:"version,omitempty"`
 	SHA256   string         `json:"sha256,omitempty"`
 	At       time.Time      `json:"at"`
 	Shadow   *ShadowFigures `json:"shadow,omitempty"`

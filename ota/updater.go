@@ -144,11 +144,11 @@ type Updater struct {
 	connected   bool
 	pending     []byte // a manifest that waits for the health window to end
 
-	shadow      *shadowRun
-	shadowFig   *ShadowFigures // of the current or last shadow run of the update in progress
-	windowDone  bool           // the chunks of the last request have all arrived
-	healthNeed  atomic.Int64 // frames the health window needs
-	healthDue   time.Time
+	shadow     *shadowRun
+	shadowFig  *ShadowFigures // of the current or last shadow run of the update in progress
+	windowDone bool           // the chunks of the last request have all arrived
+	healthNeed atomic.Int64   // frames the health window needs
+	healthDue  time.Time
 
 	// inputs from other goroutines
 	manifests gosync.Mutex
