@@ -162,18 +162,26 @@ func (u *Updater) publishStatus(force bool) {
 		u.log.Error("encoding the model status", "err", err)
 		return
 	}
-	u.out.status(b)
+	u.out.status(cur.State, b)
 }
 
-// statusOut publishes from its own goroutine, so that a slow broker never holds up the updater:
-// the latest status (retained; older unpublished ones are skipped) and chunk requests.
+// statusOut publishes from its own goroutine, so that a slow broker never holds up the updater.
+// Statuses go out in order, except that a progress update replaces the one before it when that
+// has the same state and has not gone out yet; chunk requests go out as they come.
 type statusOut struct {
 	u     *Updater
 	mu    gosync.Mutex
-	last  []byte // latest status not yet published
+	queue []queued // statuses not yet published, oldest first
+	seq   uint64
 	reqs  []outMsg
 	wake  chan struct{}
 	topic string
+}
+
+type queued struct {
+	state   string
+	payload []byte
+	seq     uint64 // changes when payload is replaced
 }
 
 type outMsg struct {
@@ -181,13 +189,24 @@ type outMsg struct {
 	payload []byte
 }
 
+// maxQueued bounds the statuses waiting for a connection; the oldest go first.
+const maxQueued = 16
+
 func newStatusOut(u *Updater) *statusOut {
 	return &statusOut{u: u, wake: make(chan struct{}, 1), topic: StatusTopic(u.cfg.TopicPrefix, u.cfg.DeviceID)}
 }
 
-func (o *statusOut) status(b []byte) {
+func (o *statusOut) status(state string, b []byte) {
 	o.mu.Lock()
-	o.last = b
+	o.seq++
+	if n := len(o.queue); n > 0 && o.queue[n-1].state == state {
+		o.queue[n-1].payload, o.queue[n-1].seq = b, o.seq
+	} else {
+		o.queue = append(o.queue, queued{state, b, o.seq})
+		if len(o.queue) > maxQueued {
+			o.queue = o.queue[1:]
+		}
+	}
 	o.mu.Unlock()
 	signal(o.wake)
 }
@@ -215,40 +234,51 @@ func (o *statusOut) run(ctx context.Context, pub Publisher) {
 		case <-retry.C:
 		}
 		o.mu.Lock()
-		st, reqs := o.last, o.reqs
-		o.last, o.reqs = nil, nil
+		reqs := o.reqs
+		o.reqs = nil
 		o.mu.Unlock()
 		for _, r := range reqs {
 			if err := o.publish(ctx, pub, r.topic, false, r.payload); err != nil {
 				o.u.log.Debug("chunk request not sent", "err", err)
 			}
 		}
-		if st != nil {
-			if err := o.publish(ctx, pub, o.topic, true, st); err != nil {
-				o.mu.Lock()
-				if o.last == nil {
-					o.last = st // keep it for the next attempt
-				}
+		for {
+			o.mu.Lock()
+			if len(o.queue) == 0 {
 				o.mu.Unlock()
+				break
+			}
+			q := o.queue[0]
+			o.mu.Unlock()
+			if err := o.publish(ctx, pub, o.topic, true, q.payload); err != nil {
 				if !errors.Is(err, sync.ErrNotConnected) && ctx.Err() == nil {
 					o.u.log.Debug("model status not published", "err", err)
 				}
+				break // kept for the next attempt
 			}
+			o.mu.Lock()
+			if len(o.queue) > 0 && o.queue[0].seq == q.seq {
+				o.queue = o.queue[1:]
+			}
+			o.mu.Unlock()
 		}
 	}
 }
 
-// flush publishes a last status on shutdown, briefly.
+// flush publishes the latest status on shutdown, briefly.
 func (o *statusOut) flush(pub Publisher) {
 	o.mu.Lock()
-	st := o.last
+	var last []byte
+	if n := len(o.queue); n > 0 {
+		last = o.queue[n-1].payload
+	}
 	o.mu.Unlock()
-	if st == nil {
+	if last == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = o.publish(ctx, pub, o.topic, true, st)
+	_ = o.publish(ctx, pub, o.topic, true, last)
 }
 
 func (o *statusOut) publish(ctx context.Context, pub Publisher, topic string, retain bool, b []byte) error {
