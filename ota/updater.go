@@ -528,10 +528,9 @@ func (u *Updater) Subscriptions() []sync.Subscription {
 	return subs
 }
 
-// receive runs on a subscription's goroutine; it never blocks, so that a manifest is never
-// dropped behind chunks: manifests are kept per topic (the latest wins), chunks queue and
-// overflow (a dropped chunk is requested again later).
-func (u *Updater) receive(_ context.Context, m sync.Message) {
+// receive runs on a subscription's goroutine. Manifests are kept per topic (the latest wins)
+// and never wait; chunks queue for Run.
+func (u *Updater) receive(ctx context.Context, m sync.Message) {
 	switch {
 	case strings.HasSuffix(m.Topic, "/"+topicManifest):
 		u.manifests.Lock()
@@ -539,10 +538,20 @@ func (u *Updater) receive(_ context.Context, m sync.Message) {
 		u.manifests.Unlock()
 		signal(u.manWake)
 	case strings.HasSuffix(m.Topic, "/"+topicChunk):
+		// Wait a little when Run is behind (a broadcast outruns the disk): the subscription's own
+		// queue then holds what follows. A chunk dropped after that is requested again later.
 		select {
 		case u.chunks <- m.Payload:
+			return
 		default:
+		}
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		select {
+		case u.chunks <- m.Payload:
+		case <-t.C:
 			u.dropped.Add(1)
+		case <-ctx.Done():
 		}
 	}
 }
@@ -657,6 +666,12 @@ func (u *Updater) resume(ctx context.Context) {
 	}
 	switch up.Phase {
 	case phaseReceiving:
+		if u.haveN == u.man.ChunkCount { // stopped between storing the last chunk and verifying
+			up.Phase = phaseVerifying
+			u.save()
+			u.verify(ctx)
+			return
+		}
 		u.publishStatus(true)
 	case phaseVerifying:
 		u.verify(ctx)

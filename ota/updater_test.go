@@ -128,7 +128,7 @@ func TestBadPushes(t *testing.T) {
 		model    []byte
 		manifest *Manifest
 		env      []byte
-		topic    string   // manifest topic; the device's own by default
+		topic    string // manifest topic; the device's own by default
 		send     func(int) bool
 		tamper   func(int, []byte) []byte
 	}
@@ -200,7 +200,9 @@ func TestBadPushes(t *testing.T) {
 		{"unsupported op", func() push { return update(unsupportedOp(t), UpdateOptions{}) }, nil, CheckValidate, "SIN"},
 		{"downgrade", func() push { return update(good, UpdateOptions{Version: "0.9"}) }, nil, CheckVersion, "0.9 is older than the active 1.0"},
 		{"same version, other bytes", func() push { return update(good, UpdateOptions{Version: "1.0.0"}) }, nil, CheckVersion, "bump the version"},
-		{"wrong target", func() push { return update(good, UpdateOptions{Target: Target{Devices: []string{"other"}, Groups: []string{"garage"}}}) },
+		{"wrong target", func() push {
+			return update(good, UpdateOptions{Target: Target{Devices: []string{"other"}, Groups: []string{"garage"}}})
+		},
 			nil, CheckTarget, "for devices [other] and groups [garage]; this is device dev-11 in groups [lobby]"},
 		{"group of another device", func() push {
 			p := update(good, UpdateOptions{Target: Target{Groups: []string{"garage"}}})
