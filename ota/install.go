@@ -268,46 +268,41 @@ func (u *Updater) rollbackRegistry(r *Rejection) {
 // handleRollback applies a rollback manifest outside a health window.
 func (u *Updater) handleRollback(ctx context.Context, m *Manifest) {
 	reg := u.reg
-	done := func(state string, r *Rejection) {
-		reg.Last = &outcome{Manifest: m.ID, State: state, At: time.Now().UTC()}
-		if r != nil {
-			reg.Last.Check, reg.Last.Reason = r.Check, r.Error()
+	// done records the outcome; from is the model rolled back (or not).
+	done := func(state string, r *Rejection, from *ModelRef) {
+		reg.Last = &outcome{Manifest: m.ID, State: state, Check: r.Check, Reason: r.Error(), At: time.Now().UTC()}
+		if from != nil {
+			reg.Last.Name, reg.Last.Version, reg.Last.SHA256 = from.Name, from.Version, from.SHA256
 		}
 		u.save()
+		u.gcFiles()
 		u.publishStatus(true)
 	}
 	if reg.Update != nil && (m.FromSHA256 == "" || u.man.SHA256 == m.FromSHA256) {
 		// The update being rolled back has not been activated here yet: cancel it.
-		name, version, sha := u.man.Name, u.man.Version, u.man.SHA256
+		from := &ModelRef{Name: u.man.Name, Version: u.man.Version, SHA256: u.man.SHA256}
 		u.cancelUpdate()
 		u.log.Info("update cancelled by a rollback before activation", "rollback", m.ID)
-		done(StateRolledBack, reject(CheckRollback, "update cancelled before activation (manifest %s)", m.ID))
-		reg.Last.Name, reg.Last.Version, reg.Last.SHA256 = name, version, sha
-		u.save()
-		u.publishStatus(true)
+		done(StateRolledBack, reject(CheckRollback, "update cancelled before activation (manifest %s)", m.ID), from)
 		return
 	}
 	a := reg.Active
 	if m.FromSHA256 != "" && a.SHA256 != m.FromSHA256 {
-		done(StateRejected, reject(CheckRollback, "model %s is not active here (active: %s %s)", m.FromSHA256[:12], a.Name, a.Version))
+		done(StateRejected, reject(CheckRollback, "model %s is not active here (active: %s %s)", m.FromSHA256[:12], a.Name, a.Version), nil)
 		return
 	}
 	prev := reg.Previous
 	if prev == nil {
-		done(StateRejected, reject(CheckRollback, "no previous model to return to"))
+		done(StateRejected, reject(CheckRollback, "no previous model to return to"), nil)
 		return
 	}
 	if err := u.rt.Activate(ctx, prev.model()); err != nil {
-		done(StateRejected, reject(CheckRollback, "the previous model does not activate: %v", err))
+		done(StateRejected, reject(CheckRollback, "the previous model does not activate: %v", err), nil)
 		return
 	}
 	reg.Active, reg.Previous = prev, nil
-	done(StateRolledBack, reject(CheckRollback, "requested by the operator (manifest %s)", m.ID))
-	reg.Last.Name, reg.Last.Version, reg.Last.SHA256 = a.Name, a.Version, a.SHA256
-	u.save()
 	u.log.Info("rolled back on request", "from", a.Name, "from_version", a.Version, "to", prev.Name, "to_version", prev.Version)
-	u.gcFiles()
-	u.publishStatus(true)
+	done(StateRolledBack, reject(CheckRollback, "requested by the operator (manifest %s)", m.ID), ref(a))
 }
 
 // afterConclusion handles a manifest that waited for the health window.

@@ -154,9 +154,10 @@ func (u *Updater) publishStatus(force bool) {
 	now := time.Now()
 	cur := u.view.Load()
 	if !force && prev != nil && prev.State == cur.State && now.Sub(u.lastPublish) < time.Second {
+		u.statusDirty = true // tick publishes it when the second is over
 		return
 	}
-	u.lastPublish = now
+	u.lastPublish, u.statusDirty = now, false
 	b, err := json.Marshal(cur)
 	if err != nil {
 		u.log.Error("encoding the model status", "err", err)

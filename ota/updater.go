@@ -141,6 +141,7 @@ type Updater struct {
 	reqFails    int
 	outstanding map[int]bool
 	lastPublish time.Time
+	statusDirty bool // a progress status was held back
 	connected   bool
 	pending     []byte // a manifest that waits for the health window to end
 
@@ -702,6 +703,9 @@ func (u *Updater) connChanged() {
 }
 
 func (u *Updater) tick(ctx context.Context) {
+	if u.statusDirty && time.Since(u.lastPublish) >= time.Second {
+		u.publishStatus(true)
+	}
 	up := u.reg.Update
 	if up == nil {
 		return
