@@ -1,4 +1,4 @@
-package ota
+package ota_test
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/ota/otatest"
 
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/store"
@@ -42,7 +45,7 @@ func fill(t *testing.T, dir string, leave int64) string {
 	defer f.Close()
 	block := make([]byte, 4096)
 	for {
-		free, err := freeBytes(dir)
+		free, err := ota.FreeBytes(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,10 +65,10 @@ func TestFullDisk(t *testing.T) {
 	dir := mountTmpfs(t, "8m")
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	cfg := deviceConfig(t, "dev", s.pub)
+	s := otatest.NewSigner(t)
+	cfg := otatest.Config(t, "dev", s.Pub)
 	cfg.StateDir = dir
-	d := startDevice(t, b.URL(), cfg)
+	d := otatest.StartDevice(t, b.URL(), cfg)
 	// An outbox on the same file system that nothing drains, to see what a full disk does to it.
 	outbox, err := store.Open(filepath.Join(dir, "outbox.db"), store.Options{MaxCommitDelay: -1})
 	if err != nil {
@@ -82,21 +85,21 @@ func TestFullDisk(t *testing.T) {
 		}
 	}
 
-	model := readFile(t, modelMobilenet)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 4096, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), "", env, m, model, func(int) bool { return false })
-	d.waitState(StateReceiving, m.ID, 10*time.Second)
+	model := otatest.ReadFile(t, otatest.Mobilenet)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 4096, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), "", env, m, model, func(int) bool { return false })
+	d.WaitState(ota.StateReceiving, m.ID, 10*time.Second)
 	filler := fill(t, dir, 96<<10) // room for a few chunks only
 	sha := sha256.Sum256(model)
 	for i := range m.ChunkCount {
-		op.publish(DeviceTopic(op.prefix, "dev", topicChunk), false, ChunkMessage(model, sha, m.ChunkSize, i))
+		op.publish(ota.DeviceTopic(op.prefix, "dev", "chunk"), false, ota.ChunkMessage(model, sha, m.ChunkSize, i))
 	}
-	st := d.waitState(StateRejected, m.ID, 20*time.Second)
-	if st.Check != CheckDisk {
+	st := d.WaitState(ota.StateRejected, m.ID, 20*time.Second)
+	if st.Check != ota.CheckDisk {
 		t.Fatalf("rejected with %q, want a disk reason", st.Reason)
 	}
 	t.Logf("rejected: %s", st.Reason)
-	d.checkOneValidModel()
+	d.CheckOneValidModel()
 
 	// The outbox lost nothing, and the space the transfer had taken is free again.
 	var seqs []uint64
@@ -109,7 +112,7 @@ func TestFullDisk(t *testing.T) {
 	}); err != nil || len(seqs) != 50 {
 		t.Fatalf("outbox after the full disk: %d records, %v", len(seqs), err)
 	}
-	waitFor(t, 10*time.Second, "an outbox append to succeed again", func() bool {
+	otatest.WaitFor(t, 10*time.Second, "an outbox append to succeed again", func() bool {
 		_, err := outbox.Append(ctx, payload)
 		if err != nil && !errors.Is(err, syscall.ENOSPC) {
 			t.Fatal(err)
@@ -120,9 +123,9 @@ func TestFullDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	m2, env2 := s.update(t, model, UpdateOptions{Version: "3", ChunkSize: 4096, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env2, m2, model, nil)
+	m2, env2 := s.Update(t, model, ota.UpdateOptions{Version: "3", ChunkSize: 4096, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env2, m2, model, nil)
 	op.serve(model, nil)
-	d.waitState(StateCommitted, m2.ID, 30*time.Second)
-	d.checkOneValidModel()
+	d.WaitState(ota.StateCommitted, m2.ID, 30*time.Second)
+	d.CheckOneValidModel()
 }

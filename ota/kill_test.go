@@ -1,4 +1,4 @@
-package ota
+package ota_test
 
 import (
 	"bufio"
@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/ota/otatest"
 
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/store"
@@ -38,30 +41,24 @@ func TestMain(m *testing.M) {
 // runChild is a device: it opens the updater, loads the model it names (printing
 // "MODEL <sha256> <path>"), and runs until killed.
 func runChild() error {
-	key, err := ParsePublicKey(os.Getenv("OTA_KILL_KEY"))
+	key, err := ota.ParsePublicKey(os.Getenv("OTA_KILL_KEY"))
 	if err != nil {
 		return err
 	}
 	frames, _ := strconv.Atoi(os.Getenv("OTA_KILL_HEALTH_FRAMES"))
 	dir := os.Getenv("OTA_KILL_DIR")
-	cfg := Config{DeviceID: os.Getenv(childEnv), StateDir: dir, TrustedKeys: []PublicKey{key},
-		Base: Model{Path: modelHelloFloat, Name: "hello", Version: "1.0"}, HealthFrames: frames, HealthTimeout: time.Minute,
+	cfg := ota.Config{DeviceID: os.Getenv(childEnv), StateDir: dir, TrustedKeys: []ota.PublicKey{key},
+		Base: ota.Model{Path: otatest.HelloFloat, Name: "hello", Version: "1.0"}, HealthFrames: frames, HealthTimeout: time.Minute,
 		RequestIdle: 200 * time.Millisecond, ReserveBytes: -1}
-	rt := newFakeRuntime()
-	u, err := Open(cfg, rt)
+	rt := otatest.NewRuntime()
+	u, err := ota.Open(cfg, rt)
 	if err != nil {
 		return err
 	}
-	rt.u = u
-	m := u.Model()
-	for {
-		if err := loadAndRun(m.Path); err == nil {
-			break
-		} else if m, err = u.LoadFailed(m, err); err != nil {
-			return err
-		}
+	m, err := rt.Load(u)
+	if err != nil {
+		return err
 	}
-	rt.current = m
 	fmt.Printf("MODEL %s %s\n", m.SHA256, m.Path)
 	db, err := store.Open(filepath.Join(dir, "edge-agent.db"), store.Options{})
 	if err != nil {
@@ -75,7 +72,7 @@ func runChild() error {
 	}
 	ctx := context.Background()
 	go func() { _ = cl.Run(ctx) }()
-	go rt.loop(ctx)
+	go rt.Loop(ctx)
 	return u.Run(ctx, cl)
 }
 
@@ -131,28 +128,28 @@ func TestKill9(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{Quiet: true})
 	w := watchStatuses(t, b.URL())
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
+	s := otatest.NewSigner(t)
 	dir := t.TempDir()
-	env := []string{childEnv + "=cam-k", "OTA_KILL_KEY=" + s.pub.Inline(), "OTA_KILL_DIR=" + dir,
+	env := []string{childEnv + "=cam-k", "OTA_KILL_KEY=" + s.Pub.Inline(), "OTA_KILL_DIR=" + dir,
 		"OTA_KILL_BROKER=" + b.URL(), "OTA_KILL_HEALTH_FRAMES=300"}
-	status := func() Status {
+	status := func() ota.Status {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.last["cam-k"]
 	}
 	c := startChild(t, env)
 	base := c.model
-	waitFor(t, 10*time.Second, "the child's status", func() bool { return status().State == StateIdle })
+	otatest.WaitFor(t, 10*time.Second, "the child's status", func() bool { return status().State == ota.StateIdle })
 
 	// Kill during the transfer: chunks trickle in, the process dies after about a third.
-	model := readFile(t, modelMobilenet)
-	m, envl := s.update(t, model, UpdateOptions{Name: "mobilenet", Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{"cam-k"}}})
-	op.publish(DeviceTopic(op.prefix, "cam-k", topicManifest), true, envl)
+	model := otatest.ReadFile(t, otatest.Mobilenet)
+	m, envl := s.Update(t, model, ota.UpdateOptions{Name: "mobilenet", Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"cam-k"}}})
+	op.publish(ota.DeviceTopic(op.prefix, "cam-k", "manifest"), true, envl)
 	sha := sha256.Sum256(model)
 	for i := range m.ChunkCount / 3 {
-		op.publish(DeviceTopic(op.prefix, "cam-k", topicChunk), false, ChunkMessage(model, sha, m.ChunkSize, i))
+		op.publish(ota.DeviceTopic(op.prefix, "cam-k", "chunk"), false, ota.ChunkMessage(model, sha, m.ChunkSize, i))
 	}
-	waitFor(t, 10*time.Second, "progress", func() bool { p := status().Progress; return p != nil && p.Chunks > 50 })
+	otatest.WaitFor(t, 10*time.Second, "progress", func() bool { p := status().Progress; return p != nil && p.Chunks > 50 })
 	c.kill()
 	t.Logf("killed during the transfer at %d of %d chunks", status().Progress.Chunks, m.ChunkCount)
 	c = startChild(t, env)
@@ -160,23 +157,23 @@ func TestKill9(t *testing.T) {
 		t.Fatalf("restarted with model %s during a transfer", c.model)
 	}
 	op.serve(model, nil)
-	waitFor(t, 60*time.Second, "the commit", func() bool { s := status(); return s.State == StateCommitted && s.Update.Manifest == m.ID })
+	otatest.WaitFor(t, 60*time.Second, "the commit", func() bool { s := status(); return s.State == ota.StateCommitted && s.Update.Manifest == m.ID })
 	if served := op.servedTo("cam-k"); served >= m.ChunkCount {
 		t.Fatalf("%d chunks served after the restart: the transfer started over", served)
 	}
 	op.stopServing()
 
 	// Kill in the health window: the restart loads the new model and the window completes.
-	model2 := readFile(t, modelSin)
-	m2, env2 := s.update(t, model2, UpdateOptions{Name: "sin", Version: "3", ChunkSize: 1024, Target: Target{Devices: []string{"cam-k"}}})
-	op.offer(DeviceTopic(op.prefix, "cam-k", topicManifest), DeviceTopic(op.prefix, "cam-k", topicChunk), env2, m2, model2, nil)
-	waitFor(t, 20*time.Second, "the health window", func() bool { s := status(); return s.State == StateActivated && s.Update.Manifest == m2.ID })
+	model2 := otatest.ReadFile(t, otatest.Sin)
+	m2, env2 := s.Update(t, model2, ota.UpdateOptions{Name: "sin", Version: "3", ChunkSize: 1024, Target: ota.Target{Devices: []string{"cam-k"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "cam-k", "manifest"), ota.DeviceTopic(op.prefix, "cam-k", "chunk"), env2, m2, model2, nil)
+	otatest.WaitFor(t, 20*time.Second, "the health window", func() bool { s := status(); return s.State == ota.StateActivated && s.Update.Manifest == m2.ID })
 	c.kill()
 	c = startChild(t, env)
 	if c.model != m2.SHA256 {
 		t.Fatalf("restarted in the health window with %s, want the model on trial", c.model)
 	}
-	waitFor(t, 30*time.Second, "the commit", func() bool { s := status(); return s.State == StateCommitted && s.Update.Manifest == m2.ID })
+	otatest.WaitFor(t, 30*time.Second, "the commit", func() bool { s := status(); return s.State == ota.StateCommitted && s.Update.Manifest == m2.ID })
 	if st := status(); st.Previous == nil || st.Previous.SHA256 != m.SHA256 {
 		t.Fatalf("previous %+v", st.Previous)
 	}

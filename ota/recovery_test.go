@@ -1,4 +1,4 @@
-package ota
+package ota_test
 
 import (
 	"errors"
@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/ota/otatest"
+
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 )
 
@@ -18,15 +21,15 @@ import (
 func TestResumeAfterOutage(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{Persistence: true})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "cam-1", s.pub))
-	model := readFile(t, modelMobilenet)
-	m, env := s.update(t, model, UpdateOptions{Name: "mobilenet", Version: "2", ChunkSize: 4096, Target: Target{Groups: []string{"lobby"}}})
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "cam-1", s.Pub))
+	model := otatest.ReadFile(t, otatest.Mobilenet)
+	m, env := s.Update(t, model, ota.UpdateOptions{Name: "mobilenet", Version: "2", ChunkSize: 4096, Target: ota.Target{Groups: []string{"lobby"}}})
 	const sent = 60
-	op.offer(GroupTopic(op.prefix, "lobby", topicManifest), GroupTopic(op.prefix, "lobby", topicChunk), env, m, model,
+	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), env, m, model,
 		func(i int) bool { return i < sent })
-	waitFor(t, 20*time.Second, "the broadcast chunks", func() bool {
-		p := d.u.Status().Progress
+	otatest.WaitFor(t, 20*time.Second, "the broadcast chunks", func() bool {
+		p := d.U.Status().Progress
 		return p != nil && p.Chunks == sent
 	})
 	if m.ChunkCount != 125 {
@@ -34,22 +37,22 @@ func TestResumeAfterOutage(t *testing.T) {
 	}
 
 	b.Stop()
-	d.stop() // the device process ends while the broker is down
+	d.Stop() // the device process ends while the broker is down
 	b.Start()
 	op2 := newOperator(t, b.URL()) // a chunk server that comes later, like `model serve`
 	op2.serve(model, nil)
-	d.start()
-	if st := d.u.Status(); st.State != StateReceiving || st.Progress.Chunks != sent {
+	d.Start()
+	if st := d.U.Status(); st.State != ota.StateReceiving || st.Progress.Chunks != sent {
 		t.Fatalf("reopened with %+v", st.Progress)
 	}
-	st := d.waitState(StateCommitted, m.ID, 60*time.Second)
-	d.checkOneValidModel()
+	st := d.WaitState(ota.StateCommitted, m.ID, 60*time.Second)
+	d.CheckOneValidModel()
 	if served := op2.servedTo("cam-1"); served != m.ChunkCount-sent {
 		t.Fatalf("the server sent %d chunks; %d were missing", served, m.ChunkCount-sent)
 	}
 	t.Logf("resumed: %d chunks broadcast, %d served after the outage; status %s", sent, m.ChunkCount-sent, st.State)
 	// ota.db was compacted back to a small file once the chunks were no longer needed.
-	if fi, err := os.Stat(filepath.Join(d.cfg.StateDir, "ota.db")); err != nil || fi.Size() > compactMin {
+	if fi, err := os.Stat(filepath.Join(d.Cfg.StateDir, "ota.db")); err != nil || fi.Size() > ota.CompactMin {
 		t.Fatalf("ota.db is %d bytes after the transfer (%v)", fi.Size(), err)
 	}
 }
@@ -71,26 +74,26 @@ func crashAt(point string, hit *bool) func(string) {
 func TestRestartAtEachStep(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	model := readFile(t, modelSin)
+	s := otatest.NewSigner(t)
+	model := otatest.ReadFile(t, otatest.Sin)
 	for i, point := range []string{"receiving.stored", "verify.written", "verify.renamed", "verify.done",
 		"activate.saved", "activate.done", "commit.saved"} {
 		t.Run(point, func(t *testing.T) {
 			id := "dev-" + strings.ReplaceAll(point, ".", "-")
-			cfg := deviceConfig(t, id, s.pub)
+			cfg := otatest.Config(t, id, s.Pub)
 			hit := false
-			cfg.crash = crashAt(point, &hit)
-			d := startDevice(t, b.URL(), cfg)
-			m, env := s.update(t, model, UpdateOptions{Version: "2." + string(rune('0'+i)), ChunkSize: 1024, Target: Target{Devices: []string{id}}})
-			t.Cleanup(func() { op.publish(DeviceTopic(op.prefix, id, topicManifest), true, nil) })
-			op.offer(DeviceTopic(op.prefix, id, topicManifest), DeviceTopic(op.prefix, id, topicChunk), env, m, model, nil)
-			waitFor(t, 20*time.Second, "the crash point", func() bool {
-				d.u.mu.Lock() // held until Run's goroutine has unwound
-				defer d.u.mu.Unlock()
-				return hit
+			cfg = ota.WithCrashHook(cfg, crashAt(point, &hit))
+			d := otatest.StartDevice(t, b.URL(), cfg)
+			m, env := s.Update(t, model, ota.UpdateOptions{Version: "2." + string(rune('0'+i)), ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}})
+			t.Cleanup(func() { op.publish(ota.DeviceTopic(op.prefix, id, "manifest"), true, nil) })
+			op.offer(ota.DeviceTopic(op.prefix, id, "manifest"), ota.DeviceTopic(op.prefix, id, "chunk"), env, m, model, nil)
+			otatest.WaitFor(t, 20*time.Second, "the crash point", func() bool {
+				done := false
+				ota.WhileLocked(d.U, func() { done = hit }) // the lock is released once Run has unwound
+				return done
 			})
-			d.restart()
-			got := d.checkOneValidModel()
+			d.Restart()
+			got := d.CheckOneValidModel()
 			switch point {
 			case "activate.saved", "activate.done", "commit.saved":
 				// The registry already names the new model: the agent starts with it.
@@ -98,12 +101,12 @@ func TestRestartAtEachStep(t *testing.T) {
 					t.Fatalf("restarted with %s, want the new model", got.Name)
 				}
 			}
-			st := d.waitState(StateCommitted, m.ID, 20*time.Second)
+			st := d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 			if st.Active.SHA256 != m.SHA256 {
 				t.Fatalf("committed %+v", st.Active)
 			}
-			d.checkOneValidModel()
-			if files := d.storeFiles(); len(files) != 1 || files[0] != m.SHA256+".tflite" {
+			d.CheckOneValidModel()
+			if files := d.StoreFiles(); len(files) != 1 || files[0] != m.SHA256+".tflite" {
 				t.Fatalf("model store %v", files)
 			}
 		})
@@ -115,47 +118,43 @@ func TestRestartAtEachStep(t *testing.T) {
 func TestHealthWindowFailure(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	model := readFile(t, modelSin)
+	s := otatest.NewSigner(t)
+	model := otatest.ReadFile(t, otatest.Sin)
 	for _, tc := range []struct {
 		name, reason string
-		prepare      func(d *device, sha string)
+		prepare      func(d *otatest.Device, sha string)
 	}{
-		{"inference error", "health: inference failed after", func(d *device, sha string) {
-			d.rt.mu.Lock()
-			d.rt.frameErr[sha] = errors.New("output tensor is NaN")
-			d.rt.mu.Unlock()
+		{"inference error", "health: inference failed after", func(d *otatest.Device, sha string) {
+			d.RT.SetFrameErr(sha, errors.New("output tensor is NaN"))
 		}},
-		{"no frames", "health: 0 of 5 frames inferred within 1s", func(d *device, sha string) { d.rt.setPaused(true) }},
-		{"activation fails", "activate: camera pipeline busy", func(d *device, sha string) {
-			d.rt.mu.Lock()
-			d.rt.activateErr[sha] = errors.New("camera pipeline busy")
-			d.rt.mu.Unlock()
+		{"no frames", "health: 0 of 5 frames inferred within 1s", func(d *otatest.Device, sha string) { d.RT.SetPaused(true) }},
+		{"activation fails", "activate: camera pipeline busy", func(d *otatest.Device, sha string) {
+			d.RT.SetActivateErr(sha, errors.New("camera pipeline busy"))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "dev-" + strings.ReplaceAll(tc.name, " ", "-")
-			cfg := deviceConfig(t, id, s.pub)
+			cfg := otatest.Config(t, id, s.Pub)
 			cfg.HealthTimeout = time.Second
-			d := startDevice(t, b.URL(), cfg)
-			base := d.checkOneValidModel()
-			m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{id}}})
+			d := otatest.StartDevice(t, b.URL(), cfg)
+			base := d.CheckOneValidModel()
+			m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}})
 			tc.prepare(d, m.SHA256)
-			t.Cleanup(func() { op.publish(DeviceTopic(op.prefix, id, topicManifest), true, nil) })
-			op.offer(DeviceTopic(op.prefix, id, topicManifest), DeviceTopic(op.prefix, id, topicChunk), env, m, model, nil)
-			st := d.waitState(StateRolledBack, m.ID, 20*time.Second)
+			t.Cleanup(func() { op.publish(ota.DeviceTopic(op.prefix, id, "manifest"), true, nil) })
+			op.offer(ota.DeviceTopic(op.prefix, id, "manifest"), ota.DeviceTopic(op.prefix, id, "chunk"), env, m, model, nil)
+			st := d.WaitState(ota.StateRolledBack, m.ID, 20*time.Second)
 			if !strings.Contains(st.Reason, tc.reason) || st.Active.SHA256 != base.SHA256 || st.Update.SHA256 != m.SHA256 {
 				t.Fatalf("status %+v, want rolled back with %q", st, tc.reason)
 			}
-			d.rt.setPaused(false)
-			if got := d.checkOneValidModel(); got.SHA256 != base.SHA256 {
+			d.RT.SetPaused(false)
+			if got := d.CheckOneValidModel(); got.SHA256 != base.SHA256 {
 				t.Fatalf("running %s after the rollback", got.Name)
 			}
-			if files := d.storeFiles(); len(files) != 0 {
+			if files := d.StoreFiles(); len(files) != 0 {
 				t.Fatalf("model store keeps %v", files)
 			}
-			d.restart()
-			if got := d.checkOneValidModel(); got.SHA256 != base.SHA256 {
+			d.Restart()
+			if got := d.CheckOneValidModel(); got.SHA256 != base.SHA256 {
 				t.Fatalf("restarted with %s", got.Name)
 			}
 		})
@@ -167,28 +166,28 @@ func TestHealthWindowFailure(t *testing.T) {
 func TestHealthRestartLoop(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	cfg := deviceConfig(t, "dev", s.pub)
+	s := otatest.NewSigner(t)
+	cfg := otatest.Config(t, "dev", s.Pub)
 	cfg.HealthFrames = 1 << 20 // never reached: the window stays open
 	cfg.HealthTimeout = time.Hour
-	d := startDevice(t, b.URL(), cfg)
-	base := d.checkOneValidModel()
-	model := readFile(t, modelSin)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env, m, model, nil)
-	d.waitState(StateActivated, m.ID, 20*time.Second)
-	d.restart() // first restart: the window starts again with the new model
-	if got := d.checkOneValidModel(); got.SHA256 != m.SHA256 {
+	d := otatest.StartDevice(t, b.URL(), cfg)
+	base := d.CheckOneValidModel()
+	model := otatest.ReadFile(t, otatest.Sin)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	d.WaitState(ota.StateActivated, m.ID, 20*time.Second)
+	d.Restart() // first restart: the window starts again with the new model
+	if got := d.CheckOneValidModel(); got.SHA256 != m.SHA256 {
 		t.Fatalf("first restart loaded %s", got.Name)
 	}
-	if st := d.waitState(StateActivated, m.ID, 5*time.Second); st.Health.Restarts != 1 {
+	if st := d.WaitState(ota.StateActivated, m.ID, 5*time.Second); st.Health.Restarts != 1 {
 		t.Fatalf("health %+v", st.Health)
 	}
-	d.restart() // second: rolled back before loading
-	if got := d.checkOneValidModel(); got.SHA256 != base.SHA256 {
+	d.Restart() // second: rolled back before loading
+	if got := d.CheckOneValidModel(); got.SHA256 != base.SHA256 {
 		t.Fatalf("second restart loaded %s", got.Name)
 	}
-	st := d.waitState(StateRolledBack, m.ID, 5*time.Second)
+	st := d.WaitState(ota.StateRolledBack, m.ID, 5*time.Second)
 	mustContain(t, st.Reason, "health: the agent restarted 2 times during the health window")
 }
 
@@ -197,39 +196,39 @@ func TestHealthRestartLoop(t *testing.T) {
 func TestLoadFailedFallsBack(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "dev", s.pub))
-	base := d.checkOneValidModel()
-	var last *Manifest
-	for i, path := range []string{modelSin, modelHelloInt8} {
-		model := readFile(t, path)
-		m, env := s.update(t, model, UpdateOptions{Version: string(rune('2' + i)), ChunkSize: 1024, Target: Target{Devices: []string{"dev"}}})
-		op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env, m, model, nil)
-		d.waitState(StateCommitted, m.ID, 20*time.Second)
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
+	base := d.CheckOneValidModel()
+	var last *ota.Manifest
+	for i, path := range []string{otatest.Sin, otatest.HelloInt8} {
+		model := otatest.ReadFile(t, path)
+		m, env := s.Update(t, model, ota.UpdateOptions{Version: string(rune('2' + i)), ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
+		op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+		d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 		last = m
 	}
-	d.stop()
-	u, err := Open(d.cfg, newFakeRuntime())
+	d.Stop()
+	u, err := ota.Open(d.Cfg, otatest.NewRuntime())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
 	m := u.Model()
 	if m.SHA256 != last.SHA256 {
-		t.Fatalf("Model = %s", m.Name)
+		t.Fatalf("ota.Model = %s", m.Name)
 	}
 	prev, err := u.LoadFailed(m, errors.New("out of memory"))
 	if err != nil || prev.SHA256 == m.SHA256 || prev.Path == base.Path {
 		t.Fatalf("first fallback: %+v, %v", prev, err)
 	}
-	if st := u.Status(); st.State != StateRolledBack || !strings.Contains(st.Reason, "out of memory") {
+	if st := u.Status(); st.State != ota.StateRolledBack || !strings.Contains(st.Reason, "out of memory") {
 		t.Fatalf("status %+v", st)
 	}
 	next, err := u.LoadFailed(prev, errors.New("still no memory"))
 	if err != nil || next.Path != base.Path {
 		t.Fatalf("second fallback: %+v, %v", next, err)
 	}
-	if _, err := u.LoadFailed(next, errors.New("broken")); !errors.Is(err, ErrNoModel) {
+	if _, err := u.LoadFailed(next, errors.New("broken")); !errors.Is(err, ota.ErrNoModel) {
 		t.Fatalf("third: %v", err)
 	}
 }
@@ -239,18 +238,18 @@ func TestLoadFailedFallsBack(t *testing.T) {
 func TestDamagedStateDB(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "dev", s.pub))
-	model := readFile(t, modelSin)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env, m, model, nil)
-	d.waitState(StateCommitted, m.ID, 20*time.Second)
-	d.stop()
-	path := filepath.Join(d.cfg.StateDir, "ota.db")
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
+	model := otatest.ReadFile(t, otatest.Sin)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
+	d.Stop()
+	path := filepath.Join(d.Cfg.StateDir, "ota.db")
 	if err := os.WriteFile(path, []byte("this is not a bbolt file, it is garbage from a bad SD card sector"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	u, err := Open(d.cfg, newFakeRuntime())
+	u, err := ota.Open(d.Cfg, otatest.NewRuntime())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +264,13 @@ func TestDamagedStateDB(t *testing.T) {
 	if len(aside) != 1 {
 		t.Fatalf("damaged file not kept aside: %v", aside)
 	}
-	d.start()
-	d.checkOneValidModel()
+	d.Start()
+	d.CheckOneValidModel()
 	// Further updates work on the fresh file.
-	model2 := readFile(t, modelHelloInt8)
-	m2, env2 := s.update(t, model2, UpdateOptions{Version: "3", ChunkSize: 1024, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env2, m2, model2, nil)
-	if st := d.waitState(StateCommitted, m2.ID, 20*time.Second); st.Previous.SHA256 != m.SHA256 {
+	model2 := otatest.ReadFile(t, otatest.HelloInt8)
+	m2, env2 := s.Update(t, model2, ota.UpdateOptions{Version: "3", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env2, m2, model2, nil)
+	if st := d.WaitState(ota.StateCommitted, m2.ID, 20*time.Second); st.Previous.SHA256 != m.SHA256 {
 		t.Fatalf("previous %+v", st.Previous)
 	}
 }
@@ -281,19 +280,19 @@ func TestDamagedStateDB(t *testing.T) {
 func TestConfigModelChange(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "dev", s.pub))
-	model := readFile(t, modelSin)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{"dev"}}})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env, m, model, nil)
-	d.waitState(StateCommitted, m.ID, 20*time.Second)
-	d.stop()
-	d.cfg.Base = Model{Path: modelHelloInt8, Name: "hello-int8", Version: "5"}
-	d.start()
-	if got := d.checkOneValidModel(); got.Path != modelHelloInt8 || got.Version != "5" {
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
+	model := otatest.ReadFile(t, otatest.Sin)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
+	d.Stop()
+	d.Cfg.Base = ota.Model{Path: otatest.HelloInt8, Name: "hello-int8", Version: "5"}
+	d.Start()
+	if got := d.CheckOneValidModel(); got.Path != otatest.HelloInt8 || got.Version != "5" {
 		t.Fatalf("active %+v", got)
 	}
-	if files := d.storeFiles(); len(files) != 0 {
+	if files := d.StoreFiles(); len(files) != 0 {
 		t.Fatalf("store keeps %v", files)
 	}
 }
@@ -302,21 +301,21 @@ func TestConfigModelChange(t *testing.T) {
 func TestSupersede(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "dev", s.pub))
-	a := readFile(t, modelMobilenet)
-	ma, enva := s.update(t, a, UpdateOptions{Version: "2", ChunkSize: 4096, Target: Target{Devices: []string{"dev"}},
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
+	a := otatest.ReadFile(t, otatest.Mobilenet)
+	ma, enva := s.Update(t, a, ota.UpdateOptions{Version: "2", ChunkSize: 4096, Target: ota.Target{Devices: []string{"dev"}},
 		Created: time.Now().Add(-time.Minute)})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), enva, ma, a, func(i int) bool { return i < 10 })
-	d.waitState(StateReceiving, ma.ID, 10*time.Second)
-	bm := readFile(t, modelSin)
-	mb, envb := s.update(t, bm, UpdateOptions{Version: "3", ChunkSize: 1024, Target: Target{Groups: []string{"lobby"}}})
-	op.offer(GroupTopic(op.prefix, "lobby", topicManifest), GroupTopic(op.prefix, "lobby", topicChunk), envb, mb, bm, nil)
-	d.waitState(StateCommitted, mb.ID, 20*time.Second)
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), enva, ma, a, func(i int) bool { return i < 10 })
+	d.WaitState(ota.StateReceiving, ma.ID, 10*time.Second)
+	bm := otatest.ReadFile(t, otatest.Sin)
+	mb, envb := s.Update(t, bm, ota.UpdateOptions{Version: "3", ChunkSize: 1024, Target: ota.Target{Groups: []string{"lobby"}}})
+	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), envb, mb, bm, nil)
+	d.WaitState(ota.StateCommitted, mb.ID, 20*time.Second)
 	// The older manifest, retained on the device topic, is not taken up again after a restart.
-	d.restart()
+	d.Restart()
 	time.Sleep(500 * time.Millisecond)
-	if st := d.u.Status(); st.Update.Manifest != mb.ID || st.Active.SHA256 != mb.SHA256 {
+	if st := d.U.Status(); st.Update.Manifest != mb.ID || st.Active.SHA256 != mb.SHA256 {
 		t.Fatalf("after restart %+v", st)
 	}
 }

@@ -1,8 +1,11 @@
-package ota
+package ota_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/ota/otatest"
 
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 )
@@ -12,50 +15,50 @@ import (
 func TestRollbackManifest(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	d := startDevice(t, b.URL(), deviceConfig(t, "dev", s.pub))
-	base := d.checkOneValidModel()
-	model := readFile(t, modelSin)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Groups: []string{"lobby"}}})
-	op.offer(GroupTopic(op.prefix, "lobby", topicManifest), GroupTopic(op.prefix, "lobby", topicChunk), env, m, model, nil)
-	d.waitState(StateCommitted, m.ID, 20*time.Second)
+	s := otatest.NewSigner(t)
+	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
+	base := d.CheckOneValidModel()
+	model := otatest.ReadFile(t, otatest.Sin)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Groups: []string{"lobby"}}})
+	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), env, m, model, nil)
+	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 
-	rollback := func(from string) *Manifest {
+	rollback := func(from string) *ota.Manifest {
 		t.Helper()
-		rb, err := NewRollback(Target{Groups: []string{"lobby"}}, from, s.pub.ID)
+		rb, err := ota.NewRollback(ota.Target{Groups: []string{"lobby"}}, from, s.Pub.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		op.publish(GroupTopic(op.prefix, "lobby", topicManifest), true, s.sign(t, rb))
+		op.publish(ota.GroupTopic(op.prefix, "lobby", "manifest"), true, s.Sign(t, rb))
 		return rb
 	}
 	other := "0000000000000000000000000000000000000000000000000000000000000000"
 	rb := rollback(other)
-	st := d.waitState(StateRejected, rb.ID, 10*time.Second)
+	st := d.WaitState(ota.StateRejected, rb.ID, 10*time.Second)
 	mustContain(t, st.Reason, "rollback: model 000000000000 is not active here (active: test-model 2)")
 
 	time.Sleep(1100 * time.Millisecond) // manifests are ordered by their creation second
 	rb = rollback(m.SHA256)
-	st = d.waitState(StateRolledBack, rb.ID, 10*time.Second)
+	st = d.WaitState(ota.StateRolledBack, rb.ID, 10*time.Second)
 	if st.Active.SHA256 != base.SHA256 || st.Update.SHA256 != m.SHA256 || st.Previous != nil {
 		t.Fatalf("after rollback %+v", st)
 	}
 	mustContain(t, st.Reason, "rollback: requested by the operator")
-	if got := d.checkOneValidModel(); got.SHA256 != base.SHA256 {
+	if got := d.CheckOneValidModel(); got.SHA256 != base.SHA256 {
 		t.Fatalf("running %s", got.Name)
 	}
-	if files := d.storeFiles(); len(files) != 0 {
+	if files := d.StoreFiles(); len(files) != 0 {
 		t.Fatalf("store keeps %v", files)
 	}
 	// The retained rollback is not applied again on reconnect.
-	d.restart()
+	d.Restart()
 	time.Sleep(300 * time.Millisecond)
-	if st := d.u.Status(); st.State != StateRolledBack || st.Update.Manifest != rb.ID {
+	if st := d.U.Status(); st.State != ota.StateRolledBack || st.Update.Manifest != rb.ID {
 		t.Fatalf("after restart %+v", st)
 	}
 	time.Sleep(1100 * time.Millisecond)
 	rb = rollback("")
-	st = d.waitState(StateRejected, rb.ID, 10*time.Second)
+	st = d.WaitState(ota.StateRejected, rb.ID, 10*time.Second)
 	mustContain(t, st.Reason, "rollback: no previous model to return to")
 }
 
@@ -63,26 +66,26 @@ func TestRollbackManifest(t *testing.T) {
 func TestRollbackDuringHealthWindow(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	op := newOperator(t, b.URL())
-	s := newSigner(t)
-	cfg := deviceConfig(t, "dev", s.pub)
+	s := otatest.NewSigner(t)
+	cfg := otatest.Config(t, "dev", s.Pub)
 	cfg.HealthFrames, cfg.HealthTimeout = 1<<20, time.Hour
-	d := startDevice(t, b.URL(), cfg)
-	base := d.checkOneValidModel()
-	model := readFile(t, modelSin)
-	m, env := s.update(t, model, UpdateOptions{Version: "2", ChunkSize: 1024, Target: Target{Devices: []string{"dev"}},
+	d := otatest.StartDevice(t, b.URL(), cfg)
+	base := d.CheckOneValidModel()
+	model := otatest.ReadFile(t, otatest.Sin)
+	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}},
 		Created: time.Now().Add(-2 * time.Second)})
-	op.offer(DeviceTopic(op.prefix, "dev", topicManifest), DeviceTopic(op.prefix, "dev", topicChunk), env, m, model, nil)
-	d.waitState(StateActivated, m.ID, 20*time.Second)
-	rb, err := NewRollback(Target{Devices: []string{"dev"}}, m.SHA256, s.pub.ID)
+	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	d.WaitState(ota.StateActivated, m.ID, 20*time.Second)
+	rb, err := ota.NewRollback(ota.Target{Devices: []string{"dev"}}, m.SHA256, s.Pub.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	op.publish(DeviceTopic(op.prefix, "dev", topicManifest), true, s.sign(t, rb))
-	st := d.waitState(StateRolledBack, rb.ID, 10*time.Second)
+	op.publish(ota.DeviceTopic(op.prefix, "dev", "manifest"), true, s.Sign(t, rb))
+	st := d.WaitState(ota.StateRolledBack, rb.ID, 10*time.Second)
 	if st.Active.SHA256 != base.SHA256 {
 		t.Fatalf("active %+v", st.Active)
 	}
-	if got := d.checkOneValidModel(); got.SHA256 != base.SHA256 {
+	if got := d.CheckOneValidModel(); got.SHA256 != base.SHA256 {
 		t.Fatalf("running %s", got.Name)
 	}
 }
