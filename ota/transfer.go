@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // maxBadChunk is how many times one chunk may arrive with data that does not match its hash
@@ -69,11 +71,42 @@ func (u *Updater) verifyEnvelope(topic string, p []byte) *Manifest {
 	r := asRejection(err)
 	u.log.Warn("update refused", "topic", topic, "check", r.Check, "reason", r.Err)
 	if u.reg.Update == nil {
-		u.reg.Last = &outcome{State: StateRejected, Check: r.Check, Reason: r.Error(), At: time.Now().UTC()}
+		o := &outcome{State: StateRejected, Check: r.Check, Reason: r.Error(), At: time.Now().UTC()}
+		// Name the manifest it claims to be, so that the operator who pushed it sees why it was
+		// refused; never the id of one this device has verified.
+		if c := claimed(p); c.ID != "" && !u.reg.handled(c.ID) {
+			o.Manifest, o.Name, o.Version, o.SHA256 = c.ID, c.Name, c.Version, c.SHA256
+		}
+		u.reg.Last = o
 		u.save()
 		u.publishStatus(true)
 	}
 	return nil
+}
+
+// claimed reads what an unverified envelope says about itself, for the status only.
+func claimed(p []byte) (c struct{ ID, Name, Version, SHA256 string }) {
+	env, err := ParseEnvelope(p)
+	if err != nil {
+		return c
+	}
+	var w struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		SHA256  string `json:"sha256"`
+	}
+	if json.Unmarshal(env.Manifest, &w) != nil || len(w.ID) > 64 || !hexRE.MatchString(w.ID) {
+		return c
+	}
+	trim := func(s string) string {
+		if len(s) > maxNameLen || !utf8.ValidString(s) {
+			return ""
+		}
+		return s
+	}
+	c.ID, c.Name, c.Version, c.SHA256 = w.ID, trim(w.Name), trim(w.Version), trim(w.SHA256)
+	return c
 }
 
 func asRejection(err error) *Rejection {

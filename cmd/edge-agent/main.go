@@ -22,6 +22,11 @@ commands:
   run            run the agent (capture -> infer -> store -> sync)
   infer          run a model on one image and print the result
   model inspect  print a model's inputs, outputs, quantization, ops and labels
+  keygen         make an ed25519 key pair for signing model updates
+  model push     sign a model and push it to devices or groups over MQTT, following each one
+  model serve    serve model chunks to devices that resume or missed a push
+  model status   list the devices' models and their last update
+  model rollback return devices or groups to their previous model
   version        print the version
 
 Run "edge-agent <command> -h" for the flags of a command.
@@ -48,6 +53,10 @@ var (
 )
 
 func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
 	if errors.Is(err, errUsage) || errors.Is(err, errConfig) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
@@ -65,12 +74,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAgent(ctx, rest, stdout, stderr)
 	case "infer":
 		return runInfer(ctx, rest, stdout, stderr)
+	case "keygen":
+		return runKeygen(ctx, rest, stdout, stderr)
 	case "model":
-		if len(rest) == 0 || rest[0] != "inspect" {
+		sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{"inspect": runModelInspect,
+			"push": runModelPush, "serve": runModelServe, "status": runModelStatus, "rollback": runModelRollback}
+		if len(rest) == 0 || sub[rest[0]] == nil {
 			fmt.Fprint(stderr, usage)
-			return fmt.Errorf("%w: model needs a subcommand (inspect)", errUsage)
+			return fmt.Errorf("%w: model needs a subcommand (inspect, push, serve, status, rollback)", errUsage)
 		}
-		return runModelInspect(ctx, rest[1:], stdout, stderr)
+		return sub[rest[0]](ctx, rest[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "edge-agent", version)
 		return nil

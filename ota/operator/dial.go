@@ -55,7 +55,8 @@ func Dial(ctx context.Context, b Broker) (*Conn, error) {
 		SetUsername(b.Username).SetPassword(b.Password).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(false).
 		SetMaxReconnectInterval(5 * time.Second).SetConnectTimeout(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(false).
+		// In order: a device's statuses must be seen in the order it sent them. Handlers only queue.
+		SetKeepAlive(30 * time.Second).SetOrderMatters(true).
 		SetOnConnectHandler(c.resubscribe)
 	if u.Scheme == "ssl" || u.Scheme == "wss" {
 		tc, err := tlsConfig(b, u.Hostname())

@@ -245,7 +245,7 @@ func (f *follower) receive(topic string, payload []byte, retained bool) {
 		r = &Report{Device: s.Device}
 		f.devices[s.Device] = r
 	}
-	if about {
+	if about && !s.TS.Before(r.Status.TS) { // never go back to an older status
 		r.Status, r.Seen = s, true
 	}
 	f.mu.Unlock()
