@@ -51,6 +51,8 @@ type Device struct {
 	Broker string
 	// NewRuntime, if set, makes the runtime of each start (default NewRuntime).
 	NewRuntime func() *Runtime
+	// Username and Password authenticate the device's MQTT connection.
+	Username, Password string
 
 	RT *Runtime
 	U  *ota.Updater
@@ -65,8 +67,14 @@ type Device struct {
 // StartDevice starts a device and stops it at the end of the test.
 func StartDevice(t testing.TB, broker string, cfg ota.Config) *Device {
 	t.Helper()
-	d := &Device{T: t, Cfg: cfg, Broker: broker}
+	d := NewDevice(t, broker, cfg)
 	d.Start()
+	return d
+}
+
+// NewDevice returns a device that Start starts; it is stopped at the end of the test.
+func NewDevice(t testing.TB, broker string, cfg ota.Config) *Device {
+	d := &Device{T: t, Cfg: cfg, Broker: broker}
 	t.Cleanup(d.Stop)
 	return d
 }
@@ -103,6 +111,7 @@ func (d *Device) StartAsync() error {
 	d.connected.Store(false)
 	cl, err := sync.New(sync.Config{
 		Broker: d.Broker, DeviceID: d.Cfg.DeviceID, Verify: sync.VerifyOff, TopicPrefix: d.Cfg.TopicPrefix,
+		Username: d.Username, Password: d.Password,
 		Subscriptions: u.Subscriptions(),
 		OnConnect: func(ctx context.Context) {
 			d.connected.Store(true) // the subscriptions are made before OnConnect runs
