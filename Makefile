@@ -53,7 +53,7 @@ vet: deps
 
 # FUZZ lists package:target pairs; `go test -fuzz` takes one target per run.
 FUZZ := ./tflite:FuzzLoadModel ./tflite:FuzzFlatbuffer ./tflite:FuzzGraph ./tflite:FuzzFlexBuffer \
-	./tflite/vision:FuzzDecodeImage
+	./tflite/vision:FuzzDecodeImage ./ota:FuzzManifest ./ota:FuzzChunk
 
 test: test-deps vet
 	$(GO) test -timeout 14m ./...

@@ -2,9 +2,14 @@ package ota
 
 import "strings"
 
+const (
+	topicManifest = "manifest"
+	topicChunk    = "chunk"
+)
+
 // Topics of OTA under a prefix (Config.TopicPrefix, "edge" by default). Operators write the
 // <prefix>/ota/... topics and devices only read them; each device writes only topics under
-// <prefix>/<device>/ (deploy-arm/mosquitto-ota.acl is an ACL that enforces this).
+// <prefix>/<device>/ (deploy-arm/mosquitto-ota.acl is an ACL that enforces this). All are QoS 1.
 //
 //	topic                                  writer    retained  payload
 //	<prefix>/ota/device/<device>/manifest  operator  yes       signed envelope (update or rollback) for one device
@@ -16,12 +21,9 @@ import "strings"
 //	<prefix>/<device>/model/status         device    yes       Status (JSON)
 //
 // Chunk servers (`edge-agent model serve`) subscribe to $share/<name>/<prefix>/+/model/req, so
-// each request reaches one of them; a running push subscribes to <prefix>/+/model/req.
-const (
-	topicManifest = "manifest"
-	topicChunk    = "chunk"
-)
-
+// each request reaches one of them; a running push subscribes to <prefix>/+/model/req and
+// answers for its own model.
+//
 // DeviceTopic returns <prefix>/ota/device/<device>/<leaf>; leaf is "manifest" or "chunk".
 func DeviceTopic(prefix, device, leaf string) string {
 	return prefix + "/ota/device/" + device + "/" + leaf

@@ -195,8 +195,10 @@ func Open(cfg Config, rt Runtime) (*Updater, error) {
 	}
 	base := cfg.Base
 	if base.SHA256 == "" {
+		// A missing configured model must not keep an installed one from running: the agent
+		// finds out when it loads it (LoadFailed).
 		if base.SHA256, err = fileSHA256(base.Path); err != nil {
-			return nil, fmt.Errorf("ota: base model: %w", err)
+			u.log.Warn("the configured model cannot be read", "path", base.Path, "err", err)
 		}
 	}
 	if base.Name == "" {
@@ -207,7 +209,8 @@ func Open(cfg Config, rt Runtime) (*Updater, error) {
 	path := filepath.Join(cfg.StateDir, "ota.db")
 	db, err := openStateDB(path, u.log)
 	var recovered *mirror
-	if errors.Is(err, errDamaged) {
+	damaged := errors.Is(err, errDamaged)
+	if damaged {
 		aside, merr := moveAside(path)
 		if merr != nil {
 			return nil, fmt.Errorf("ota: %w; moving it aside failed: %w", err, merr)
@@ -227,7 +230,7 @@ func Open(cfg Config, rt Runtime) (*Updater, error) {
 		// Readable file, unreadable registry: start the registry again from the mirror.
 		u.log.Error("OTA registry damaged; continuing with the model files in the store", "err", err)
 		recovered, _ = readMirror(u.modelsDir)
-		reg, err = nil, nil
+		reg, err, damaged = nil, nil, true
 	}
 	if err != nil {
 		_ = db.close()
@@ -235,6 +238,10 @@ func Open(cfg Config, rt Runtime) (*Updater, error) {
 	}
 	if reg == nil {
 		reg = u.newRegistry(recovered)
+		if damaged {
+			reg.Last = &outcome{State: StateRejected, Check: CheckDisk, At: time.Now().UTC(),
+				Reason: "disk: the OTA state was damaged and has been reset; an update in progress was abandoned"}
+		}
 	}
 	u.reg = reg
 	if err := u.recover(); err != nil {
@@ -334,7 +341,6 @@ func (u *Updater) newRegistry(m *mirror) *registry {
 			reg.Previous = base
 		}
 	}
-	reg.Last = &outcome{State: StateRejected, Check: CheckDisk, Reason: "OTA state was damaged and reset; an update in progress was abandoned", At: time.Now().UTC()}
 	return reg
 }
 
