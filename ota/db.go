@@ -187,19 +187,8 @@ func (d *stateDB) prepareChunks(name []byte, count int) ([]int, error) {
 	var have []int
 	err := d.update(func(tx *bolt.Tx) error {
 		all := tx.Bucket(bucketChunks)
-		var others [][]byte
-		if err := all.ForEachBucket(func(k []byte) error {
-			if string(k) != string(name) {
-				others = append(others, append([]byte(nil), k...))
-			}
-			return nil
-		}); err != nil {
+		if err := deleteOthers(all, name); err != nil {
 			return err
-		}
-		for _, k := range others {
-			if err := all.DeleteBucket(k); err != nil {
-				return err
-			}
 		}
 		b, err := all.CreateBucketIfNotExists(name)
 		if err != nil {
@@ -256,24 +245,26 @@ func (d *stateDB) eachChunk(name []byte, count int, fn func(i int, data []byte) 
 
 // dropStaleChunks deletes the chunks of every transfer but keep's (nil: all).
 func (d *stateDB) dropStaleChunks(keep []byte) error {
-	return d.update(func(tx *bolt.Tx) error {
-		all := tx.Bucket(bucketChunks)
-		var stale [][]byte
-		if err := all.ForEachBucket(func(k []byte) error {
-			if string(k) != string(keep) {
-				stale = append(stale, append([]byte(nil), k...))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := all.DeleteBucket(k); err != nil {
-				return err
-			}
+	return d.update(func(tx *bolt.Tx) error { return deleteOthers(tx.Bucket(bucketChunks), keep) })
+}
+
+// deleteOthers deletes every nested bucket of b but keep.
+func deleteOthers(b *bolt.Bucket, keep []byte) error {
+	var others [][]byte
+	if err := b.ForEachBucket(func(k []byte) error {
+		if string(k) != string(keep) {
+			others = append(others, append([]byte(nil), k...))
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	for _, k := range others {
+		if err := b.DeleteBucket(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dropChunks deletes every stored chunk.

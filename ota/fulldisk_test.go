@@ -124,7 +124,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2, env2 := s.Update(t, model, ota.UpdateOptions{Version: "3", ChunkSize: 4096, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env2, m2, model, nil)
+	op.offerDevice("dev", env2, m2, model)
 	op.serve(model, nil)
 	d.WaitState(ota.StateCommitted, m2.ID, 30*time.Second)
 	d.CheckOneValidModel()

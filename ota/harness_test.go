@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -15,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/ota/otatest"
 )
 
 // operator publishes manifests and chunks and serves requests with a plain paho client, the way
@@ -66,6 +66,29 @@ func (o *operator) offer(manifestTopic, chunkTopic string, env []byte, m *ota.Ma
 			o.publish(chunkTopic, false, ota.ChunkMessage(model, sha, m.ChunkSize, i))
 		}
 	}
+}
+
+// offerDevice offers an update on a device's own topics, broadcasting every chunk.
+func (o *operator) offerDevice(dev string, env []byte, m *ota.Manifest, model []byte) {
+	o.t.Helper()
+	o.offer(ota.DeviceTopic(o.prefix, dev, "manifest"), ota.DeviceTopic(o.prefix, dev, "chunk"), env, m, model, nil)
+}
+
+// offerGroup offers an update on a group's topics, broadcasting every chunk.
+func (o *operator) offerGroup(group string, env []byte, m *ota.Manifest, model []byte) {
+	o.t.Helper()
+	o.offer(ota.GroupTopic(o.prefix, group, "manifest"), ota.GroupTopic(o.prefix, group, "chunk"), env, m, model, nil)
+}
+
+// install offers the model at path, version version, to device d and waits for its commit.
+func (o *operator) install(s otatest.Signer, d *otatest.Device, path, version string) *ota.Manifest {
+	o.t.Helper()
+	model := otatest.ReadFile(o.t, path)
+	id := d.Cfg.DeviceID
+	m, env := s.Update(o.t, model, ota.UpdateOptions{Version: version, ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}})
+	o.offerDevice(id, env, m, model)
+	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
+	return m
 }
 
 // serve answers chunk requests for model; tamper may change a chunk's data before it goes.
@@ -170,13 +193,4 @@ func mustContain(t *testing.T, s, sub string) {
 	if !strings.Contains(s, sub) {
 		t.Fatalf("%q does not contain %q", s, sub)
 	}
-}
-
-func fileSHA256(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
 }

@@ -23,7 +23,7 @@ func (u *Updater) verify(ctx context.Context) {
 	if len(m.Labels) > 0 {
 		labels = filepath.Join(u.modelsDir, m.SHA256+".labels")
 	}
-	if sum, err := fileSHA256(final); err != nil || sum != m.SHA256 {
+	if sum, err := FileSHA256(final); err != nil || sum != m.SHA256 {
 		if r := u.assemble(final); r != nil {
 			if r.Check == "" { // chunks lost (the state was damaged): fetch them again
 				u.log.Warn("stored chunks incomplete; receiving again", "manifest", m.ID, "err", r.Err)

@@ -106,7 +106,7 @@ func startChild(t *testing.T, env []string) *child {
 		t.Fatalf("child said %q", line)
 	}
 	// The one model the child loads is intact.
-	if sum, err := fileSHA256(f[2]); err != nil || sum != f[1] {
+	if sum, err := ota.FileSHA256(f[2]); err != nil || sum != f[1] {
 		t.Fatalf("child loaded %s: sha %s, %v", f[2], sum, err)
 	}
 	c.model = f[1]
@@ -166,7 +166,7 @@ func TestKill9(t *testing.T) {
 	// Kill in the health window: the restart loads the new model and the window completes.
 	model2 := otatest.ReadFile(t, otatest.Sin)
 	m2, env2 := s.Update(t, model2, ota.UpdateOptions{Name: "sin", Version: "3", ChunkSize: 1024, Target: ota.Target{Devices: []string{"cam-k"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "cam-k", "manifest"), ota.DeviceTopic(op.prefix, "cam-k", "chunk"), env2, m2, model2, nil)
+	op.offerDevice("cam-k", env2, m2, model2)
 	otatest.WaitFor(t, 20*time.Second, "the health window", func() bool { s := status(); return s.State == ota.StateActivated && s.Update.Manifest == m2.ID })
 	c.kill()
 	c = startChild(t, env)

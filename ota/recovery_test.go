@@ -86,7 +86,7 @@ func TestRestartAtEachStep(t *testing.T) {
 			d := otatest.StartDevice(t, b.URL(), cfg)
 			m, env := s.Update(t, model, ota.UpdateOptions{Version: "2." + string(rune('0'+i)), ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}})
 			t.Cleanup(func() { op.publish(ota.DeviceTopic(op.prefix, id, "manifest"), true, nil) })
-			op.offer(ota.DeviceTopic(op.prefix, id, "manifest"), ota.DeviceTopic(op.prefix, id, "chunk"), env, m, model, nil)
+			op.offerDevice(id, env, m, model)
 			otatest.WaitFor(t, 20*time.Second, "the crash point", func() bool {
 				done := false
 				ota.WhileLocked(d.U, func() { done = hit }) // the lock is released once Run has unwound
@@ -141,7 +141,7 @@ func TestHealthWindowFailure(t *testing.T) {
 			m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}})
 			tc.prepare(d, m.SHA256)
 			t.Cleanup(func() { op.publish(ota.DeviceTopic(op.prefix, id, "manifest"), true, nil) })
-			op.offer(ota.DeviceTopic(op.prefix, id, "manifest"), ota.DeviceTopic(op.prefix, id, "chunk"), env, m, model, nil)
+			op.offerDevice(id, env, m, model)
 			st := d.WaitState(ota.StateRolledBack, m.ID, 20*time.Second)
 			if !strings.Contains(st.Reason, tc.reason) || st.Active.SHA256 != base.SHA256 || st.Update.SHA256 != m.SHA256 {
 				t.Fatalf("status %+v, want rolled back with %q", st, tc.reason)
@@ -174,7 +174,7 @@ func TestHealthRestartLoop(t *testing.T) {
 	base := d.CheckOneValidModel()
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	op.offerDevice("dev", env, m, model)
 	d.WaitState(ota.StateActivated, m.ID, 20*time.Second)
 	d.Restart() // first restart: the window starts again with the new model
 	if got := d.CheckOneValidModel(); got.SHA256 != m.SHA256 {
@@ -201,11 +201,7 @@ func TestLoadFailedFallsBack(t *testing.T) {
 	base := d.CheckOneValidModel()
 	var last *ota.Manifest
 	for i, path := range []string{otatest.Sin, otatest.HelloInt8} {
-		model := otatest.ReadFile(t, path)
-		m, env := s.Update(t, model, ota.UpdateOptions{Version: string(rune('2' + i)), ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
-		op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
-		d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
-		last = m
+		last = op.install(s, d, path, string(rune('2'+i)))
 	}
 	d.Stop()
 	u, err := ota.Open(d.Cfg, otatest.NewRuntime())
@@ -240,10 +236,7 @@ func TestDamagedStateDB(t *testing.T) {
 	op := newOperator(t, b.URL())
 	s := otatest.NewSigner(t)
 	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
-	model := otatest.ReadFile(t, otatest.Sin)
-	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
-	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
+	m := op.install(s, d, otatest.Sin, "2")
 	d.Stop()
 	path := filepath.Join(d.Cfg.StateDir, "ota.db")
 	if err := os.WriteFile(path, []byte("this is not a bbolt file, it is garbage from a bad SD card sector"), 0o600); err != nil {
@@ -267,10 +260,8 @@ func TestDamagedStateDB(t *testing.T) {
 	d.Start()
 	d.CheckOneValidModel()
 	// Further updates work on the fresh file.
-	model2 := otatest.ReadFile(t, otatest.HelloInt8)
-	m2, env2 := s.Update(t, model2, ota.UpdateOptions{Version: "3", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env2, m2, model2, nil)
-	if st := d.WaitState(ota.StateCommitted, m2.ID, 20*time.Second); st.Previous.SHA256 != m.SHA256 {
+	op.install(s, d, otatest.HelloInt8, "3")
+	if st := d.U.Status(); st.Previous.SHA256 != m.SHA256 {
 		t.Fatalf("previous %+v", st.Previous)
 	}
 }
@@ -282,10 +273,7 @@ func TestConfigModelChange(t *testing.T) {
 	op := newOperator(t, b.URL())
 	s := otatest.NewSigner(t)
 	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
-	model := otatest.ReadFile(t, otatest.Sin)
-	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
-	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
+	op.install(s, d, otatest.Sin, "2")
 	d.Stop()
 	d.Cfg.Base = ota.Model{Path: otatest.HelloInt8, Name: "hello-int8", Version: "5"}
 	d.Start()
@@ -310,7 +298,7 @@ func TestSupersede(t *testing.T) {
 	d.WaitState(ota.StateReceiving, ma.ID, 10*time.Second)
 	bm := otatest.ReadFile(t, otatest.Sin)
 	mb, envb := s.Update(t, bm, ota.UpdateOptions{Version: "3", ChunkSize: 1024, Target: ota.Target{Groups: []string{"lobby"}}})
-	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), envb, mb, bm, nil)
+	op.offerGroup("lobby", envb, mb, bm)
 	d.WaitState(ota.StateCommitted, mb.ID, 20*time.Second)
 	// The older manifest, retained on the device topic, is not taken up again after a restart.
 	d.Restart()

@@ -174,8 +174,8 @@ func writeFileAtomic(path string, data []byte) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// fileSHA256 returns the SHA-256 of a file in lowercase hex.
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the SHA-256 of a file in lowercase hex.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

@@ -20,7 +20,7 @@ func TestRollbackManifest(t *testing.T) {
 	base := d.CheckOneValidModel()
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Groups: []string{"lobby"}}})
-	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), env, m, model, nil)
+	op.offerGroup("lobby", env, m, model)
 	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 
 	rollback := func(from string) *ota.Manifest {
@@ -74,7 +74,7 @@ func TestRollbackDuringHealthWindow(t *testing.T) {
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}},
 		Created: time.Now().Add(-2 * time.Second)})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	op.offerDevice("dev", env, m, model)
 	d.WaitState(ota.StateActivated, m.ID, 20*time.Second)
 	rb, err := ota.NewRollback(ota.Target{Devices: []string{"dev"}}, m.SHA256, s.Pub.ID)
 	if err != nil {

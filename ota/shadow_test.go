@@ -58,7 +58,7 @@ func TestShadow(t *testing.T) {
 			spec := tc.spec
 			m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{id}}, Shadow: &spec})
 			t.Cleanup(func() { op.publish(ota.DeviceTopic(op.prefix, id, "manifest"), true, nil) })
-			op.offer(ota.DeviceTopic(op.prefix, id, "manifest"), ota.DeviceTopic(op.prefix, id, "chunk"), env, m, model, nil)
+			op.offerDevice(id, env, m, model)
 			st := d.WaitState(tc.state, m.ID, 20*time.Second)
 			if st.Shadow == nil || (tc.state == ota.StateCommitted && st.Shadow.Frames != spec.Frames) {
 				t.Fatalf("shadow figures %+v", st.Shadow)
@@ -100,7 +100,7 @@ func TestShadowTimeout(t *testing.T) {
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Version: "2", ChunkSize: 1024, Target: ota.Target{Devices: []string{"dev"}},
 		Shadow: &ota.ShadowSpec{Frames: 5}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	op.offerDevice("dev", env, m, model)
 	d.WaitState(ota.StateShadow, m.ID, 20*time.Second)
 	d.Restart() // in shadow: the run starts again after the restart
 	d.RT.SetPaused(true)

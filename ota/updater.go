@@ -197,7 +197,7 @@ func Open(cfg Config, rt Runtime) (*Updater, error) {
 	if base.SHA256 == "" {
 		// A missing configured model must not keep an installed one from running: the agent
 		// finds out when it loads it (LoadFailed).
-		if base.SHA256, err = fileSHA256(base.Path); err != nil {
+		if base.SHA256, err = FileSHA256(base.Path); err != nil {
 			u.log.Warn("the configured model cannot be read", "path", base.Path, "err", err)
 		}
 	}
@@ -326,7 +326,7 @@ func (u *Updater) newRegistry(m *mirror) *registry {
 		if e == nil || e.State == entryBase {
 			return nil
 		}
-		if sum, err := fileSHA256(e.Path); err != nil || sum != e.SHA256 {
+		if sum, err := FileSHA256(e.Path); err != nil || sum != e.SHA256 {
 			u.log.Warn("model in the store is missing or damaged", "path", e.Path, "err", err)
 			return nil
 		}
@@ -389,7 +389,7 @@ func (u *Updater) recover() error {
 	}
 	// The active model's file must be intact; otherwise fall back.
 	for reg.Active.State != entryBase {
-		sum, err := fileSHA256(reg.Active.Path)
+		sum, err := FileSHA256(reg.Active.Path)
 		if err == nil && sum == reg.Active.SHA256 {
 			break
 		}
@@ -440,7 +440,7 @@ func (u *Updater) recoverPhase() error {
 }
 
 func fileIntact(e *entry) bool {
-	sum, err := fileSHA256(e.Path)
+	sum, err := FileSHA256(e.Path)
 	return err == nil && sum == e.SHA256
 }
 

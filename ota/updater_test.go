@@ -32,7 +32,7 @@ func TestGoodPush(t *testing.T) {
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Name: "sin", Version: "2.0", ChunkSize: 1024,
 		Target: ota.Target{Groups: []string{"lobby"}}, Labels: []string{"y"}})
-	op.offer(ota.GroupTopic(op.prefix, "lobby", "manifest"), ota.GroupTopic(op.prefix, "lobby", "chunk"), env, m, model, nil)
+	op.offerGroup("lobby", env, m, model)
 
 	st := d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 	if st.Active.SHA256 != m.SHA256 || st.Active.Version != "2.0" || st.Previous.SHA256 != base.SHA256 {
@@ -263,7 +263,7 @@ func TestDowngradeWithRollbackFlag(t *testing.T) {
 	d := otatest.StartDevice(t, b.URL(), otatest.Config(t, "dev", s.Pub))
 	model := otatest.ReadFile(t, otatest.Sin)
 	m, env := s.Update(t, model, ota.UpdateOptions{Version: "0.9", Rollback: true, ChunkSize: 2048, Target: ota.Target{Devices: []string{"dev"}}})
-	op.offer(ota.DeviceTopic(op.prefix, "dev", "manifest"), ota.DeviceTopic(op.prefix, "dev", "chunk"), env, m, model, nil)
+	op.offerDevice("dev", env, m, model)
 	d.WaitState(ota.StateCommitted, m.ID, 20*time.Second)
 	if got := d.CheckOneValidModel(); got.Version != "0.9" {
 		t.Fatalf("active %+v", got)

@@ -214,6 +214,11 @@ func (c Config) Validate() error {
 	return err
 }
 
+// BrokerURL parses a broker URL as Config.Broker accepts it and returns it as paho dials it:
+// scheme tcp, ssl, ws or wss, with the default port filled in. Credentials in the URL are
+// refused.
+func BrokerURL(s string) (*url.URL, error) { return brokerURL(s) }
+
 // brokerURL parses a broker URL and maps its scheme to the one paho dials.
 func brokerURL(s string) (*url.URL, error) {
 	if s == "" {

@@ -11,14 +11,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"strings"
 	gosync "sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edge-agent/edge-agent/sync"
 )
 
 // Broker is how to reach and authenticate to the broker.
@@ -40,7 +40,7 @@ type Broker struct {
 // Dial connects with a clean session and paho's reconnection (an operator tool rides out a
 // broker restart). Subscriptions made with Subscribe are made again after a reconnect.
 func Dial(ctx context.Context, b Broker) (*Conn, error) {
-	u, err := brokerURL(b.URL)
+	u, err := sync.BrokerURL(b.URL)
 	if err != nil {
 		return nil, fmt.Errorf("broker %q: %w", b.URL, err)
 	}
@@ -155,37 +155,6 @@ func tlsConfig(b Broker, host string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// brokerURL maps the accepted schemes to the ones paho dials, like the agent does.
-func brokerURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	port := ""
-	switch strings.ToLower(u.Scheme) {
-	case "tcp", "mqtt":
-		u.Scheme, port = "tcp", "1883"
-	case "ssl", "tls", "mqtts":
-		u.Scheme, port = "ssl", "8883"
-	case "ws":
-		u.Scheme, port = "ws", "80"
-	case "wss":
-		u.Scheme, port = "wss", "443"
-	default:
-		return nil, fmt.Errorf("unsupported scheme %q (want tcp, mqtt, ssl, tls, mqtts, ws or wss)", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, errors.New("no host")
-	}
-	if u.User != nil {
-		return nil, errors.New("credentials in the URL: use --username and --password-file")
-	}
-	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), port)
-	}
-	return u, nil
 }
 
 func redact(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }

@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -137,7 +136,7 @@ func (s *Server) scan() error {
 		k := fileKey{size: fi.Size(), mtime: fi.ModTime()}
 		if prev, ok := old[path]; ok && prev.size == k.size && prev.mtime.Equal(k.mtime) {
 			k.sha = prev.sha
-		} else if k.sha, err = hashFile(path); err != nil {
+		} else if k.sha, err = ota.FileSHA256(path); err != nil {
 			s.log.Warn("cannot read model file", "path", path, "err", err)
 			continue
 		}
@@ -148,19 +147,6 @@ func (s *Server) scan() error {
 	s.files, s.seen, s.lastScan = files, seen, time.Now()
 	s.mu.Unlock()
 	return nil
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Run subscribes and answers requests until ctx ends.

@@ -183,7 +183,7 @@ func (d *Device) WaitState(state, manifest string, timeout time.Duration) ota.St
 func (d *Device) CheckOneValidModel() ota.Model {
 	d.T.Helper()
 	m := d.U.Model()
-	if sum, err := hashFile(m.Path); err != nil || sum != m.SHA256 {
+	if sum, err := ota.FileSHA256(m.Path); err != nil || sum != m.SHA256 {
 		d.T.Fatalf("active model %+v: file sha %s, %v", m, sum, err)
 	}
 	if err := LoadAndRun(m.Path); err != nil {

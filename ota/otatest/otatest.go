@@ -6,8 +6,6 @@ package otatest
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	gosync "sync"
@@ -277,13 +275,4 @@ func (r *Runtime) Loop(ctx context.Context) {
 			u.ShadowFrame(*sample)
 		}
 	}
-}
-
-func hashFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
 }
