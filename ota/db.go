@@ -128,19 +128,10 @@ func (d *stateDB) close() error {
 }
 
 // view and update run fn in a transaction, turning a fault on a damaged page into errDamaged.
-func (d *stateDB) view(fn func(tx *bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", errDamaged, d.path, r)
-		}
-	}()
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.bdb.View(fn)
-}
+func (d *stateDB) view(fn func(tx *bolt.Tx) error) error   { return d.tx(false, fn) }
+func (d *stateDB) update(fn func(tx *bolt.Tx) error) error { return d.tx(true, fn) }
 
-func (d *stateDB) update(fn func(tx *bolt.Tx) error) (err error) {
+func (d *stateDB) tx(writable bool, fn func(tx *bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -149,7 +140,10 @@ func (d *stateDB) update(fn func(tx *bolt.Tx) error) (err error) {
 	}()
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.bdb.Update(fn)
+	if writable {
+		return d.bdb.Update(fn)
+	}
+	return d.bdb.View(fn)
 }
 
 // loadRegistry returns the stored registry, or nil for a new file.
