@@ -18,6 +18,7 @@ import (
 	"github.com/edge-agent/edge-agent/hass"
 	"github.com/edge-agent/edge-agent/httpapi"
 	"github.com/edge-agent/edge-agent/metrics"
+	"github.com/edge-agent/edge-agent/ota"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/sync"
 )
@@ -70,6 +71,11 @@ type agent struct {
 	mqtt    *sync.Client
 	mqttRun *group // the client's Run and its start-up report
 	events  *group // the event publisher
+	// ota is the model updater (opened before the model is loaded, it names the model to run);
+	// otaRun runs it while MQTT is on; otaRT is the agent's side of an update.
+	ota    *ota.Updater
+	otaRun *group
+	otaRT  *otaRuntime
 	// recorder appends records; it stops when records is closed.
 	records     chan *Record
 	recorderEnd chan struct{}
@@ -82,10 +88,14 @@ type agent struct {
 	predict *predictor
 	ha      *hass.Discovery
 
-	// cfg, src and model belong to the capture loop.
-	cfg   Config
-	src   camera.Source
-	model *model
+	// cfg, src, model and shadow belong to the capture loop.
+	cfg    Config
+	src    camera.Source
+	model  *model
+	shadow *shadow // a candidate model run beside the active one (OTA shadow mode), or nil
+	// fileModel is the model section as configured (the OTA base); cfg.Model names the model
+	// running, which an update may have replaced.
+	fileModel ModelConfig
 
 	mu       gosync.Mutex       // guards todo, wake and ended
 	todo     []job              // work for the capture loop, between two frames
@@ -150,12 +160,13 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := prepare(cfg)
+	a := &agent{log: opts.Logger, opts: opts, started: time.Now(), fileModel: cfg.Model,
+		records: make(chan *Record, 64), evq: make(chan event, 32), loopDone: make(chan struct{})}
+	p, err := a.prepareRun(cfg)
 	if err != nil {
 		return err
 	}
-	a := &agent{log: opts.Logger, opts: opts, cfg: cfg, started: time.Now(), model: p.model,
-		records: make(chan *Record, 64), evq: make(chan event, 32), loopDone: make(chan struct{})}
+	a.cfg, a.model = p.cfg, p.model
 	a.camState.Store("connecting")
 	a.camCode.Store(int32(camera.StateConnecting))
 	a.camErr.Store("")
@@ -271,6 +282,7 @@ func (a *agent) shutdown() {
 	notify(a.log, daemon.SdNotifyStopping)
 	a.watchers.stop()
 	a.stopHTTP()
+	a.otaRun.stop() // the capture loop has ended: no model swap can happen any more
 	deadline := time.Now().Add(cameraCloseTimeout)
 	if a.src != nil {
 		a.closeSource(a.src)
@@ -288,6 +300,14 @@ func (a *agent) shutdown() {
 		}
 	}
 	a.waitSources(deadline)
+	if a.shadow != nil {
+		a.shadow.stop()
+	}
+	if a.ota != nil {
+		if err := a.ota.Close(); err != nil {
+			a.log.Error("closing the OTA state", "err", err)
+		}
+	}
 	a.model.close()
 	if a.db != nil {
 		st := a.db.Stats()

@@ -13,9 +13,12 @@ import (
 // prepared is what the start-up checks build: Run starts with it, a reload swaps parts of it in,
 // Check throws it away.
 type prepared struct {
+	cfg    Config // as Run runs it: cfg.Model names the model loaded
 	model  *model
 	camera camera.Config
 	mqtt   sync.Config // with the password read from its file; zero when MQTT is off
+	// sawModel is the path of the model running when a reload prepared this (with OTA).
+	sawModel string
 }
 
 func (p *prepared) close() {
@@ -26,7 +29,7 @@ func (p *prepared) close() {
 
 // Check runs every check that Run runs before it starts anything: the model loads with every op
 // supported and its task is known, the camera source parses (and a video file exists), the MQTT
-// settings are consistent and their files readable. `edge-agent run --check`, a reload and Run
+// settings are consistent and their files readable, the trusted keys of ota.trusted_keys read. `edge-agent run --check`, a reload and Run
 // all call it, so what Check accepts starts. Every problem is a *ConfigError naming its key and
 // where it was set; several are joined.
 func Check(cfg Config) error {
@@ -35,12 +38,17 @@ func Check(cfg Config) error {
 	return err
 }
 
-func prepare(cfg Config) (*prepared, error) {
+func prepare(cfg Config) (*prepared, error) { return prepareWith(cfg, nil) }
+
+// prepareWith is prepare with the model already loaded (nil: load cfg.Model).
+func prepareWith(cfg Config, m *model) (*prepared, error) {
 	var errs []error
-	p := &prepared{}
-	m, err := loadModel(cfg.Model)
-	if err != nil {
-		errs = append(errs, cfg.errorAt(modelKey(cfg, err), err))
+	p := &prepared{cfg: cfg}
+	if m == nil {
+		var err error
+		if m, err = loadModel(cfg.Model); err != nil {
+			errs = append(errs, cfg.errorAt(modelKey(cfg, err), err))
+		}
 	}
 	p.model = m
 	p.camera = camera.Config{
@@ -57,6 +65,9 @@ func prepare(cfg Config) (*prepared, error) {
 		if err := httpapi.CheckTokenFile(cfg.HTTP.TokenFile); err != nil {
 			errs = append(errs, cfg.errorAt("http.token_file", err))
 		}
+	}
+	if _, err := otaKeys(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.MQTT.Enabled {
 		sc, err := mqttConfig(cfg)

@@ -32,11 +32,13 @@ type Config struct {
 	Snapshot SnapshotConfig `yaml:"snapshot"`
 	Store    StoreConfig    `yaml:"store"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
+	OTA      OTAConfig      `yaml:"ota"`
 	Log      LogConfig      `yaml:"log"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	HA       HAConfig       `yaml:"ha"`
-	// StateDir holds the store when Store.Path is empty. Default: $STATE_DIRECTORY (set by
-	// systemd's StateDirectory=), else $XDG_STATE_HOME/edge-agent, else ~/.local/state/edge-agent.
+	// StateDir holds the store when Store.Path is empty, and the OTA state and model store
+	// (ota.db, models/). Default: $STATE_DIRECTORY (set by systemd's StateDirectory=), else
+	// $XDG_STATE_HOME/edge-agent, else ~/.local/state/edge-agent.
 	StateDir string `yaml:"state_dir"`
 
 	// origin says where each key was set (file:line, $VAR, flag), for errors found after loading.
@@ -55,6 +57,9 @@ func (c Config) errorAt(key string, err error) *ConfigError {
 type DeviceConfig struct {
 	// ID names the device in topics and records. Default: the host name.
 	ID string `yaml:"id"`
+	// Groups are the fleet groups the device belongs to: it takes model updates pushed to any of
+	// them (edge-agent model push --group). In the environment and flags: comma-separated.
+	Groups []string `yaml:"groups"`
 }
 
 // CameraConfig selects and paces the frame source.
@@ -197,6 +202,34 @@ func (c HAConfig) LabelList() []string {
 	return out
 }
 
+// OTAConfig controls model updates over MQTT (see package ota).
+type OTAConfig struct {
+	// TrustedKeys are the public keys an update must be signed with: signing.pub files from
+	// `edge-agent keygen`, or inline "ed25519:<base64>". Several allow a key rotation. Empty: OTA
+	// is off (the status says so).
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// MaxModelBytes refuses larger models.
+	MaxModelBytes ByteSize `yaml:"max_model_bytes"`
+	// ReserveBytes is the free space an update must leave on the state directory's file system,
+	// for the outbox.
+	ReserveBytes ByteSize `yaml:"reserve_bytes"`
+	// HealthFrames and HealthTimeout are the health window: a new model must infer this many
+	// frames without an error within this time to be committed, else the previous model comes
+	// back. An update may ask for other values.
+	HealthFrames  int           `yaml:"health_frames"`
+	HealthTimeout time.Duration `yaml:"health_timeout"`
+	// HealthMaxRestarts is how many agent restarts a health window survives (a model that
+	// crashes the agent is rolled back after one more).
+	HealthMaxRestarts int `yaml:"health_max_restarts"`
+	// ShadowEvery runs a shadow candidate on at most one frame in this many (and never on more
+	// than one frame at a time), so the live pipeline keeps its frame rate.
+	ShadowEvery int `yaml:"shadow_every"`
+	// ShadowTimeout refuses a candidate that has not seen its shadow frames by then.
+	ShadowTimeout time.Duration `yaml:"shadow_timeout"`
+	// StallTimeout refuses a transfer that received nothing for this long while connected.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+}
+
 // LogConfig selects the log level and format.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -242,6 +275,16 @@ func DefaultConfig() Config {
 			ReconnectInitial: 500 * time.Millisecond,
 			ReconnectMax:     30 * time.Second,
 			Verify:           "hold",
+		},
+		OTA: OTAConfig{
+			MaxModelBytes:     64 << 20,
+			ReserveBytes:      64 << 20,
+			HealthFrames:      10,
+			HealthTimeout:     2 * time.Minute,
+			HealthMaxRestarts: 1,
+			ShadowEvery:       3,
+			ShadowTimeout:     10 * time.Minute,
+			StallTimeout:      time.Hour,
 		},
 		Log:  LogConfig{Level: "info", Format: "text"},
 		HTTP: HTTPConfig{Enabled: true, Listen: "127.0.0.1:8080", PredictMaxBytes: 8 << 20, PredictConcurrency: 1},
@@ -386,6 +429,12 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
 			}
 			continue
 		}
+		if f.Type.Kind() == reflect.Slice {
+			if err := checkList(name, prefix+k.Value, v); err != nil {
+				return err
+			}
+			continue
+		}
 		if v.Kind != yaml.ScalarNode {
 			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: errors.New("want a single value")}
 		}
@@ -398,6 +447,22 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
 		ptr := reflect.New(f.Type)
 		if err := v.Decode(ptr.Interface()); err != nil {
 			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: cleanYAMLError(err)}
+		}
+	}
+	return nil
+}
+
+// checkList accepts a list of plain values (device.groups, ota.trusted_keys), or null.
+func checkList(name, key string, v *yaml.Node) error {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		return &ConfigError{Key: key, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: errors.New("want a list, e.g. [a, b] or one \"- item\" per line")}
+	}
+	for _, item := range v.Content {
+		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
+			return &ConfigError{Key: key, Where: fmt.Sprintf("%s:%d", name, item.Line), Err: errors.New("each item must be a single value")}
 		}
 	}
 	return nil
@@ -548,6 +613,17 @@ func setText(f reflect.Value, s string) error {
 		return nil
 	}
 	switch f.Kind() {
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot set a %s from text", f.Type())
+		}
+		var items []string
+		for _, it := range strings.Split(s, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
 	case reflect.String:
 		f.SetString(s)
 	case reflect.Bool:
@@ -706,6 +782,38 @@ func (l *Loader) Config() (Config, error) {
 		if !oneOf(c.MQTT.Verify, "hold", "warn", "off") {
 			bad("mqtt.verify", "must be hold, warn or off, got %q", c.MQTT.Verify)
 		}
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Device.Groups {
+		if !validID.MatchString(g) || seen[g] {
+			bad("device.groups", "%q is not a usable group name (letters, digits, '-', '_', '.'; at most 64; each once)", g)
+		}
+		seen[g] = true
+	}
+	o := c.OTA
+	if o.MaxModelBytes < 1<<10 {
+		bad("ota.max_model_bytes", "must be at least 1KiB, got %d", o.MaxModelBytes)
+	}
+	if o.ReserveBytes < 0 {
+		bad("ota.reserve_bytes", "must be >= 0")
+	}
+	if o.HealthFrames < 1 {
+		bad("ota.health_frames", "must be at least 1, got %d", o.HealthFrames)
+	}
+	if o.HealthTimeout < time.Second {
+		bad("ota.health_timeout", "must be at least 1s")
+	}
+	if o.HealthMaxRestarts < 0 || o.HealthMaxRestarts > 10 {
+		bad("ota.health_max_restarts", "must be between 0 and 10, got %d", o.HealthMaxRestarts)
+	}
+	if o.ShadowEvery < 1 {
+		bad("ota.shadow_every", "must be at least 1, got %d", o.ShadowEvery)
+	}
+	if o.ShadowTimeout < time.Second {
+		bad("ota.shadow_timeout", "must be at least 1s")
+	}
+	if o.StallTimeout < time.Second {
+		bad("ota.stall_timeout", "must be at least 1s")
 	}
 	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

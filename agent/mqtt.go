@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	gosync "sync"
 	"time"
 
 	"github.com/edge-agent/edge-agent/sync"
@@ -25,15 +26,38 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 	sc.AgentVersion = a.opts.Version
 	sc.Status = a.status
 	sc.OnCommand = a.command
+	var onConnect []func(context.Context)
 	if a.ha != nil {
 		sc.Subscriptions = append(sc.Subscriptions, a.ha.Subscriptions()...)
-		sc.OnConnect = a.ha.OnConnect
+		onConnect = append(onConnect, a.ha.OnConnect)
+	}
+	if a.ota != nil {
+		sc.Subscriptions = append(sc.Subscriptions, a.ota.Subscriptions()...)
+		onConnect = append(onConnect, a.ota.OnConnect)
+	}
+	if len(onConnect) > 0 {
+		// Each runs for the whole connection; the connection waits for all of them.
+		sc.OnConnect = func(ctx context.Context) {
+			var wg gosync.WaitGroup
+			for _, f := range onConnect {
+				wg.Go(func() { f(ctx) })
+			}
+			wg.Wait()
+		}
 	}
 	client, err := sync.New(sc, a.db, a.log)
 	if err != nil {
 		return a.cfg.errorAt("mqtt", err) // prepare validated the same settings
 	}
 	a.mqtt = client
+	if a.ota != nil {
+		a.otaRun = newGroup(ctx)
+		a.otaRun.Go(func(ctx context.Context) {
+			if err := a.ota.Run(ctx, client); err != nil {
+				a.log.Error("model updates stopped", "err", err)
+			}
+		})
+	}
 	a.mqttRun = newGroup(ctx)
 	a.mqttRun.Go(func(ctx context.Context) {
 		if err := client.Run(ctx); err != nil {
@@ -107,6 +131,9 @@ func (a *agent) status() sync.StatusInfo {
 		"model_sha256":  ref.SHA256,
 		"model_version": ref.Version,
 		"store_error":   st.LastError,
+	}
+	if a.ota != nil {
+		extra["ota"] = a.ota.StatusInfo()["ota"]
 	}
 	if r := a.recovered.Load(); r != nil {
 		extra["store_recovered"] = map[string]any{"moved_to": r.MovedTo, "at": r.At.UTC(), "cause": r.Cause.Error(), "next_seq": r.NextSeq}

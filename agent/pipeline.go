@@ -27,6 +27,7 @@ func (a *agent) process(f *camera.Frame) {
 	if err := m.ip.Invoke(); err != nil {
 		a.metrics.FrameDropped(metrics.DropInfer, 1)
 		a.log.Error("frame skipped: inference failed", "err", err)
+		a.frameFailed(m, err)
 		return
 	}
 	t2 := time.Now()
@@ -36,9 +37,16 @@ func (a *agent) process(f *camera.Frame) {
 	if err != nil {
 		a.metrics.FrameDropped(metrics.DropDecode, 1)
 		a.log.Error("frame skipped: decoding failed", "err", err)
+		a.frameFailed(m, err)
 		return
 	}
 	a.metrics.ObserveStage(metrics.StageDecode, time.Since(t2))
+	if a.ota != nil {
+		a.ota.FrameDone(m.ref.SHA256, nil) // counts for the health window of a new model
+	}
+	if a.shadow != nil {
+		a.shadow.feed(f, res, inferTime)
+	}
 	rec := &Record{V: RecordVersion, Device: a.cfg.Device.ID, TS: f.Time().UTC(), Model: m.ref,
 		Frame:   FrameSize{W: f.Width(), H: f.Height()},
 		InferMS: float64(inferTime.Microseconds()) / 1000, Result: res}
@@ -70,6 +78,14 @@ func (a *agent) process(f *camera.Frame) {
 	}
 	rec.queued = time.Now()
 	a.records <- rec
+}
+
+// frameFailed tells the updater that m failed on a frame: a new model in its health window is
+// rolled back.
+func (a *agent) frameFailed(m *model, err error) {
+	if a.ota != nil {
+		a.ota.FrameDone(m.ref.SHA256, err)
+	}
 }
 
 // snapshot encodes f as a JPEG within the configured size, with the detections drawn if boxes.

@@ -9,6 +9,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/ota"
 )
 
 // errStopping is the answer to work that arrives while the agent stops.
@@ -40,24 +41,42 @@ func (a *agent) reload(ctx context.Context) error {
 	notify(a.log, daemon.SdNotifyReloading)
 	defer notify(a.log, daemon.SdNotifyReady)
 	cfg, err := a.opts.Load()
+	file := cfg.Model // as configured, before the updater's model is put in its place
 	var p *prepared
+	saw := "" // the model running when this reload looked
 	if err == nil {
-		p, err = prepare(cfg)
+		if a.ota != nil {
+			cfg, saw = a.otaModel(cfg)
+		}
+		if p, err = prepare(cfg); err == nil {
+			p.sawModel = saw
+		}
 	}
 	if err != nil {
 		a.log.Error("reload: configuration rejected, keeping the current one", "err", err)
 		return fmt.Errorf("configuration rejected, keeping the current one: %w", err)
 	}
 	reply := make(chan error, 1)
+	var newBase bool // the configured model runs, and the reload changed which one it is
 	a.betweenFrames(func(running bool) {
 		if !running {
 			p.close()
 			reply <- errStopping
 			return
 		}
-		reply <- a.apply(ctx, cfg, p)
+		was := a.cfg.Model.Path
+		err := a.apply(ctx, cfg, p)
+		newBase = a.ota != nil && a.cfg.Model.Path == file.Path && was != file.Path
+		reply <- err
 	})
-	return <-reply // betweenFrames always answers
+	err = <-reply // betweenFrames always answers
+	if a.ota != nil && !errors.Is(err, errStopping) {
+		a.otaRT.setSettings(file)
+		if newBase {
+			a.ota.Rebase(ota.Model{Name: file.Name, Version: file.Version, Path: file.Path, LabelsPath: file.Labels})
+		}
+	}
+	return err
 }
 
 // apply applies a checked configuration on the capture loop: log level, snapshots and
@@ -97,7 +116,12 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 
 	oldModel, newModel := old.Model, next.Model
 	oldModel.TopK, oldModel.ScoreThreshold = newModel.TopK, newModel.ScoreThreshold
-	if reflect.DeepEqual(oldModel, newModel) {
+	if a.ota != nil && old.Model.Path != p.sawModel {
+		// An update swapped the model after the reload read which one runs: keep it.
+		a.log.Warn("reload: a model update was activated meanwhile; keeping it (model settings apply at the next reload)")
+		p.close()
+		next.Model = old.Model
+	} else if reflect.DeepEqual(oldModel, newModel) {
 		p.close() // the running model is the same
 	} else {
 		a.model.close()
@@ -125,6 +149,24 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 		a.log.Warn("reload: these settings changed but take effect only after a restart", "sections", restart)
 	}
 	return errors.Join(errs...)
+}
+
+// otaModel makes the reloaded configuration run the model the updater names, with the reloaded
+// settings (task, fit, normalisation, threads, thresholds). While the configured model runs, a
+// reload may change it as before (the updater is told afterwards, Rebase); while a model
+// installed by an update runs, a new model.path, labels, name or version waits for that model to
+// be rolled back, or for a restart.
+func (a *agent) otaModel(cfg Config) (Config, string) {
+	f, was, running := cfg.Model, a.otaRT.settings(), a.ota.Model()
+	if running.Path == was.Path {
+		return cfg, running.Path
+	}
+	if f.Path != was.Path || f.Labels != was.Labels || f.Name != was.Name || f.Version != was.Version {
+		a.log.Warn("reload: a model installed by an update runs; the new model.path, labels, name and version apply once it is rolled back, or at the next start",
+			"running", running.Name, "version", running.Version)
+	}
+	cfg.Model = withModel(f, running)
+	return cfg, running.Path
 }
 
 // onlyFPS reports whether two camera configurations differ in max_fps alone, which the running

@@ -518,6 +518,35 @@ func (u *Updater) LoadFailed(m Model, loadErr error) (Model, error) {
 	return u.reg.Active.model(), nil
 }
 
+// Rebase tells the updater that the configured model changed while the agent runs (a reload
+// with a new model.path, applied while the configured model was running): it becomes the base
+// model, and the active one if the base was active. Call it outside the Runtime's methods.
+func (u *Updater) Rebase(base Model) {
+	if base.SHA256 == "" {
+		base.SHA256, _ = FileSHA256(base.Path)
+	}
+	if base.Name == "" {
+		base.Name = strings.TrimSuffix(filepath.Base(base.Path), filepath.Ext(base.Path))
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return
+	}
+	u.cfg.Base = base
+	e := u.baseEntry()
+	reg := u.reg
+	reg.Base = e
+	if reg.Active.State == entryBase {
+		reg.Active = e
+	}
+	if reg.Previous != nil && reg.Previous.State == entryBase {
+		reg.Previous = e
+	}
+	u.save()
+	u.publishStatus(true)
+}
+
 // Subscriptions returns the update topics to subscribe on every connection: the device's own
 // and its groups'. It is empty when OTA is off.
 func (u *Updater) Subscriptions() []sync.Subscription {
