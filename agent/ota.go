@@ -265,8 +265,8 @@ func (r *otaRuntime) StopShadow() {
 type shadow struct {
 	m     *model
 	every int
-	n     int          // frames since the last hand-off; the capture loop's
-	free  chan []byte  // the spare input buffer, when the worker is idle
+	n     int         // frames since the last hand-off; the capture loop's
+	free  chan []byte // the spare input buffer, when the worker is idle
 	in    chan shadowJob
 	done  chan struct{}
 	u     *ota.Updater
