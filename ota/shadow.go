@@ -185,6 +185,13 @@ func percentile(v []float64, p float64) float64 {
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
+func taskName(detect bool) string {
+	if detect {
+		return "detects"
+	}
+	return "classifies"
+}
+
 // startShadow starts the shadow run of the verified candidate.
 func (u *Updater) startShadow(ctx context.Context) {
 	sh, ok := u.rt.(Shadower)
@@ -226,6 +233,12 @@ func (u *Updater) shadowSample(ctx context.Context, s ShadowSample) {
 	if s.CandidateErr != nil {
 		u.stopShadow()
 		u.finishRejected(reject(CheckShadow, "the candidate failed on a live frame: %v", s.CandidateErr))
+		return
+	}
+	if s.Active.Detect != s.Candidate.Detect {
+		u.stopShadow()
+		u.finishRejected(reject(CheckShadow, "the candidate %s and the active model %s: their results cannot be compared (push a change of task without --shadow)",
+			taskName(s.Candidate.Detect), taskName(s.Active.Detect)))
 		return
 	}
 	run.agreement += Agreement(s.Active, s.Candidate)

@@ -46,6 +46,9 @@ func TestShadow(t *testing.T) {
 			c.LatencyMS = 400
 			return ota.ShadowSample{Active: cat(10), Candidate: c}
 		}, ota.ShadowSpec{Frames: 10, MinAgreementPct: 90, MaxLatencyMS: 100}, ota.StateRejected, "shadow: candidate p95 latency 400.0 ms exceeds 100 ms (active: 20.0 ms)"},
+		{"other task", func(n int) ota.ShadowSample {
+			return ota.ShadowSample{Active: cat(10), Candidate: ota.Prediction{Classes: []ota.Class{{Index: 1, Label: "cat"}}}}
+		}, ota.ShadowSpec{Frames: 10}, ota.StateRejected, "shadow: the candidate classifies and the active model detects: their results cannot be compared (push a change of task without --shadow)"},
 		{"fails", func(n int) ota.ShadowSample {
 			return ota.ShadowSample{Active: cat(10), CandidateErr: errors.New("unsupported output shape")}
 		}, ota.ShadowSpec{Frames: 10}, ota.StateRejected, "shadow: the candidate failed on a live frame: unsupported output shape"},

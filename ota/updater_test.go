@@ -3,7 +3,6 @@ package ota_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,38 +83,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// unsupportedOp returns hello_world_float with its FULLY_CONNECTED op code changed to SIN,
-// which the runtime does not implement: a valid model the device cannot run.
-func unsupportedOp(t *testing.T) []byte {
-	t.Helper()
-	b := otatest.ReadFile(t, otatest.HelloFloat)
-	u32 := func(o int) int { return int(binary.LittleEndian.Uint32(b[o:])) }
-	field := func(table, slot int) int { // absolute offset of a table field, 0 if absent
-		vt := table - int(int32(binary.LittleEndian.Uint32(b[table:])))
-		if 4+2*slot >= int(binary.LittleEndian.Uint16(b[vt:])) {
-			return 0
-		}
-		if off := int(binary.LittleEndian.Uint16(b[vt+4+2*slot:])); off != 0 {
-			return table + off
-		}
-		return 0
-	}
-	root := u32(0)
-	codes := field(root, 1) // Model.operator_codes
-	vec := codes + u32(codes)
-	for i := range u32(vec) {
-		elem := vec + 4 + 4*i
-		code := elem + u32(elem)
-		if f := field(code, 0); f != 0 { // deprecated_builtin_code (int8)
-			b[f] = 66
-		}
-		if f := field(code, 3); f != 0 { // builtin_code (int32)
-			binary.LittleEndian.PutUint32(b[f:], 66)
-		}
-	}
-	return b
 }
 
 // TestBadPushes pushes each kind of bad update: each is rejected with its reason, the running
@@ -200,7 +167,7 @@ func TestBadPushes(t *testing.T) {
 		{"too large", func() push { return update(good, ota.UpdateOptions{}) },
 			func(c *ota.Config) { c.MaxModelBytes = 4096 }, ota.CheckSize, "more than ota.max_model_bytes (4096)"},
 		{"not tflite", func() push { return update(notTFLite, ota.UpdateOptions{}) }, nil, ota.CheckValidate, "invalid model"},
-		{"unsupported op", func() push { return update(unsupportedOp(t), ota.UpdateOptions{}) }, nil, ota.CheckValidate, "SIN"},
+		{"unsupported op", func() push { return update(otatest.UnsupportedOp(t), ota.UpdateOptions{}) }, nil, ota.CheckValidate, "SIN"},
 		{"downgrade", func() push { return update(good, ota.UpdateOptions{Version: "0.9"}) }, nil, ota.CheckVersion, "0.9 is older than the active 1.0"},
 		{"same version, other bytes", func() push { return update(good, ota.UpdateOptions{Version: "1.0.0"}) }, nil, ota.CheckVersion, "bump the version"},
 		{"wrong target", func() push {

@@ -6,6 +6,7 @@ package otatest
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	gosync "sync"
@@ -275,4 +276,36 @@ func (r *Runtime) Loop(ctx context.Context) {
 			u.ShadowFrame(*sample)
 		}
 	}
+}
+
+// UnsupportedOp returns hello_world_float with its FULLY_CONNECTED op code changed to SIN,
+// which the runtime does not implement: a valid model the device cannot run.
+func UnsupportedOp(t testing.TB) []byte {
+	t.Helper()
+	b := ReadFile(t, HelloFloat)
+	u32 := func(o int) int { return int(binary.LittleEndian.Uint32(b[o:])) }
+	field := func(table, slot int) int { // absolute offset of a table field, 0 if absent
+		vt := table - int(int32(binary.LittleEndian.Uint32(b[table:])))
+		if 4+2*slot >= int(binary.LittleEndian.Uint16(b[vt:])) {
+			return 0
+		}
+		if off := int(binary.LittleEndian.Uint16(b[vt+4+2*slot:])); off != 0 {
+			return table + off
+		}
+		return 0
+	}
+	root := u32(0)
+	codes := field(root, 1) // Model.operator_codes
+	vec := codes + u32(codes)
+	for i := range u32(vec) {
+		elem := vec + 4 + 4*i
+		code := elem + u32(elem)
+		if f := field(code, 0); f != 0 { // deprecated_builtin_code (int8)
+			b[f] = 66
+		}
+		if f := field(code, 3); f != 0 { // builtin_code (int32)
+			binary.LittleEndian.PutUint32(b[f:], 66)
+		}
+	}
+	return b
 }
