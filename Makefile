@@ -74,6 +74,12 @@ test-long: test-deps
 bench: build
 	$(GO) run ./cmd/tflite-bench
 
+# bench-fleet pushes the bundled 4.2 MB model to 10, 100 and 500 simulated devices (the real
+# device-side OTA code with a stand-in runtime) on a local mosquitto: time to all committed and
+# the broker's message rate. FLEET_SIZES=10,50 picks other sizes.
+bench-fleet: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 60m ./ota/operator/
+
 # bench-motion measures the motion pass next to one inference of the shipped SSD, and the CPU time
 # per second of video with gating off and on over testdata/clips/motion.mp4 (same run, same
 # machine). MOTION_BENCH_FULL=1 runs every inference instead of timing one (minutes).

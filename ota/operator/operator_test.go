@@ -14,7 +14,7 @@ import (
 	"github.com/edge-agent/edge-agent/ota/otatest"
 )
 
-func dial(t *testing.T, url string) *operator.Conn {
+func dial(t testing.TB, url string) *operator.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -17,17 +17,20 @@ import (
 	"github.com/edge-agent/edge-agent/tflite"
 )
 
-// Testdata returns the path of a file under the repository's testdata directory, found by
-// walking up from the working directory to go.mod.
-func Testdata(elem ...string) string {
+// Testdata returns the path of a file under the repository's testdata directory.
+func Testdata(elem ...string) string { return RepoFile(append([]string{"testdata"}, elem...)...) }
+
+// RepoFile returns the path of a file of the repository, found by walking up from the working
+// directory to go.mod.
+func RepoFile(elem ...string) string {
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(append([]string{dir, "testdata"}, elem...)...)
+			return filepath.Join(append([]string{dir}, elem...)...)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return filepath.Join(append([]string{"testdata"}, elem...)...)
+			return filepath.Join(elem...)
 		}
 		dir = parent
 	}
@@ -39,6 +42,8 @@ var (
 	HelloInt8  = Testdata("models", "tiny", "hello_world_int8.tflite")
 	Sin        = Testdata("models", "tiny", "sin_model.tflite")
 	Mobilenet  = Testdata("models", "classify_quant", "mobilenet_v1_0.25_224_quant.tflite")
+	// SSD is the bundled detector, 4.2 MB.
+	SSD = RepoFile("models", "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite")
 )
 
 // ReadFile reads a file or fails the test.
