@@ -21,7 +21,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz time per fuzz target in `make test`; `make test-long` runs longer.
 FUZZTIME ?= 10s
 
-.PHONY: all deps test-deps build run test test-long fuzz bench bench-motion vet fmt clean
+.PHONY: all deps test-deps build run test test-long fuzz bench bench-fleet bench-motion vet fmt clean
 
 all: build
 
