@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,50 @@ func TestBrokerURLTurnsEmbeddedOff(t *testing.T) {
 	// embedded: false alone needs a URL.
 	if _, err := loadYAML(t, "mqtt:\n  embedded: false\n"); err == nil || !strings.Contains(err.Error(), "mqtt.url") {
 		t.Fatalf("embedded off without a URL: %v", err)
+	}
+}
+
+// TestConfigLists: device.groups and ota.trusted_keys are YAML lists, comma-separated in the
+// environment and flags; other shapes are errors naming the key and line.
+func TestConfigLists(t *testing.T) {
+	l := NewLoader()
+	if err := l.LoadYAML("edge.yaml", []byte("device:\n  groups: [lobby, floor-2]\nota:\n  trusted_keys:\n    - ed25519:AAAA\n    - /etc/edge-agent/ops.pub\n")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Device.Groups, []string{"lobby", "floor-2"}) || !slices.Equal(c.OTA.TrustedKeys, []string{"ed25519:AAAA", "/etc/edge-agent/ops.pub"}) {
+		t.Fatalf("groups %q, keys %q", c.Device.Groups, c.OTA.TrustedKeys)
+	}
+	l = NewLoader()
+	if err := l.LoadEnv([]string{"EDGE_AGENT_DEVICE_GROUPS=lobby, garage,"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Config(); err != nil || !slices.Equal(c.Device.Groups, []string{"lobby", "garage"}) {
+		t.Fatalf("groups from the environment: %q, %v", c.Device.Groups, err)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"device:\n  groups: lobby\n", "edge.yaml:2: device.groups: want a list"},
+		{"device:\n  groups:\n    - [a, b]\n", "edge.yaml:3: device.groups: each item must be a single value"},
+		{"device:\n  groups: [lobby, lobby]\n", "device.groups: \"lobby\" is not a usable group name"},
+		{"device:\n  groups: [\"a/b\"]\n", "device.groups: \"a/b\""},
+		{"ota:\n  health_frames: 0\n", "ota.health_frames: must be at least 1"},
+	} {
+		l := NewLoader()
+		err := l.LoadYAML("edge.yaml", []byte(tc.yaml))
+		if err == nil {
+			_, err = l.Config()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	// A key that is not a key is a configuration error at the check.
+	cfg := DefaultConfig()
+	cfg.OTA.TrustedKeys = []string{"ed25519:not-base64"}
+	if _, err := otaKeys(cfg); err == nil || !strings.Contains(err.Error(), "ota.trusted_keys") {
+		t.Fatalf("bad key: %v", err)
 	}
 }

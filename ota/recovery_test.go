@@ -307,3 +307,31 @@ func TestSupersede(t *testing.T) {
 		t.Fatalf("after restart %+v", st)
 	}
 }
+
+// TestBaseReplacedInPlace: a package upgrade that replaces the configured model file (same path,
+// new contents) leaves the model installed by an update running.
+func TestBaseReplacedInPlace(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	op := newOperator(t, b.URL())
+	s := otatest.NewSigner(t)
+	cfg := otatest.Config(t, "dev", s.Pub)
+	base := filepath.Join(t.TempDir(), "base.tflite")
+	if err := os.WriteFile(base, otatest.ReadFile(t, otatest.HelloFloat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Base.Path = base
+	d := otatest.StartDevice(t, b.URL(), cfg)
+	m := op.install(s, d, otatest.Sin, "2")
+	d.Stop()
+	if err := os.WriteFile(base, otatest.ReadFile(t, otatest.HelloInt8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	if got := d.CheckOneValidModel(); got.SHA256 != m.SHA256 {
+		t.Fatalf("after the base file changed the device runs %s", got.Name)
+	}
+	want, _ := ota.FileSHA256(otatest.HelloInt8)
+	if st := d.U.Status(); st.Previous == nil || st.Previous.SHA256 != want {
+		t.Fatalf("previous %+v, want the new contents of the base file", st.Previous)
+	}
+}
