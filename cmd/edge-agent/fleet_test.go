@@ -190,6 +190,9 @@ func TestFleetGroupPush(t *testing.T) {
 			return r.Model.SHA256 == sha && r.Model.Version == "2" && r.Model.Name == "mobilenet-float"
 		})
 	}
+	// The real agents' statuses, events and records, and the update's messages, are what
+	// docs/asyncapi.yaml says.
+	w.c.checkAsyncAPI(t)
 }
 
 // TestKillDuringUpdate kills the real agent with SIGKILL at random moments of an update (the

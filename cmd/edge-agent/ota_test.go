@@ -58,6 +58,7 @@ func TestKeygen(t *testing.T) {
 // in-process devices of group lobby: push (flags before and after the model), status, rollback.
 func TestPushStatusRollback(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
+	all := subscribe(t, b.URL(), "#")
 	key, pub := keygen(t)
 	d1 := otatest.StartDevice(t, b.URL(), otatest.Config(t, "cam-1", pub))
 	d2 := otatest.StartDevice(t, b.URL(), otatest.Config(t, "cam-2", pub))
@@ -108,6 +109,13 @@ func TestPushStatusRollback(t *testing.T) {
 	if m := d2.CheckOneValidModel(); m.Version != "1.0" {
 		t.Fatalf("cam-2 runs %+v after the rollback", m)
 	}
+	// Manifests, chunks, requests and statuses are what docs/asyncapi.yaml says.
+	for _, topic := range []string{"edge/ota/group/lobby/manifest", "edge/ota/group/lobby/chunk", "edge/cam-1/model/status"} {
+		if len(all.get(topic)) == 0 {
+			t.Errorf("nothing seen on %s", topic)
+		}
+	}
+	all.checkAsyncAPI(t)
 }
 
 // TestPushExitStatus: a refused update exits 3, an offline device 4, a file that is not a model

@@ -174,7 +174,8 @@ func (d *Doc) Channels(topic string) []string {
 
 // Validate checks payload, received on topic, against the document: some channel must match
 // the topic and one of its messages must accept the payload. JSON messages are decoded first;
-// text messages are validated as a string; binary ones (image/jpeg) are checked by magic number.
+// text messages are validated as a string; binary ones (image/jpeg, OTA chunks) are checked by
+// magic number.
 func (d *Doc) Validate(topic string, payload []byte) error {
 	var errs []string
 	matched := false
@@ -208,6 +209,11 @@ func (m message) validate(payload []byte) error {
 	case "image/jpeg":
 		if !bytes.HasPrefix(payload, []byte{0xff, 0xd8, 0xff}) {
 			return fmt.Errorf("not a JPEG")
+		}
+		return nil
+	case "application/vnd.edge-agent.ota-chunk":
+		if len(payload) <= 44 || !bytes.HasPrefix(payload, []byte("EAC1")) {
+			return fmt.Errorf("not an OTA chunk (\"EAC1\", a 44-byte header and data)")
 		}
 		return nil
 	default: // text
