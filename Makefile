@@ -7,9 +7,10 @@ BIN   := bin
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and the tests need: OpenCV for gocv, ffmpeg and GStreamer for video
-# sources, mosquitto for the MQTT tests, openssl for test certificates.
+# sources, mosquitto for the MQTT tests, nats-server for the cluster tests (a 3-node NATS cluster
+# with its MQTT gateway), openssl for test certificates.
 APT_PKGS := libopencv-dev pkg-config ffmpeg gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	gstreamer1.0-tools gstreamer1.0-libav mosquitto mosquitto-clients openssl
+	gstreamer1.0-tools gstreamer1.0-libav mosquitto mosquitto-clients nats-server openssl
 
 # Debian packages only the tests need: headless chromium for the status page test (never a
 # downloaded browser) and Jinja2 to render the Home Assistant templates as Home Assistant does.
