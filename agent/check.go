@@ -116,12 +116,12 @@ func mqttConfig(cfg Config) (sync.Config, error) {
 			password = strings.TrimSpace(string(b))
 		}
 	}
-	broker := c.URL
+	brokers := c.Brokers()
 	if c.Embedded {
-		broker = "tcp://" + c.EmbeddedListen
+		brokers = []string{"tcp://" + c.EmbeddedListen}
 	}
 	sc := sync.Config{
-		Broker:         broker,
+		Brokers:        brokers,
 		DeviceID:       cfg.Device.ID,
 		ClientID:       c.ClientID,
 		Username:       c.Username,
@@ -141,6 +141,9 @@ func mqttConfig(cfg Config) (sync.Config, error) {
 		if err := sc.Validate(); err != nil {
 			// The scheme comes from the URL; the files' contents from their keys.
 			key := "mqtt.url"
+			if len(c.URLs) > 0 {
+				key = "mqtt.urls"
+			}
 			switch msg := err.Error(); {
 			case strings.Contains(msg, "CA file"):
 				key = "mqtt.ca_file"

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,13 +130,17 @@ type MQTTConfig struct {
 	// Enabled turns syncing on; when off, records stay in the outbox.
 	Enabled bool `yaml:"enabled"`
 	// Embedded starts an MQTT broker inside the agent on EmbeddedListen and publishes to it (the
-	// `make run` default). Setting URL anywhere (file, environment, flag) turns it off: the broker
-	// named is the broker used. Setting both explicitly is an error.
+	// `make run` default). Setting URL or URLs anywhere (file, environment, flag) turns it off:
+	// the broker named is the broker used. Setting both explicitly is an error.
 	Embedded       bool   `yaml:"embedded"`
 	EmbeddedListen string `yaml:"embedded_listen"`
 	// URL is the broker: tcp://, ssl://, ws:// or wss://.
-	URL      string `yaml:"url"`
-	ClientID string `yaml:"client_id"`
+	URL string `yaml:"url"`
+	// URLs lists several brokers (the nodes of a cluster) in order of preference, for failover;
+	// the environment gives it comma-separated. Set URL or URLs: both is an error unless URLs
+	// is just URL.
+	URLs     []string `yaml:"urls"`
+	ClientID string   `yaml:"client_id"`
 	Username string `yaml:"username"`
 	// Password, or PasswordFile to keep it out of the config file.
 	Password     string `yaml:"password"`
@@ -680,15 +685,17 @@ func (l *Loader) Config() (Config, error) {
 	}
 	// A broker URL the user sets is the broker used: it turns the embedded broker off unless
 	// that too is set explicitly, which is a contradiction to report rather than guess.
-	if _, urlSet := l.origin["mqtt.url"]; urlSet {
-		if _, embSet := l.origin["mqtt.embedded"]; embSet && c.MQTT.Embedded {
-			bad("mqtt.embedded", "is true but mqtt.url is set too (%s): the embedded broker ignores it; set mqtt.embedded to false to use %q, or remove mqtt.url",
-				orDefault(l.origin["mqtt.url"]), c.MQTT.URL)
+	for _, key := range []string{"mqtt.url", "mqtt.urls"} {
+		if _, urlSet := l.origin[key]; urlSet {
+			if _, embSet := l.origin["mqtt.embedded"]; embSet && c.MQTT.Embedded {
+				bad("mqtt.embedded", "is true but %s is set too (%s): the embedded broker ignores it; set mqtt.embedded to false to use %q, or remove %s",
+					key, orDefault(l.origin[key]), c.MQTT.Brokers(), key)
+			}
+			c.MQTT.Embedded = false
 		}
-		c.MQTT.Embedded = false
 	}
 	if c.MQTT.Embedded {
-		c.MQTT.URL = "tcp://" + c.MQTT.EmbeddedListen
+		c.MQTT.URL, c.MQTT.URLs = "tcp://"+c.MQTT.EmbeddedListen, nil
 	}
 	if !validID.MatchString(c.Device.ID) {
 		bad("device.id", "%q is not usable in MQTT topics (letters, digits, '-', '_', '.'; at most 64)", c.Device.ID)
@@ -749,8 +756,8 @@ func (l *Loader) Config() (Config, error) {
 			if err := sync.CheckEmbeddedAddr(c.MQTT.EmbeddedListen); err != nil {
 				bad("mqtt.embedded_listen", "%v", err)
 			}
-		} else if err := checkBrokerURL(c.MQTT.URL); err != nil {
-			bad("mqtt.url", "%v", err)
+		} else {
+			c.checkBrokers(l.origin, bad)
 		}
 		if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
 			bad("mqtt.password_file", "set either mqtt.password or mqtt.password_file, not both")
@@ -863,9 +870,50 @@ var (
 	validPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 )
 
+// Brokers returns the broker URLs the agent uses: URLs, or URL alone.
+func (m MQTTConfig) Brokers() []string {
+	if len(m.URLs) > 0 {
+		return m.URLs
+	}
+	if m.URL == "" {
+		return nil
+	}
+	return []string{m.URL}
+}
+
+// checkBrokers checks mqtt.url and mqtt.urls when the embedded broker is off.
+func (c Config) checkBrokers(origin map[string]string, bad func(key, format string, args ...any)) {
+	m := c.MQTT
+	switch {
+	case m.URL != "" && len(m.URLs) > 0 && !slices.Equal(m.URLs, []string{m.URL}):
+		bad("mqtt.urls", "and mqtt.url (%s) are both set: list every broker in mqtt.urls and remove mqtt.url (or set it to \"\")", orDefault(origin["mqtt.url"]))
+		return
+	case m.URL == "" && len(m.URLs) == 0:
+		key := "mqtt.url"
+		if _, ok := origin["mqtt.urls"]; ok {
+			key = "mqtt.urls"
+		}
+		bad(key, "must be set when mqtt.embedded is false (e.g. tcp://broker:1883, or mqtt.urls for several)")
+		return
+	}
+	key := "mqtt.url"
+	if len(m.URLs) > 0 {
+		key = "mqtt.urls"
+	}
+	seen := map[string]bool{}
+	for _, u := range m.Brokers() {
+		if err := checkBrokerURL(u); err != nil {
+			bad(key, "%v", err)
+		} else if seen[u] {
+			bad(key, "%q is listed twice", u)
+		}
+		seen[u] = true
+	}
+}
+
 func checkBrokerURL(s string) error {
 	if s == "" {
-		return errors.New("must be set when mqtt.embedded is false (e.g. tcp://broker:1883)")
+		return errors.New("empty URL")
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -20,7 +20,7 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 			return err
 		}
 		a.broker = b
-		sc.Broker = b.URL()
+		sc.Brokers = []string{b.URL()}
 		a.log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
 	sc.AgentVersion = a.opts.Version
@@ -71,7 +71,7 @@ func (a *agent) startMQTT(ctx context.Context, sc sync.Config) error {
 		defer cancel()
 		switch err := client.WaitConnected(wctx); {
 		case err == nil:
-			a.log.Info("connected to MQTT broker", "url", sc.Broker)
+			a.log.Info("connected to MQTT broker", "url", client.Stats().Broker)
 		case errors.Is(err, sync.ErrTLS) || errors.Is(err, sync.ErrNotAuthorized):
 			a.log.Error("MQTT broker refuses this agent; records are kept until the settings are fixed", "err", err)
 		case ctx.Err() == nil:

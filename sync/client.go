@@ -60,14 +60,23 @@ type Stats struct {
 	// PublishDenied is set while the latest delivery check failed (ErrPublishDenied: a prediction
 	// acknowledged but not delivered back) and cleared when a later check passes.
 	PublishDenied bool
+	// Broker is the URL of the broker connected to (scheme, host, port, path); empty when not
+	// connected.
+	Broker string
+}
+
+// broker is one entry of Config.Brokers, ready to dial.
+type broker struct {
+	url  *url.URL
+	tls  *tls.Config // nil for plain schemes
+	name string      // the URL as logged and reported
 }
 
 // Client publishes an Outbox to an MQTT broker and receives commands. Create it with New and
 // start it with Run; the other methods are safe to call from any goroutine.
 type Client struct {
 	cfg     Config
-	url     *url.URL
-	tls     *tls.Config // nil for plain schemes
+	brokers []broker // in order of preference
 	outbox  Outbox
 	log     *slog.Logger
 	topics  Topics
@@ -93,6 +102,10 @@ type Client struct {
 	everConnected  bool
 	reconnects     uint64
 	denied         bool
+	broker         string // the connected broker's name
+	// permanent counts the latest consecutive connection attempts that failed in a way retrying
+	// cannot fix (isPermanent); WaitConnected reports such a failure once every broker gave one.
+	permanent int
 }
 
 // New validates cfg (URL scheme, TLS files) and returns a Client that publishes outbox.
@@ -104,20 +117,27 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg, u, err := cfg.withDefaults()
+	cfg, urls, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	tc, err := cfg.tlsConfig(u)
+	tc, err := cfg.tlsConfig(urls[0])
 	if err != nil {
 		return nil, err
+	}
+	brokers := make([]broker, len(urls))
+	for i, u := range urls {
+		brokers[i] = broker{url: u, name: redact(u)}
+		if tc != nil {
+			brokers[i].tls = tc.Clone()
+			brokers[i].tls.ServerName = u.Hostname()
+		}
 	}
 	c := &Client{
 		cfg:     cfg,
-		url:     u,
-		tls:     tc,
+		brokers: brokers,
 		outbox:  outbox,
-		log:     logger.With("component", "mqtt", "broker", redact(u)),
+		log:     logger.With("component", "mqtt"),
 		topics:  TopicsFor(cfg.TopicPrefix, cfg.DeviceID),
 		limiter: newLimiter(10 * time.Second),
 		cmds:    make(chan queuedCommand, 16),
@@ -145,6 +165,7 @@ func (c *Client) Stats() Stats {
 		Acked:          c.acked.Load(),
 		Reconnects:     c.reconnects,
 		PublishDenied:  c.denied,
+		Broker:         c.broker,
 	}
 	if ns := c.lastAck.Load(); ns != 0 {
 		s.LastAck = time.Unix(0, ns)
@@ -166,14 +187,15 @@ func (c *Client) State() State {
 func (c *Client) WaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		state, err, ch := c.state, c.attemptErr, c.changed
+		state, err, ch, permanent := c.state, c.attemptErr, c.changed, c.permanent
 		c.mu.Unlock()
 		switch {
 		case state == StateConnected:
 			return nil
 		case state == StateStopped:
 			return errors.New("sync: client stopped")
-		case err != nil && isPermanent(err):
+		case err != nil && isPermanent(err) && permanent >= len(c.brokers):
+			// Every broker refused: one with a bad certificate among good ones is only logged.
 			return err
 		}
 		select {
@@ -223,24 +245,41 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 
 	failures := 0
+	next := 0      // index in c.brokers of the next attempt
+	previous := "" // the broker of the latest connection
 	for {
-		connected, err := c.session(ctx)
+		b := c.brokers[next]
+		connected, err := c.session(ctx, b, previous)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if connected && !errors.Is(err, ErrPublishDenied) {
-			failures = 0
+		if connected {
+			previous = b.name
+			if !errors.Is(err, ErrPublishDenied) {
+				failures = 0
+			}
 		}
-		delay := c.cfg.Backoff.delay(failures)
+		// After any failure the next attempt goes to the next broker. The backoff grows once per
+		// round through the list, so each broker sees the retry rate it would see alone.
+		next = (next + 1) % len(c.brokers)
+		delay := c.cfg.Backoff.delay(failures / len(c.brokers))
 		failures++
 		c.update(func() {
 			c.state = StateDisconnected
 			c.lastErr = err
 			if !connected {
 				c.attemptErr = err
+				if isPermanent(err) {
+					c.permanent++
+				} else {
+					c.permanent = 0
+				}
 			}
 		})
-		attrs := []any{"err", err, "retry_in", delay.Round(time.Millisecond), "attempt", failures}
+		attrs := []any{"broker", b.name, "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", failures}
+		if len(c.brokers) > 1 {
+			attrs = append(attrs, "next", c.brokers[next].name)
+		}
 		if isPermanent(err) || errors.Is(err, ErrPublishDenied) {
 			// Retrying cannot help until someone fixes the configuration: say so loudly, but keep
 			// trying, since the fix may be on the broker side.
@@ -258,15 +297,18 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// session makes one connection and serves it until it fails or ctx ends. connected reports
-// whether CONNACK was received.
-func (c *Client) session(ctx context.Context) (connected bool, err error) {
+// session makes one connection to b and serves it until it fails or ctx ends. connected reports
+// whether CONNACK was received. previous is the broker of the connection before, for the log.
+func (c *Client) session(ctx context.Context, b broker, previous string) (connected bool, err error) {
 	lost := make(chan error, 1)
 	// echo receives this device's own predictions while the first one of the connection is
 	// being verified (see verifyFirst).
 	echo := make(chan []byte, 8)
 	o := mqtt.NewClientOptions().
-		AddBroker(c.url.String()).
+		AddBroker(b.url.String()).
+		// MQTT 3.1.1 only: paho's default retries a refused CONNECT as 3.1, which brokers such
+		// as NATS refuse too, doubling every failed attempt.
+		SetProtocolVersion(4).
 		SetClientID(c.cfg.ClientID).
 		SetUsername(c.cfg.Username).
 		SetPassword(c.cfg.Password).
@@ -293,8 +335,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 			c.ignore("message on an unexpected topic", "topic", m.Topic())
 		})
-	if c.tls != nil {
-		o.SetTLSConfig(c.tls)
+	if b.tls != nil {
+		o.SetTLSConfig(b.tls)
 	}
 	cl := mqtt.NewClient(o)
 	c.update(func() { c.state = StateConnecting })
@@ -316,14 +358,19 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	}
 
 	c.update(func() {
-		c.conn, c.state, c.connectedSince, c.attemptErr = cl, StateConnected, time.Now(), nil
+		c.conn, c.state, c.connectedSince, c.attemptErr, c.permanent = cl, StateConnected, time.Now(), nil, 0
+		c.broker = b.name
 		if c.everConnected {
 			c.reconnects++
 		}
 		c.everConnected = true
 	})
-	c.log.Info("mqtt: connected", "client_id", c.cfg.ClientID)
-	defer c.update(func() { c.conn, c.connectedSince = nil, time.Time{} })
+	if previous != "" && previous != b.name {
+		c.log.Warn("mqtt: connected to another broker (failover)", "broker", b.name, "previous", previous, "client_id", c.cfg.ClientID)
+	} else {
+		c.log.Info("mqtt: connected", "broker", b.name, "client_id", c.cfg.ClientID)
+	}
+	defer c.update(func() { c.conn, c.connectedSince, c.broker = nil, time.Time{}, "" })
 
 	if err := c.subscribe(ctx, cl, c.topics.Commands, c.onCommand); err != nil {
 		if !errors.Is(err, ErrSubscribeDenied) {
@@ -396,7 +443,7 @@ func (c *Client) shutdown(ctx context.Context, cl mqtt.Client) {
 		c.log.Warn("mqtt: publish offline status", "err", err)
 	}
 	cl.Disconnect(250)
-	c.log.Info("mqtt: disconnected (shutdown)")
+	c.log.Info("mqtt: disconnected (shutdown)", "broker", c.Stats().Broker)
 }
 
 // reportError records a denied publish or subscription and tells everyone who may listen: the

@@ -37,6 +37,11 @@ type Config struct {
 	// ssl://, tls:// or mqtts:// (TLS, default port 8883), ws:// and wss:// (websockets; the path
 	// is kept, e.g. wss://host/mqtt).
 	Broker string
+	// Brokers lists several broker URLs (the nodes of a cluster, or a primary and its standby) in
+	// order of preference; set either Broker or Brokers. The Client connects to one at a time and
+	// moves to the next after each failure (see "Several brokers" in the package doc). The URLs
+	// must all be TLS or all plain: a failover must not drop encryption.
+	Brokers []string
 	// DeviceID names the device in topics and payloads. It must be a single topic level: no '/',
 	// '+', '#', at most 128 bytes of UTF-8.
 	DeviceID string
@@ -119,9 +124,9 @@ func (b Backoff) delay(n int) time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// withDefaults validates c and fills in defaults, returning the broker URL in paho's form.
-func (c Config) withDefaults() (Config, *url.URL, error) {
-	bad := func(format string, args ...any) (Config, *url.URL, error) {
+// withDefaults validates c and fills in defaults, returning the broker URLs in paho's form.
+func (c Config) withDefaults() (Config, []*url.URL, error) {
+	bad := func(format string, args ...any) (Config, []*url.URL, error) {
 		return c, nil, fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
 	if err := checkTopicLevel(c.DeviceID); err != nil {
@@ -189,28 +194,48 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 		return bad("%v", err)
 	}
 
-	u, err := brokerURL(c.Broker)
-	if err != nil {
-		return bad("broker %q: %v", c.Broker, err)
+	list := c.Brokers
+	switch {
+	case len(list) == 0:
+		list = []string{c.Broker}
+	case c.Broker != "":
+		return bad("both Broker %q and Brokers %q are set: set one", c.Broker, c.Brokers)
 	}
-	secure := u.Scheme == "ssl" || u.Scheme == "wss"
-	if !secure && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify) {
-		return bad("TLS settings given but broker scheme %q is not TLS (use ssl://, mqtts:// or wss://)", u.Scheme)
+	urls := make([]*url.URL, 0, len(list))
+	seen := map[string]bool{}
+	for _, b := range list {
+		u, err := brokerURL(b)
+		if err != nil {
+			return bad("broker %q: %v", b, err)
+		}
+		if seen[u.String()] {
+			return bad("broker %q is listed twice", b)
+		}
+		seen[u.String()] = true
+		if len(urls) > 0 && isSecure(u) != isSecure(urls[0]) {
+			return bad("brokers %q and %q mix TLS and plain schemes: a failover would drop encryption", list[0], b)
+		}
+		urls = append(urls, u)
+	}
+	if !isSecure(urls[0]) && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify) {
+		return bad("TLS settings given but broker scheme %q is not TLS (use ssl://, mqtts:// or wss://)", urls[0].Scheme)
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return bad("client certificate and key must be given together (cert %q, key %q)", c.CertFile, c.KeyFile)
 	}
-	return c, u, nil
+	return c, urls, nil
 }
+
+func isSecure(u *url.URL) bool { return u.Scheme == "ssl" || u.Scheme == "wss" }
 
 // Validate checks c as New does, reading the TLS files, without connecting: what it accepts,
 // New accepts.
 func (c Config) Validate() error {
-	c, u, err := c.withDefaults()
+	c, urls, err := c.withDefaults()
 	if err != nil {
 		return err
 	}
-	_, err = c.tlsConfig(u)
+	_, err = c.tlsConfig(urls[0])
 	return err
 }
 
@@ -269,9 +294,10 @@ func checkTopicLevel(s string) error {
 	return nil
 }
 
-// tlsConfig builds the TLS configuration from the files, or returns nil for plain schemes.
+// tlsConfig builds the TLS configuration from the files, or returns nil for plain schemes. Its
+// ServerName is u's host: each broker of a list gets its own copy (tls.Config.Clone).
 func (c Config) tlsConfig(u *url.URL) (*tls.Config, error) {
-	if u.Scheme != "ssl" && u.Scheme != "wss" {
+	if !isSecure(u) {
 		return nil, nil
 	}
 	tc := &tls.Config{

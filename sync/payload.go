@@ -55,6 +55,7 @@ type syncStats struct {
 	Acked      uint64 `json:"acked"`
 	Reconnects uint64 `json:"reconnects"`
 	LastError  string `json:"last_error,omitempty"`
+	Broker     string `json:"broker"` // the broker this status went to
 }
 
 // StatusPayload returns the online status payload as the client would publish it now, for the
@@ -83,7 +84,7 @@ func (c *Client) onlinePayload() []byte {
 		drops = map[string]uint64{}
 	}
 	m["drops"] = drops
-	s := syncStats{Published: st.Published, Acked: st.Acked, Reconnects: st.Reconnects}
+	s := syncStats{Published: st.Published, Acked: st.Acked, Reconnects: st.Reconnects, Broker: st.Broker}
 	if st.LastError != nil {
 		s.LastError = st.LastError.Error()
 	}

@@ -36,6 +36,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"labels", "model.labels", "label `file` (default: labels embedded in the model)"},
 		{"device-id", "device.id", "device `id` used in topics and records"},
 		{"mqtt-url", "mqtt.url", "MQTT broker `URL` (tcp://, ssl://, ws://, wss://); setting it turns the embedded broker off"},
+		{"mqtt-urls", "mqtt.urls", "several MQTT broker `URLs`, comma-separated, in order of preference (failover); setting it turns the embedded broker off"},
 		{"state-dir", "state_dir", "`directory` for the outbox database"},
 		{"log-level", "log.level", "log `level`: debug, info, warn, error"},
 		{"max-fps", "camera.max_fps", "maximum frames per second (0 = unlimited)"},
