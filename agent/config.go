@@ -141,7 +141,7 @@ type MQTTConfig struct {
 	// is just URL.
 	URLs     []string `yaml:"urls"`
 	ClientID string   `yaml:"client_id"`
-	Username string `yaml:"username"`
+	Username string   `yaml:"username"`
 	// Password, or PasswordFile to keep it out of the config file.
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
