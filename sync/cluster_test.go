@@ -72,13 +72,12 @@ func startDevice(t testing.TB, cfg Config) *device {
 func (d *device) produce(ctx context.Context, every time.Duration) error {
 	for i := 0; ctx.Err() == nil; i++ {
 		var payload []byte
-		seq, err := d.db.Append(ctx, func(seq uint64) ([]byte, error) {
+		// Not ctx: an append cancelled while its commit is under way may still be stored, and
+		// every stored record must be known.
+		seq, err := d.db.Append(context.Background(), func(seq uint64) ([]byte, error) {
 			payload = recordPayload(d.id, seq, 150+i%100)
 			return payload, nil
 		})
-		if ctx.Err() != nil {
-			return nil
-		}
 		if err != nil {
 			return err
 		}
@@ -121,6 +120,22 @@ func (d *device) check(sub *subscriber) (msgs, dups int, err error) {
 		return 0, 0, fmt.Errorf("%s: %w", d.id, err)
 	}
 	return len(got), len(got) - len(d.appended), nil
+}
+
+// waitDelivered waits until check passes and returns its counts, or fails with its error.
+func (d *device) waitDelivered(t testing.TB, sub *subscriber, timeout time.Duration) (msgs, dups int) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msgs, dups, err := d.check(sub)
+		if err == nil {
+			return msgs, dups
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // rotate returns urls starting at index i: a device's list of brokers in its order of
@@ -180,12 +195,7 @@ func clusterNodeLoss(t *testing.T, c *natstest.Cluster, downFor time.Duration) (
 		t.Fatalf("append: %v", err)
 	}
 	waitFor(t, 60*time.Second, "outbox drained", func() bool { return d.db.Stats().Records == 0 })
-	var err error
-	waitFor(t, 30*time.Second, "every record at the consumer", func() bool {
-		_, _, err = d.check(consumer)
-		return err == nil
-	})
-	msgs, dups, _ := d.check(consumer)
+	msgs, dups := d.waitDelivered(t, consumer, 30*time.Second)
 	st := d.c.Stats()
 	t.Logf("%d records, %d messages at the consumer (%d duplicates); node %s killed: connected to %s after %s, acknowledgements again after %s",
 		len(d.appended), msgs, dups, victim.Name(), st.Broker, unconnected.Round(time.Millisecond), noAck.Round(time.Millisecond))
@@ -251,12 +261,7 @@ func clusterFleet(t *testing.T, c *natstest.Cluster, n int, runFor time.Duration
 	}
 	total, dups := 0, 0
 	for _, d := range devices {
-		var err error
-		waitFor(t, 30*time.Second, d.id+": every record at the consumer", func() bool {
-			_, _, err = d.check(consumer)
-			return err == nil
-		})
-		m, dd, _ := d.check(consumer)
+		m, dd := d.waitDelivered(t, consumer, 30*time.Second)
 		total += m
 		dups += dd
 	}

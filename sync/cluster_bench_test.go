@@ -1,0 +1,224 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	gosync "sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edge-agent/edge-agent/internal/mqtttest"
+	"github.com/edge-agent/edge-agent/internal/natstest"
+	"github.com/edge-agent/edge-agent/store"
+)
+
+// BenchmarkCluster (make bench-cluster) runs n simulated devices in this process, each the real
+// Client with its own bbolt outbox, against a 3-node NATS cluster (devices spread over the
+// nodes by their lists' order) and against one mosquitto, and reports:
+//
+//   - records/s: a backlog of 5000 records over the outboxes, appended at once while every
+//     device is connected, divided by the time until a QoS 1 consumer has seen every one;
+//   - reconnect_s and drain_s: the node the message stream's leader is on (NATS) or the broker
+//     (mosquitto, restarted at once) is SIGKILLed, another 5000 records are appended, and the
+//     time from the kill until every device is connected again, and until the consumer has
+//     every new record.
+//
+// Run it with -benchtime 1x: each iteration is one whole scenario.
+func BenchmarkCluster(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("nats3/devices=%d", n), func(b *testing.B) {
+			for range b.N {
+				c := natstest.Start(b, natstest.Options{})
+				runClusterBench(b, n, natsTarget{c})
+			}
+		})
+		b.Run(fmt.Sprintf("mosquitto/devices=%d", n), func(b *testing.B) {
+			for range b.N {
+				runClusterBench(b, n, mosquittoTarget{mqtttest.Start(b, mqtttest.Options{Quiet: true})})
+			}
+		})
+	}
+}
+
+// benchTarget is what a benchmark run publishes to.
+type benchTarget interface {
+	deviceBrokers(i int) []string
+	consumerURL() string // a broker that survives the node loss
+	loseNode()           // SIGKILL a node (and restart it if it is the only one)
+}
+
+type natsTarget struct{ c *natstest.Cluster }
+
+func (t natsTarget) victim() *natstest.Node {
+	if v := t.c.StreamLeader(natstest.MQTTMessages); v != nil {
+		return v
+	}
+	return t.c.Node(0)
+}
+
+func (t natsTarget) deviceBrokers(i int) []string { return rotate(t.c.URLs(), i) }
+
+func (t natsTarget) consumerURL() string {
+	v := t.victim()
+	for _, n := range t.c.Nodes() {
+		if n != v {
+			return n.URL()
+		}
+	}
+	return ""
+}
+
+func (t natsTarget) loseNode() { t.victim().Kill() }
+
+type mosquittoTarget struct{ b *mqtttest.Broker }
+
+func (t mosquittoTarget) deviceBrokers(int) []string { return []string{t.b.URL()} }
+func (t mosquittoTarget) consumerURL() string        { return t.b.URL() }
+func (t mosquittoTarget) loseNode()                  { t.b.Kill(); t.b.Start() }
+
+func runClusterBench(b *testing.B, n int, target benchTarget) {
+	const total = 5000
+	perDevice := total / n
+	cons := newCounter(b, target.consumerURL())
+	ctx := context.Background()
+	type dev struct {
+		db *store.DB
+		c  *Client
+	}
+	devs := make([]dev, n)
+	for i := range devs {
+		id := fmt.Sprintf("bench%03d", i)
+		db, err := store.Open(filepath.Join(b.TempDir(), id+".db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		cfg := clusterConfig(id, target.deviceBrokers(i))
+		cfg.StatusInterval = time.Minute
+		cfg.Backoff = Backoff{} // the defaults, as deployed
+		c, err := New(cfg, db, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		startClient(b, c)
+		devs[i] = dev{db, c}
+	}
+	for _, d := range devs {
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := d.c.WaitConnected(wctx)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	fill := func() {
+		var wg gosync.WaitGroup
+		for i, d := range devs {
+			wg.Go(func() {
+				id := fmt.Sprintf("bench%03d", i)
+				if _, err := d.db.AppendBatch(ctx, perDevice, func(_ int, seq uint64) ([]byte, error) {
+					return recordPayload(id, seq, 200), nil
+				}); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	start := time.Now()
+	fill()
+	cons.wait(b, n*perDevice, 5*time.Minute)
+	rate := float64(n*perDevice) / time.Since(start).Seconds()
+
+	killed := time.Now()
+	target.loseNode()
+	fill()
+	waitFor(b, 5*time.Minute, "every device connected again", func() bool {
+		for _, d := range devs {
+			if d.c.State() != StateConnected {
+				return false
+			}
+		}
+		return true
+	})
+	reconnect := time.Since(killed)
+	cons.wait(b, 2*n*perDevice, 5*time.Minute)
+	drain := time.Since(killed)
+	b.ReportMetric(rate, "records/s")
+	b.ReportMetric(reconnect.Seconds(), "reconnect_s")
+	b.ReportMetric(drain.Seconds(), "drain_s")
+	b.ReportMetric(float64(cons.messages())/float64(2*n*perDevice), "msgs/record")
+}
+
+// counter is a QoS 1 consumer of every device's predictions that counts distinct records.
+type counter struct {
+	mu    gosync.Mutex
+	seen  map[string]bool // "device/seq"
+	msgs  int
+	grown chan struct{}
+}
+
+func newCounter(b *testing.B, url string) *counter {
+	c := &counter{seen: map[string]bool{}, grown: make(chan struct{}, 1)}
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		var r struct {
+			Device string
+			Seq    uint64
+		}
+		if json.Unmarshal(m.Payload(), &r) != nil {
+			return
+		}
+		c.mu.Lock()
+		c.msgs++
+		c.seen[r.Device+"/"+fmt.Sprint(r.Seq)] = true
+		c.mu.Unlock()
+		select {
+		case c.grown <- struct{}{}:
+		default:
+		}
+	}
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-consumer-%d", time.Now().UnixNano())).
+		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
+		SetKeepAlive(10 * time.Second).SetOrderMatters(false).
+		SetOnConnectHandler(func(cl mqtt.Client) { cl.Subscribe("edge/+/predictions", 1, handler) })
+	cl := mqtt.NewClient(o)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("consumer: %v", tok.Error())
+	}
+	// The connect handler subscribes; make sure the broker has it before anything is published.
+	if tok := cl.Subscribe("edge/+/predictions", 1, handler); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("consumer subscribe: %v", tok.Error())
+	}
+	b.Cleanup(func() { cl.Disconnect(0) })
+	return c
+}
+
+func (c *counter) wait(b *testing.B, n int, timeout time.Duration) {
+	b.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		got := len(c.seen)
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-c.grown:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			b.Fatalf("consumer has %d of %d records after %s", got, n, timeout)
+		}
+	}
+}
+
+func (c *counter) messages() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.msgs
+}
