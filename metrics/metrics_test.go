@@ -331,8 +331,14 @@ func TestMetricsMQTTReconnect(t *testing.T) {
 		}
 	}
 	waitFor("edge_agent_mqtt_connected", 1)
+	if v := value(t, r.scrape(t), "edge_agent_mqtt_broker_info", "url", b.URL()); v != 1 {
+		t.Errorf("mqtt_broker_info{url=%q} = %v while connected", b.URL(), v)
+	}
 	b.Stop()
 	waitFor("edge_agent_mqtt_connected", 0)
+	if fams := r.scrape(t); fams["edge_agent_mqtt_broker_info"] != nil {
+		t.Error("mqtt_broker_info exported while disconnected")
+	}
 	b.Start()
 	waitFor("edge_agent_mqtt_connected", 1)
 	waitFor("edge_agent_mqtt_reconnects_total", 1)

@@ -29,6 +29,7 @@ var (
 	mqttReconnects = desc("mqtt_reconnects_total", "Connections made to the broker after the first.")
 	mqttLastAck    = desc("mqtt_last_ack_timestamp_seconds", "When the broker last acknowledged a prediction (Unix time); absent before the first.")
 	mqttDenied     = desc("mqtt_publish_denied", "1 while the broker acknowledges predictions but does not deliver them (ACL).")
+	mqttBroker     = desc("mqtt_broker_info", "1 for the broker the client is connected to (one of mqtt.urls); absent while disconnected.", "url")
 
 	cameraState = desc("camera_state", "1 for the camera's current state (connecting, connected, reconnecting, stopped), 0 for the others.", "state")
 )
@@ -43,7 +44,7 @@ type sourceCollector struct {
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{outboxRecords, outboxBytes, storeFileBytes, recordsStored, recordsDropped,
-		storeCommits, storeFailures, mqttConnected, mqttPublished, mqttAcked, mqttReconnects, mqttLastAck, mqttDenied, cameraState} {
+		storeCommits, storeFailures, mqttConnected, mqttPublished, mqttAcked, mqttReconnects, mqttLastAck, mqttDenied, mqttBroker, cameraState} {
 		ch <- d
 	}
 }
@@ -84,6 +85,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mqttAcked, st.Acked)
 		counter(mqttReconnects, st.Reconnects)
 		gauge(mqttDenied, bit(st.PublishDenied))
+		if st.Broker != "" {
+			gauge(mqttBroker, 1, st.Broker)
+		}
 		if !st.LastAck.IsZero() {
 			gauge(mqttLastAck, float64(st.LastAck.UnixNano())/1e9)
 		}
