@@ -38,7 +38,10 @@ func BenchmarkCluster(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("mosquitto/devices=%d", n), func(b *testing.B) {
 			for range b.N {
-				runClusterBench(b, n, mosquittoTarget{mqtttest.Start(b, mqtttest.Options{Quiet: true})})
+				// Persistence with a save every second, as a production mosquitto would run: the
+				// consumer's session survives the SIGKILL, so it misses nothing while it reconnects.
+				m := mqtttest.Start(b, mqtttest.Options{Quiet: true, Persistence: true, Extra: "autosave_interval 1\n"})
+				runClusterBench(b, n, mosquittoTarget{m})
 			}
 		})
 	}
@@ -49,6 +52,9 @@ type benchTarget interface {
 	deviceBrokers(i int) []string
 	consumerURL() string // a broker that survives the node loss
 	loseNode()           // SIGKILL a node (and restart it if it is the only one)
+	// persistentConsumer says the consumer needs a persistent session to miss nothing: its
+	// broker is the one killed.
+	persistentConsumer() bool
 }
 
 type natsTarget struct{ c *natstest.Cluster }
@@ -72,18 +78,20 @@ func (t natsTarget) consumerURL() string {
 	return ""
 }
 
-func (t natsTarget) loseNode() { t.victim().Kill() }
+func (t natsTarget) loseNode()                { t.victim().Kill() }
+func (t natsTarget) persistentConsumer() bool { return false }
 
 type mosquittoTarget struct{ b *mqtttest.Broker }
 
 func (t mosquittoTarget) deviceBrokers(int) []string { return []string{t.b.URL()} }
 func (t mosquittoTarget) consumerURL() string        { return t.b.URL() }
 func (t mosquittoTarget) loseNode()                  { t.b.Kill(); t.b.Start() }
+func (t mosquittoTarget) persistentConsumer() bool   { return true }
 
 func runClusterBench(b *testing.B, n int, target benchTarget) {
 	const total = 5000
 	perDevice := total / n
-	cons := newCounter(b, target.consumerURL())
+	cons := newCounter(b, target.consumerURL(), target.persistentConsumer())
 	ctx := context.Background()
 	type dev struct {
 		db *store.DB
@@ -163,7 +171,7 @@ type counter struct {
 	grown chan struct{}
 }
 
-func newCounter(b *testing.B, url string) *counter {
+func newCounter(b *testing.B, url string, persistent bool) *counter {
 	c := &counter{seen: map[string]bool{}, grown: make(chan struct{}, 1)}
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		var r struct {
@@ -183,7 +191,7 @@ func newCounter(b *testing.B, url string) *counter {
 		}
 	}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-consumer-%d", time.Now().UnixNano())).
-		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
+		SetProtocolVersion(4).SetCleanSession(!persistent).SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
 		SetKeepAlive(10 * time.Second).SetOrderMatters(false).
 		SetOnConnectHandler(func(cl mqtt.Client) { cl.Subscribe("edge/+/predictions", 1, handler) })
 	cl := mqtt.NewClient(o)
@@ -195,6 +203,9 @@ func newCounter(b *testing.B, url string) *counter {
 		b.Fatalf("consumer subscribe: %v", tok.Error())
 	}
 	b.Cleanup(func() { cl.Disconnect(0) })
+	if persistent {
+		time.Sleep(1500 * time.Millisecond) // past mosquitto's next autosave, with the subscription
+	}
 	return c
 }
 

@@ -66,6 +66,37 @@
 // (ErrTLS: untrusted broker certificate, client certificate missing or rejected;
 // ErrNotAuthorized: bad credentials) so the agent can show it at startup.
 //
+// # Several brokers
+//
+// Config.Brokers lists brokers in order of preference: the nodes of a clustered broker (NATS,
+// EMQX, VerneMQ, HiveMQ), where every node serves every topic. The Client is connected to one
+// at a time. It starts with the first; after any failure (a refused or timed-out CONNECT, a
+// lost connection, a denied publish) the next attempt goes to the next broker of the list,
+// round and round, after the backoff delay, which grows once per round through the list, so
+// each broker sees the retry rate a single broker would. It stays on a broker that works: there
+// is no return to the first while the one in use serves (a planned move would cost a reconnect,
+// a new delivery check and resends for nothing on a cluster); a restart of the agent starts
+// again from the first. To spread a fleet over the nodes, give devices the list in different
+// orders. Each connection is a new clean session, and every rule above holds across brokers:
+// the outbox is the only queue, each connection resends from the oldest record not yet
+// acknowledged and checks delivery again. Stats.Broker, the status payload's sync.broker and
+// the log ("connected to another broker (failover)") say which broker is in use. WaitConnected
+// reports a failure retrying cannot fix only once every broker of the list has given one.
+//
+// The will is the node's to publish. On NATS 2.9 (checked by internal/natstest): when a device's
+// connection dies while its node lives, the node publishes the will; when the node itself dies,
+// nobody does, then or after the node restarts (the will lives in that node's memory; the
+// session record in JetStream stays until the client id connects again, anywhere). The
+// retained status then says "online" until the device, failed over, publishes it again from the
+// new node. A dashboard that must notice a device lost together with its node judges by the
+// status's age ("ts" older than two status intervals) rather than by the will alone.
+//
+// NATS handles a client's packets in order and waits for JetStream on a CONNECT (the session
+// record), a QoS 1 PUBLISH (stored before its PUBACK) and a retained one; while a stream has no
+// leader after a node loss it closes the connection after its 4 s request timeout, and the
+// Client moves on. A PINGREQ queued behind such a packet waits as long, so with NATS keep the
+// keepalive at 5 s or more (the ping timeout is min(10 s, keepalive)).
+//
 // # Goroutines
 //
 // Run owns every goroutine it starts and returns after all have stopped. For its whole life it
