@@ -49,8 +49,11 @@ type Options struct {
 	// StreamReplicas sets mqtt.stream_replicas: how many copies of the MQTT streams JetStream
 	// keeps. 0 leaves NATS's default, min(Nodes, 3).
 	StreamReplicas int
-	// Extra is appended verbatim to every node's configuration.
+	// Extra is appended verbatim to every node's configuration (an authorization block, say).
 	Extra string
+	// ProbeUser and ProbePassword are what the readiness probe connects with when Extra turns
+	// anonymous access off. The probe publishes to natstest/probe.
+	ProbeUser, ProbePassword string
 	// ReadyTimeout bounds how long Start and Node.Start wait for a node to serve MQTT; default 30s
 	// (JetStream elects its leaders first, slowly on a loaded machine).
 	ReadyTimeout time.Duration
@@ -414,7 +417,8 @@ func (c *Cluster) leadersUp() error {
 // message (stored in JetStream before the PUBACK) and closes it cleanly.
 func (n *Node) probe() error {
 	o := mqtt.NewClientOptions().AddBroker(n.URL()).SetClientID("natstest-probe-" + n.name).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetProtocolVersion(4).
+		SetUsername(n.c.opts.ProbeUser).SetPassword(n.c.opts.ProbePassword)
 	cl := mqtt.NewClient(o)
 	tok := cl.Connect()
 	if !tok.WaitTimeout(6 * time.Second) {

@@ -1,6 +1,9 @@
 package natstest
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +157,116 @@ func TestSingleNode(t *testing.T) {
 	c.Node(0).Stop()
 	c.Node(0).Start()
 	connect(t, c.Node(0).URL(), "solo2", nil)
+}
+
+// TestGatewayLimits pins down what NATS 2.9's MQTT gateway does with what it does not support,
+// as docs/fleet.md describes it: a QoS 2 subscription is granted QoS 1, a QoS 2 publish closes
+// the connection, an MQTT 5 CONNECT is refused, and $share/<group>/<filter> is no shared
+// subscription but a literal topic. And its permissions, which sync's delivery check relies on:
+// a denied publish is acknowledged and dropped, a denied subscribe gets SUBACK 0x80, and a QoS 1
+// subscription needs subscribe permission on $MQTT.sub.> (its JetStream consumer's delivery
+// subject) besides the topic.
+func TestGatewayLimits(t *testing.T) {
+	c := Start(t, Options{Nodes: 1, Extra: `authorization {
+  users = [
+    {user: dev1, password: pw, permissions: {publish: ["edge.dev1.>"], subscribe: ["edge.dev1.>", "$MQTT.sub.>"]}}
+    {user: bare, password: pw, permissions: {publish: ["edge.bare.>"], subscribe: ["edge.bare.>"]}}
+    {user: any, password: pw}
+  ]
+}
+`, ProbeUser: "any", ProbePassword: "pw"})
+	n := c.Node(0)
+	as := func(user string) func(*mqtt.ClientOptions) {
+		return func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword("pw") }
+	}
+	cl := connect(t, n.URL(), "limits", as("any"))
+	tok := cl.Subscribe("q2/x", 2, func(mqtt.Client, mqtt.Message) {})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if q := tok.(*mqtt.SubscribeToken).Result()["q2/x"]; q != 1 {
+		t.Errorf("QoS 2 subscription granted %d; want 1", q)
+	}
+
+	// $share/... is a topic like any other. (paho's router takes a $share/ filter for a shared
+	// subscription and would not route the literal topic to it: the default handler gets it.)
+	shared := make(chan mqtt.Message, 10)
+	sc := connect(t, n.URL(), "share", func(o *mqtt.ClientOptions) {
+		as("any")(o)
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { shared <- m })
+	})
+	if tok := sc.Subscribe("$share/g/s/+", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	publish(t, cl, "s/1", false, "to the filter")
+	expectNone(t, shared, 500*time.Millisecond)
+	publish(t, cl, "$share/g/s/1", false, "literal")
+	expect(t, shared, "$share/g/s/1", "literal")
+
+	lost := make(chan struct{})
+	q2 := connect(t, n.URL(), "qos2", func(o *mqtt.ClientOptions) {
+		as("any")(o)
+		o.SetConnectionLostHandler(func(mqtt.Client, error) { close(lost) })
+	})
+	q2.Publish("q2/x", 2, false, "x")
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Error("a QoS 2 publish did not close the connection")
+	}
+
+	// Without credentials: 3.1.1 gets as far as authentication (0x05), 5 is refused for its
+	// protocol version (0x84 in MQTT 5's reason codes; 0x01 in 3.1.1's).
+	if code := rawConnect(t, n.Addr(), 4); code != 0x05 {
+		t.Errorf("MQTT 3.1.1 CONNECT without credentials: %#x; want 0x05 (not authorised)", code)
+	}
+	if code := rawConnect(t, n.Addr(), 5); code != 0x84 && code != 0x01 {
+		t.Errorf("MQTT 5 CONNECT: %#x; want a refusal for the protocol version", code)
+	}
+
+	// Permissions.
+	dev := connect(t, n.URL(), "dev1", as("dev1"))
+	own := collect(t, dev, "edge/dev1/predictions")
+	publish(t, dev, "edge/dev1/predictions", false, "mine")
+	expect(t, own, "edge/dev1/predictions", "mine")
+	watch := collect(t, cl, "edge/#")
+	publish(t, dev, "edge/dev2/predictions", false, "not mine") // acknowledged...
+	expectNone(t, watch, 500*time.Millisecond)                  // ...and dropped
+	for user, filter := range map[string]string{"dev1": "edge/dev2/#", "bare": "edge/bare/predictions"} {
+		tok := connect(t, n.URL(), user+"-sub", as(user)).Subscribe(filter, 1, func(mqtt.Client, mqtt.Message) {})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		if code := tok.(*mqtt.SubscribeToken).Result()[filter]; code != 0x80 {
+			t.Errorf("%s subscribing %s: SUBACK %#x; want 0x80", user, filter, code)
+		}
+	}
+}
+
+// rawConnect sends a CONNECT of the given protocol level and returns the CONNACK's return code,
+// or 0xff when the connection is closed without one.
+func rawConnect(t *testing.T, addr string, level byte) byte {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	id := fmt.Sprintf("raw-v%d", level)
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', level, 0x02, 0, 30}
+	if level == 5 {
+		body = append(body, 0) // no properties
+	}
+	body = append(body, 0, byte(len(id)))
+	body = append(body, id...)
+	pkt := append([]byte{0x10, byte(len(body))}, body...)
+	if _, err := conn.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil || ack[0] != 0x20 {
+		return 0xff
+	}
+	return ack[3]
 }
