@@ -160,9 +160,9 @@ func TestSingleNode(t *testing.T) {
 }
 
 // TestGatewayLimits pins down what NATS 2.9's MQTT gateway does with what it does not support,
-// as docs/fleet.md describes it: a QoS 2 subscription is granted QoS 1, a QoS 2 publish closes
-// the connection, an MQTT 5 CONNECT is refused, and $share/<group>/<filter> is no shared
-// subscription but a literal topic. And its permissions, which sync's delivery check relies on:
+// as docs/fleet.md describes it: a QoS 2 subscription is granted QoS 1, a QoS 2 publish and a
+// '.' in a topic close the connection, an MQTT 5 CONNECT is refused, and $share/<group>/<filter>
+// is no shared subscription but a literal topic. And its permissions, which sync's delivery check relies on:
 // a denied publish is acknowledged and dropped, a denied subscribe gets SUBACK 0x80, and a QoS 1
 // subscription needs subscribe permission on $MQTT.sub.> (its JetStream consumer's delivery
 // subject) besides the topic.
@@ -213,6 +213,19 @@ func TestGatewayLimits(t *testing.T) {
 	case <-lost:
 	case <-time.After(10 * time.Second):
 		t.Error("a QoS 2 publish did not close the connection")
+	}
+
+	// A '.' in a topic (a device id like cam.7) closes the connection: NATS's subject separator.
+	lostDot := make(chan struct{})
+	dot := connect(t, n.URL(), "dot", func(o *mqtt.ClientOptions) {
+		as("any")(o)
+		o.SetConnectionLostHandler(func(mqtt.Client, error) { close(lostDot) })
+	})
+	dot.Publish("edge/cam.7/predictions", 1, false, "x")
+	select {
+	case <-lostDot:
+	case <-time.After(10 * time.Second):
+		t.Error("a '.' in a topic did not close the connection")
 	}
 
 	// Without credentials: 3.1.1 gets as far as authentication (0x05), 5 is refused for its
