@@ -91,7 +91,8 @@ bench-motion: deps
 # bench-cluster runs 10 and 100 simulated devices (the real sync client and bbolt outbox each, in
 # one process) against a 3-node NATS cluster and against one mosquitto, side by side: records/s
 # end to end, and after a node is SIGKILLed the time until every device is connected again and
-# until a consumer has the backlog (sync/cluster_bench_test.go).
+# until a consumer has the backlog (sync/cluster_bench_test.go). BENCH_VERIFY=off runs the devices
+# without the per-connection delivery check.
 bench-cluster: deps
 	$(GO) test -run '^$$' -bench Cluster -benchtime 1x -timeout 30m ./sync/
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	gosync "sync"
 	"testing"
@@ -27,7 +28,8 @@ import (
 //     time from the kill until every device is connected again, and until the consumer has
 //     every new record.
 //
-// Run it with -benchtime 1x: each iteration is one whole scenario.
+// Run it with -benchtime 1x: each iteration is one whole scenario. BENCH_VERIFY sets
+// Config.Verify (default hold; off measures without the per-connection delivery check).
 func BenchmarkCluster(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("nats3/devices=%d", n), func(b *testing.B) {
@@ -108,6 +110,7 @@ func runClusterBench(b *testing.B, n int, target benchTarget) {
 		cfg := clusterConfig(id, target.deviceBrokers(i))
 		cfg.StatusInterval = time.Minute
 		cfg.Backoff = Backoff{} // the defaults, as deployed
+		cfg.Verify = os.Getenv("BENCH_VERIFY")
 		c, err := New(cfg, db, nil)
 		if err != nil {
 			b.Fatal(err)
