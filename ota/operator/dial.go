@@ -35,6 +35,8 @@ type Broker struct {
 	// ClientID defaults to "edge-agent-op-<random>"; two connections with one id kick each
 	// other off.
 	ClientID string
+	// AckTimeout bounds the wait for the broker's acknowledgement of one publish; default 30s.
+	AckTimeout time.Duration
 }
 
 // Dial connects with a clean session and paho's reconnection (an operator tool rides out a
@@ -50,7 +52,10 @@ func Dial(ctx context.Context, b Broker) (*Conn, error) {
 		_, _ = rand.Read(r)
 		id = "edge-agent-op-" + hex.EncodeToString(r)
 	}
-	c := &Conn{}
+	c := &Conn{ackTimeout: b.AckTimeout}
+	if c.ackTimeout <= 0 {
+		c.ackTimeout = defaultAckTimeout
+	}
 	o := mqtt.NewClientOptions().AddBroker(u.String()).SetClientID(id).
 		SetUsername(b.Username).SetPassword(b.Password).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(false).
@@ -76,9 +81,10 @@ func Dial(ctx context.Context, b Broker) (*Conn, error) {
 
 // Conn is a connection to the broker.
 type Conn struct {
-	c    mqtt.Client
-	mu   gosync.Mutex
-	subs []sub // made again on every reconnect
+	c          mqtt.Client
+	ackTimeout time.Duration
+	mu         gosync.Mutex
+	subs       []sub // made again on every reconnect
 }
 
 type sub struct {
@@ -113,7 +119,7 @@ func (c *Conn) Subscribe(ctx context.Context, filter string, h func(topic string
 
 // Publish publishes at QoS 1 and waits for the PUBACK.
 func (c *Conn) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
-	if err := wait(ctx, c.c.Publish(topic, 1, retained, payload)); err != nil {
+	if err := c.ack(ctx, c.c.Publish(topic, 1, retained, payload)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
@@ -122,12 +128,26 @@ func (c *Conn) Publish(ctx context.Context, topic string, retained bool, payload
 // Close disconnects.
 func (c *Conn) Close() { c.c.Disconnect(250) }
 
-func wait(ctx context.Context, tok mqtt.Token) error {
+// defaultAckTimeout bounds the wait for one acknowledgement. paho does not complete the token of
+// a QoS 1 publish that was in flight when the connection dropped (the clean session forgets it),
+// so an unbounded wait would hang a chunk server or a push for good after a broker failover.
+const defaultAckTimeout = 30 * time.Second
+
+func wait(ctx context.Context, tok mqtt.Token) error { return waitFor(ctx, tok, defaultAckTimeout) }
+
+// ack waits for a publish's acknowledgement within the connection's bound.
+func (c *Conn) ack(ctx context.Context, tok mqtt.Token) error { return waitFor(ctx, tok, c.ackTimeout) }
+
+func waitFor(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-tok.Done():
 		return tok.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no acknowledgement within %s (the connection was lost meanwhile?)", timeout)
 	}
 }
 

@@ -136,7 +136,7 @@ func Push(ctx context.Context, conn *Conn, o PushOptions) (Result, error) {
 			return f.result(), err
 		}
 	}
-	if err := broadcast(ctx, conn, o.Prefix, m, o.Model, o.BroadcastInFlight); err != nil {
+	if err := broadcast(ctx, conn, o.Prefix, m, o.Model, o.BroadcastInFlight, o.Logger); err != nil {
 		return f.result(), err
 	}
 	o.Logger.Info("pushed", "manifest", m.ID, "name", m.Name, "version", m.Version, "chunks", m.ChunkCount)
@@ -159,8 +159,10 @@ func manifestTopics(prefix string, t ota.Target) []string {
 	return topics
 }
 
-// broadcast publishes every chunk once on each target's chunk topic.
-func broadcast(ctx context.Context, conn *Conn, prefix string, m *ota.Manifest, model []byte, inFlight int) error {
+// broadcast publishes every chunk once on each target's chunk topic. A chunk the broker does not
+// acknowledge (the connection dropped under it) is not fatal: the devices ask for what they lack,
+// and the push serves it.
+func broadcast(ctx context.Context, conn *Conn, prefix string, m *ota.Manifest, model []byte, inFlight int, log *slog.Logger) error {
 	var sha [32]byte
 	if _, err := hex.Decode(sha[:], []byte(m.SHA256)); err != nil {
 		return err
@@ -173,12 +175,23 @@ func broadcast(ctx context.Context, conn *Conn, prefix string, m *ota.Manifest, 
 		topics = append(topics, ota.GroupTopic(prefix, g, "chunk"))
 	}
 	var window []mqtt.Token
+	lost := 0
+	settle := func(tok mqtt.Token) error {
+		err := conn.ack(ctx, tok)
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		if err != nil {
+			lost++
+		}
+		return nil
+	}
 	for i := range m.ChunkCount {
 		msg := ota.ChunkMessage(model, sha, m.ChunkSize, i)
 		for _, t := range topics {
 			window = append(window, conn.c.Publish(t, 1, false, msg))
 			for len(window) >= inFlight {
-				if err := wait(ctx, window[0]); err != nil {
+				if err := settle(window[0]); err != nil {
 					return fmt.Errorf("broadcast: %w", err)
 				}
 				window = window[1:]
@@ -186,9 +199,12 @@ func broadcast(ctx context.Context, conn *Conn, prefix string, m *ota.Manifest, 
 		}
 	}
 	for _, tok := range window {
-		if err := wait(ctx, tok); err != nil {
+		if err := settle(tok); err != nil {
 			return fmt.Errorf("broadcast: %w", err)
 		}
+	}
+	if lost > 0 {
+		log.Warn("broadcast: chunks not acknowledged by the broker; the devices will ask for them", "chunks", lost)
 	}
 	return nil
 }

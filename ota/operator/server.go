@@ -267,7 +267,7 @@ func (s *Server) answer(ctx context.Context, in incoming) error {
 	var window []mqtt.Token
 	flush := func(keep int) error {
 		for len(window) > keep {
-			if err := wait(ctx, window[0]); err != nil {
+			if err := s.conn.ack(ctx, window[0]); err != nil {
 				return err
 			}
 			window = window[1:]

@@ -49,6 +49,9 @@ type Device struct {
 	T      testing.TB
 	Cfg    ota.Config
 	Broker string
+	// Brokers, when set, replaces Broker with a list the client fails over between (the nodes
+	// of a cluster).
+	Brokers []string
 	// NewRuntime, if set, makes the runtime of each start (default NewRuntime).
 	NewRuntime func() *Runtime
 	// Username and Password authenticate the device's MQTT connection.
@@ -110,7 +113,7 @@ func (d *Device) StartAsync() error {
 	}
 	d.connected.Store(false)
 	cl, err := sync.New(sync.Config{
-		Broker: d.Broker, DeviceID: d.Cfg.DeviceID, Verify: sync.VerifyOff, TopicPrefix: d.Cfg.TopicPrefix,
+		Broker: d.Broker, Brokers: d.Brokers, DeviceID: d.Cfg.DeviceID, Verify: sync.VerifyOff, TopicPrefix: d.Cfg.TopicPrefix,
 		Username: d.Username, Password: d.Password,
 		Subscriptions: u.Subscriptions(),
 		OnConnect: func(ctx context.Context) {
