@@ -283,3 +283,40 @@ func TestClip(t *testing.T) {
 		}
 	})
 }
+
+// TestSlideshowIsNotFrozen plays the sample clip (still photos, cut every one to two seconds, no
+// sensor noise: most frames decode identically to the one before) in a loop for longer than
+// FrozenAfter: the cuts are scene changes, each looked at once, and the camera is never frozen.
+func TestSlideshowIsNotFrozen(t *testing.T) {
+	d, g := newDetector(t, Config{}), newGate(t, Policy{})
+	m := gocv.NewMat()
+	defer m.Close()
+	var c Counter
+	frames, same := 0, 0
+	for range 6 { // 36 s
+		vc, err := gocv.VideoCaptureFile("../../testdata/clips/sample.mp4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for vc.Read(&m) {
+			r, err := d.Detect(m, t0.Add(time.Duration(frames)*100*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames++
+			if r.Same {
+				same++
+			}
+			if r.Health != Live {
+				t.Fatalf("frame %d (%v into the loop): health %v", frames, time.Duration(frames)*100*time.Millisecond, r.Health)
+			}
+			c.Add(g.Decide(r))
+		}
+		vc.Close()
+	}
+	// The clip cuts 4 times a loop (at 2, 3 and 5 s and back to the start).
+	if frames != 360 || same < frames/2 || c.Get(ReasonSceneChange) < 20 {
+		t.Errorf("%d frames, %d the same as the one before, inferred %v, skipped %v; want 360, most the same, a scene change at each cut",
+			frames, same, c.Inferred(), c.Skipped())
+	}
+}

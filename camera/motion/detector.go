@@ -216,8 +216,6 @@ func (d *Detector) Detect(m gocv.Mat, t time.Time) (Result, error) {
 
 	r.Level, r.Contrast, r.Gain = d.stats(frame)
 	blank := r.Contrast < d.cfg.BlankContrast
-	r.Health, r.HealthChanged = d.health.observe(t, r.Same, blank)
-	r.HealthSince = d.health.since
 
 	switch {
 	case blank:
@@ -260,6 +258,11 @@ func (d *Detector) Detect(m gocv.Mat, t time.Time) (Result, error) {
 			r.Kind = Still
 		}
 	}
+	// A frozen camera shows neither motion nor a new scene: a picture that does (a slideshow, a
+	// video file's cuts) is live however few of its frames change.
+	moved := r.Kind == Moving || r.Kind == SceneChange
+	r.Health, r.HealthChanged = d.health.observe(t, r.Same, blank, moved)
+	r.HealthSince = d.health.since
 	return r, nil
 }
 

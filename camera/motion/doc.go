@@ -38,7 +38,9 @@
 // From the same small images: a camera whose picture stays the same (no pixel of the small image
 // changing by more than Config.FrozenDelta from one frame to the next, in at least two thirds of
 // the frames of every sixth of Config.FrozenAfter: a hung camera whose encoder runs on still
-// changes the picture a little at its key frames) is Frozen; one that delivers blank frames (gray levels'
+// changes the picture a little at its key frames) is Frozen, unless a frame in that time showed
+// motion or a scene change, which no frozen camera does (a slideshow or a video file's cuts hold
+// still for seconds between them); one that delivers blank frames (gray levels'
 // standard deviation below Config.BlankContrast: black, white or one colour) for
 // Config.BlankAfter is Blank. Result.Health and Result.HealthChanged report it, for the agent to
 // publish as camera states and events.

@@ -69,9 +69,10 @@ func newHealthTracker(frozenAfter, blankAfter time.Duration) healthTracker {
 		width: max(frozenAfter/frozenBuckets, time.Millisecond)}
 }
 
-// observe records one frame, taken at t, that was the same picture as its predecessor (same) and
-// blank or not, and returns the health after it and whether that changed.
-func (h *healthTracker) observe(t time.Time, same, blank bool) (Health, bool) {
+// observe records one frame, taken at t, that was the same picture as its predecessor (same),
+// blank or not, and showed motion or a new scene (moved) or not, and returns the health after it
+// and whether that changed.
+func (h *healthTracker) observe(t time.Time, same, blank, moved bool) (Health, bool) {
 	if !h.started || t.Before(h.last) {
 		// The first frame, or time went backwards (a looping file, a clock step): start over.
 		h.started, h.blank = true, false
@@ -91,6 +92,9 @@ func (h *healthTracker) observe(t time.Time, same, blank bool) (Health, bool) {
 		if h.blankAfter >= 0 && t.Sub(h.blankSince) >= h.blankAfter {
 			next, since = Blank, h.blankSince
 		}
+	case moved:
+		// No frozen camera does that: the window starts again, and the camera is live.
+		h.restartWindow(t)
 	case h.frozenAfter >= 0:
 		h.count(t, same)
 		if h.frozen(t) {

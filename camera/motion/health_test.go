@@ -10,7 +10,7 @@ import (
 func healthRun(tr *healthTracker, t0 time.Time, n int, obs func(i int) (same, blank bool)) (states []Health, changes []int) {
 	for i := range n {
 		same, blank := obs(i)
-		h, changed := tr.observe(t0.Add(time.Duration(i)*100*time.Millisecond), same, blank)
+		h, changed := tr.observe(t0.Add(time.Duration(i)*100*time.Millisecond), same, blank, false)
 		states = append(states, h)
 		if changed {
 			changes = append(changes, i)
@@ -106,5 +106,33 @@ func TestHealthTimeBackwards(t *testing.T) {
 	states, changes := healthRun(&tr, t0, 30, func(int) (bool, bool) { return false, false })
 	if len(changes) != 1 || states[len(states)-1] != Live {
 		t.Errorf("after the clock stepped back: changes %v, states %v", changes, states)
+	}
+}
+
+// TestHealthMotionIsLive: a picture that holds still for seconds between cuts (a slideshow, a video
+// file's scenes) is not frozen: no frozen camera shows motion or a new scene, and one that was
+// frozen is live again at once when it does.
+func TestHealthMotionIsLive(t *testing.T) {
+	tr := newHealthTracker(5*time.Second, time.Second)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var changes []int
+	for i := range 600 { // 60 s, a new scene every 4 s, every other frame identical
+		if _, changed := tr.observe(t0.Add(time.Duration(i)*100*time.Millisecond), i%40 != 0, false, i%40 == 0); changed {
+			changes = append(changes, i)
+		}
+	}
+	if len(changes) != 0 {
+		t.Fatalf("health changed at frames %v; a picture that changes scene every 4 s is live", changes)
+	}
+	// Without the cuts the same frames are frozen after 5 s...
+	for i := 600; i < 700; i++ {
+		tr.observe(t0.Add(time.Duration(i)*100*time.Millisecond), true, false, false)
+	}
+	if tr.health != Frozen {
+		t.Fatalf("health %v after 10 s of the same picture, want frozen", tr.health)
+	}
+	// ...and motion makes the camera live on that frame.
+	if h, changed := tr.observe(t0.Add(700*100*time.Millisecond), true, false, true); h != Live || !changed {
+		t.Errorf("motion on a frozen camera: %v (changed %v), want live at once", h, changed)
 	}
 }
