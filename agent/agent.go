@@ -104,6 +104,7 @@ type agent struct {
 	loopDone chan struct{}      // closed when the capture loop has returned
 
 	health health
+	mot    motionState // motion gating and camera health (motion.go)
 	evq    chan event
 	// snap is the pending snapshot command, answered by the capture loop on the next frame.
 	snap atomic.Pointer[snapshotRequest]
@@ -172,6 +173,8 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	a.camErr.Store("")
 	a.modelRef.Store(&a.model.ref)
 	a.modelChanged()
+	a.setMotion(a.cfg, p.motion)
+	p.motion = nil
 	defer a.shutdown()
 	if err := a.start(ctx, p); err != nil {
 		a.runTodo(true)
@@ -216,7 +219,7 @@ func (a *agent) start(ctx context.Context, p *prepared) error {
 			return err
 		}
 	}
-	src, err := camera.Open(ctx, a.cameraConfig(p.camera), a.log.With("component", "camera"))
+	src, err := a.openCamera(ctx, p.camera)
 	if err != nil {
 		return cfg.errorAt("camera.source", err)
 	}
@@ -309,12 +312,14 @@ func (a *agent) shutdown() {
 		}
 	}
 	a.model.close()
+	a.mot.parts.close()
 	if a.db != nil {
 		st := a.db.Stats()
 		if err := a.db.Close(); err != nil {
 			a.log.Error("closing store", "err", err)
 		}
-		a.log.Info("agent stopped", "frames", a.frames.Load(), "backlog", st.Records, "last_seq", st.LastSeq)
+		a.log.Info("agent stopped", "frames", a.frames.Load(), "backlog", st.Records, "last_seq", st.LastSeq,
+			"motion", a.motionStatus())
 	}
 }
 
@@ -425,7 +430,7 @@ func (a *agent) captureLoop(ctx context.Context) error {
 		case woken:
 		case err == nil:
 			a.metrics.ObserveStage(metrics.StageCapture, time.Since(waitStart))
-			a.process(f)
+			a.process(ctx, f)
 		case errors.Is(err, io.EOF):
 			a.log.Info("video file ended")
 			return nil
@@ -452,22 +457,26 @@ func (a *agent) cameraConfig(c camera.Config) camera.Config {
 }
 
 // onCameraState runs on the camera's reader goroutine (which logs the change itself): queue an
-// event without blocking.
+// event without blocking. The state published is the source's, or, while it is connected, "frozen" or "blank" when its
+// picture is (motion.go).
 func (a *agent) onCameraState(s camera.StateChange) {
-	a.camState.Store(s.State.String())
 	a.camCode.Store(int32(s.State))
-	if s.Err != nil && s.State != camera.StateConnected {
-		a.camErr.Store(s.Err.Error())
-	} else {
-		a.camErr.Store("")
-	}
 	a.health.cameraWaiting.Store(s.State == camera.StateConnecting || s.State == camera.StateReconnecting)
-	fields := map[string]any{"state": s.State.String(), "source": s.Source}
+	if s.State == camera.StateConnected {
+		a.mot.camGen.Add(1)
+	}
+	fields := map[string]any{}
 	if s.Err != nil {
 		fields["error"] = s.Err.Error()
 	}
 	if s.State == camera.StateReconnecting {
 		fields["attempt"], fields["retry_in_ms"] = s.Attempt, s.RetryIn.Milliseconds()
 	}
-	a.emit("camera", fields)
+	a.publishCamera(fields, func(v *camView) bool {
+		v.src, v.source, v.srcErr = s.State, s.Source, ""
+		if s.Err != nil && s.State != camera.StateConnected {
+			v.srcErr = s.Err.Error()
+		}
+		return true
+	})
 }

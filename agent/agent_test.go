@@ -57,7 +57,8 @@ func (s *syncBuffer) records(t *testing.T) []Record {
 	return recs
 }
 
-// testConfig runs the sample clip once through the small quantized classifier without MQTT.
+// testConfig runs the sample clip once through the small quantized classifier without MQTT, every
+// frame inferred (no motion gating).
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	l := NewLoader()
@@ -65,7 +66,8 @@ func testConfig(t *testing.T) Config {
 		"device.id": "test-pi", "camera.source": sampleClip, "camera.loop": "false", "camera.max_fps": "0",
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "mqtt.enabled": "false", "state_dir": t.TempDir(),
-		"http.listen": "127.0.0.1:0",
+		"http.listen":    "127.0.0.1:0",
+		"motion.enabled": "false",
 	} {
 		if err := l.Set(k, v, "test"); err != nil {
 			t.Fatal(err)
@@ -308,12 +310,26 @@ func TestReadyAndWatchdogWhileFramesFlow(t *testing.T) {
 type notes struct {
 	mu  gosync.Mutex
 	got []string
+	at  []time.Time // when each arrived
 }
 
 func (n *notes) all() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]string(nil), n.got...)
+}
+
+// pings returns when the watchdog pings arrived.
+func (n *notes) pings() []time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var at []time.Time
+	for i, s := range n.got {
+		if s == "WATCHDOG=1" {
+			at = append(at, n.at[i])
+		}
+	}
+	return at
 }
 
 // notifySocket points the agent at a systemd-style notify socket with a 400 ms watchdog and
@@ -339,6 +355,7 @@ func notifySocket(t *testing.T) *notes {
 			}
 			n.mu.Lock()
 			n.got = append(n.got, string(buf[:k]))
+			n.at = append(n.at, time.Now())
 			n.mu.Unlock()
 		}
 	}()

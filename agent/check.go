@@ -16,6 +16,7 @@ type prepared struct {
 	cfg    Config // as Run runs it: cfg.Model names the model loaded
 	model  *model
 	camera camera.Config
+	motion *motionParts
 	mqtt   sync.Config // with the password read from its file; zero when MQTT is off
 	// sawModel is the path of the model running when a reload prepared this (with OTA).
 	sawModel string
@@ -24,6 +25,9 @@ type prepared struct {
 func (p *prepared) close() {
 	if p != nil && p.model != nil {
 		p.model.close()
+	}
+	if p != nil {
+		p.motion.close()
 	}
 }
 
@@ -51,13 +55,7 @@ func prepareWith(cfg Config, m *model) (*prepared, error) {
 		}
 	}
 	p.model = m
-	p.camera = camera.Config{
-		URL:              cfg.Camera.Source,
-		MaxFPS:           cfg.Camera.MaxFPS,
-		Loop:             cfg.Camera.Loop,
-		ReconnectInitial: cfg.Camera.ReconnectInitial,
-		ReconnectMax:     cfg.Camera.ReconnectMax,
-	}
+	p.camera = cameraSettings(cfg)
 	if err := p.camera.Validate(); err != nil {
 		errs = append(errs, cfg.errorAt("camera.source", err))
 	}
@@ -65,6 +63,10 @@ func prepareWith(cfg Config, m *model) (*prepared, error) {
 		if err := httpapi.CheckTokenFile(cfg.HTTP.TokenFile); err != nil {
 			errs = append(errs, cfg.errorAt("http.token_file", err))
 		}
+	}
+	var err error
+	if p.motion, err = newMotionParts(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := otaKeys(cfg); err != nil {
 		errs = append(errs, err)
@@ -81,6 +83,17 @@ func prepareWith(cfg Config, m *model) (*prepared, error) {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// cameraSettings is the camera package's configuration for cfg.
+func cameraSettings(cfg Config) camera.Config {
+	return camera.Config{
+		URL:              cfg.Camera.Source,
+		MaxFPS:           cfg.Camera.MaxFPS,
+		Loop:             cfg.Camera.Loop,
+		ReconnectInitial: cfg.Camera.ReconnectInitial,
+		ReconnectMax:     cfg.Camera.ReconnectMax,
+	}
 }
 
 // modelKey names the key a model error is about.

@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/url"
@@ -19,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/edge-agent/edge-agent/camera/motion"
 	"github.com/edge-agent/edge-agent/sync"
 )
 
@@ -29,6 +28,7 @@ import (
 type Config struct {
 	Device   DeviceConfig   `yaml:"device"`
 	Camera   CameraConfig   `yaml:"camera"`
+	Motion   MotionConfig   `yaml:"motion"`
 	Model    ModelConfig    `yaml:"model"`
 	Snapshot SnapshotConfig `yaml:"snapshot"`
 	Store    StoreConfig    `yaml:"store"`
@@ -75,6 +75,41 @@ type CameraConfig struct {
 	// ReconnectInitial and ReconnectMax bound the exponential backoff between reconnect attempts.
 	ReconnectInitial time.Duration `yaml:"reconnect_initial"`
 	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+	// FrozenAfter: a camera whose picture stays the same this long is reported frozen (a camera
+	// state and event; see the watchdog rule in docs/architecture.md). 0 turns the check off.
+	FrozenAfter time.Duration `yaml:"frozen_after"`
+	// BlankAfter: a camera that delivers blank frames (black, white, one colour) this long is
+	// reported blank. 0 turns the check off.
+	BlankAfter time.Duration `yaml:"blank_after"`
+}
+
+// MotionConfig gates inference on motion: a cheap pass over each frame decides whether the model
+// runs (see package camera/motion).
+type MotionConfig struct {
+	// Enabled infers only frames with motion, a scene change, the PostFrames after motion and a
+	// Heartbeat; other frames are counted and not stored. Default on; `run --once` turns it off
+	// unless it is set explicitly.
+	Enabled bool `yaml:"enabled"`
+	// Heartbeat: infer at least this often even when nothing moves (100ms-24h).
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// PostFrames: frames still inferred after motion stops, so that an object that stops moving
+	// is recorded where it stopped (0: none).
+	PostFrames int `yaml:"post_frames"`
+	// Threshold is how many gray levels a pixel must differ from the background to count as
+	// changed (1-254).
+	Threshold int `yaml:"threshold"`
+	// MinArea is the fraction of the frame (outside the mask) that must change to be motion.
+	MinArea float64 `yaml:"min_area"`
+	// ResetArea is the fraction changing at once that is taken for a scene change (lights,
+	// camera moved): inferred once, then the background starts over.
+	ResetArea float64 `yaml:"reset_area"`
+	// Background is the time constant of the running-average background.
+	Background time.Duration `yaml:"background"`
+	// Mask lists areas to ignore, in coordinates relative to the frame (0-1):
+	// "x1,y1,x2,y2,x3,y3,...; ..." (one polygon per ";").
+	Mask string `yaml:"mask"`
+	// Width is the width in pixels of the small image compared (16-1024).
+	Width int `yaml:"width"`
 }
 
 // ModelConfig selects the model and how its outputs become results.
@@ -251,6 +286,18 @@ func DefaultConfig() Config {
 			Loop:             true,
 			ReconnectInitial: time.Second,
 			ReconnectMax:     30 * time.Second,
+			FrozenAfter:      motion.DefaultFrozenAfter,
+			BlankAfter:       motion.DefaultBlankAfter,
+		},
+		Motion: MotionConfig{
+			Enabled:    true,
+			Heartbeat:  motion.DefaultHeartbeat,
+			PostFrames: motion.DefaultPostFrames,
+			Threshold:  motion.DefaultPixelThreshold,
+			MinArea:    motion.DefaultMinArea,
+			ResetArea:  motion.DefaultResetArea,
+			Background: motion.DefaultBackground,
+			Width:      motion.DefaultWidth,
 		},
 		Model: ModelConfig{
 			Path:           "models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite",
@@ -389,12 +436,12 @@ func (l *Loader) LoadYAML(name string, data []byte) error {
 	if root.Kind == 0 { // empty file
 		return nil
 	}
+	// checkKeys refuses unknown keys and values of the wrong kind, and writes a bare duration
+	// 0 as "0s", so the checked tree is what is decoded.
 	if err := checkKeys(name, &root, reflect.TypeOf(l.cfg), ""); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l.cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := root.Decode(&l.cfg); err != nil {
 		return &ConfigError{Where: name, Err: cleanYAMLError(err)}
 	}
 	recordLines(name, &root, "", l.origin)
@@ -443,10 +490,13 @@ func checkKeys(name string, n *yaml.Node, t reflect.Type, prefix string) error {
 		if v.Kind != yaml.ScalarNode {
 			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line), Err: errors.New("want a single value")}
 		}
-		// A bare number would silently mean nanoseconds.
-		if f.Type == reflect.TypeOf(time.Duration(0)) && v.Tag != "!!str" && v.Value != "0" {
-			return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line),
-				Err: fmt.Errorf("%q needs a unit (e.g. 500ms, 30s, 5m)", v.Value)}
+		// A bare number would silently mean nanoseconds; a bare 0 is 0 in any unit.
+		if f.Type == reflect.TypeOf(time.Duration(0)) && v.Tag != "!!str" {
+			if v.Value != "0" {
+				return &ConfigError{Key: prefix + k.Value, Where: fmt.Sprintf("%s:%d", name, v.Line),
+					Err: fmt.Errorf("%q needs a unit (e.g. 500ms, 30s, 5m)", v.Value)}
+			}
+			v.Tag, v.Value = "!!str", "0s"
 		}
 		// Decode the scalar alone so a bad value names its key.
 		ptr := reflect.New(f.Type)
@@ -546,6 +596,13 @@ func (l *Loader) LoadEnv(environ []string) error {
 		}
 	}
 	return nil
+}
+
+// IsSet reports whether key was set by a file, the environment or Set, rather than left at its
+// default.
+func (l *Loader) IsSet(key string) bool {
+	_, ok := l.origin[key]
+	return ok
 }
 
 // Set sets one dotted key from its text form; where names the source for error messages.
@@ -712,6 +769,7 @@ func (l *Loader) Config() (Config, error) {
 	if c.Camera.ReconnectMax < c.Camera.ReconnectInitial {
 		bad("camera.reconnect_max", "must be >= camera.reconnect_initial")
 	}
+	checkMotion(c, bad)
 	if c.Model.Path == "" {
 		bad("model.path", "must be set")
 	}

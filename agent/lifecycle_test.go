@@ -55,7 +55,8 @@ func (r *running) stop(t *testing.T) {
 	})
 }
 
-// setAll builds a config from the test defaults and key/value pairs, as a file would set them.
+// setAll builds a config from the test defaults and key/value pairs, as a file would set them. The
+// defaults infer every frame (no motion gating).
 func setAll(t *testing.T, kv ...string) Config {
 	t.Helper()
 	l := NewLoader()
@@ -64,7 +65,8 @@ func setAll(t *testing.T, kv ...string) Config {
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "state_dir": t.TempDir(),
 		"mqtt.status_interval": "1h", "mqtt.reconnect_initial": "50ms", "mqtt.reconnect_max": "200ms",
-		"http.listen": "127.0.0.1:0",
+		"http.listen":    "127.0.0.1:0",
+		"motion.enabled": "false",
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		base[kv[i]] = kv[i+1]

@@ -131,6 +131,7 @@ func (a *agent) status() sync.StatusInfo {
 		"model_sha256":  ref.SHA256,
 		"model_version": ref.Version,
 		"store_error":   st.LastError,
+		"motion":        a.motionStatus(),
 	}
 	if a.ota != nil {
 		extra["ota"] = a.ota.StatusInfo()["ota"]

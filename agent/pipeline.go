@@ -10,15 +10,24 @@ import (
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
-// process runs one frame through the model and hands the record to the recorder. It owns f.
-func (a *agent) process(f *camera.Frame) {
+// process runs one frame through the motion pass and, unless the gate skips it, through the
+// model, and hands the record to the recorder. It owns f.
+func (a *agent) process(ctx context.Context, f *camera.Frame) {
 	defer f.Close()
 	a.countFrame(f)
+	// Every frame taken counts for the watchdog, inferred or not: with gating, a static scene
+	// is inferred only every motion.heartbeat.
+	a.health.frameDone(time.Now())
+	mi, infer := a.gateFrame(ctx, f)
+	if !infer {
+		return
+	}
 	m := a.model
 	t0 := time.Now()
 	tr, err := m.pre.Run(f, m.input.Bytes())
 	if err != nil {
 		a.metrics.FrameDropped(metrics.DropPreprocess, 1)
+		a.health.inferFailed(time.Now())
 		a.log.Warn("frame skipped: preprocessing failed", "err", err)
 		return
 	}
@@ -26,6 +35,7 @@ func (a *agent) process(f *camera.Frame) {
 	a.metrics.ObserveStage(metrics.StagePreprocess, t1.Sub(t0))
 	if err := m.ip.Invoke(); err != nil {
 		a.metrics.FrameDropped(metrics.DropInfer, 1)
+		a.health.inferFailed(time.Now())
 		a.log.Error("frame skipped: inference failed", "err", err)
 		a.frameFailed(m, err)
 		return
@@ -36,11 +46,13 @@ func (a *agent) process(f *camera.Frame) {
 	res, err := m.decode(tr)
 	if err != nil {
 		a.metrics.FrameDropped(metrics.DropDecode, 1)
+		a.health.inferFailed(time.Now())
 		a.log.Error("frame skipped: decoding failed", "err", err)
 		a.frameFailed(m, err)
 		return
 	}
 	a.metrics.ObserveStage(metrics.StageDecode, time.Since(t2))
+	a.health.inferOK()
 	if a.ota != nil {
 		a.ota.FrameDone(m.ref.SHA256, nil) // counts for the health window of a new model
 	}
@@ -49,7 +61,7 @@ func (a *agent) process(f *camera.Frame) {
 	}
 	rec := &Record{V: RecordVersion, Device: a.cfg.Device.ID, TS: f.Time().UTC(), Model: m.ref,
 		Frame:   FrameSize{W: f.Width(), H: f.Height()},
-		InferMS: float64(inferTime.Microseconds()) / 1000, Result: res}
+		InferMS: float64(inferTime.Microseconds()) / 1000, Motion: mi, Result: res}
 	if a.cfg.Snapshot.Enabled && res.Detections != nil && len(*res.Detections) > 0 {
 		if jpg, err := a.snapshot(f, *res.Detections, true); err != nil {
 			a.log.Warn("snapshot skipped", "err", err)
@@ -69,9 +81,7 @@ func (a *agent) process(f *camera.Frame) {
 	a.frames.Add(1)
 	a.metrics.FrameInferred()
 	a.inferNanos.Store(int64(inferTime))
-	now := time.Now()
-	a.fps.tick(now)
-	a.health.frameDone(now)
+	a.fps.tick(time.Now())
 	if !a.firstFrame {
 		a.firstFrame = true
 		a.log.Info("pipeline running", "frame", fmt.Sprintf("%dx%d", f.Width(), f.Height()), "infer_ms", rec.InferMS)

@@ -22,6 +22,9 @@ type Record struct {
 	Frame FrameSize `json:"frame"`
 	// InferMS is the time spent in the interpreter for this frame.
 	InferMS float64 `json:"infer_ms"`
+	// Motion is what the motion pass made of the frame, when it ran (motion gating on, or a
+	// camera or stream, whose health it watches).
+	Motion *MotionInfo `json:"motion,omitempty"`
 	// Result is the decoded output, the same as `edge-agent infer --json` prints: classes for
 	// classification models, detections (possibly empty) for detectors.
 	vision.Result
@@ -31,6 +34,16 @@ type Record struct {
 
 	// queued is when the capture loop handed the record to the recorder.
 	queued time.Time
+}
+
+// MotionInfo is a record's "motion" object.
+type MotionInfo struct {
+	// Area is the fraction of the frame (outside the mask) that differed from the background,
+	// 0 to 1 (1 for a scene change).
+	Area float64 `json:"area"`
+	// Trigger is why the frame was inferred, with gating on: start, motion, post_motion,
+	// scene_change, heartbeat, or snapshot (a snapshot command waited for a frame).
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // ModelRef identifies the model that produced a record.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/ota"
 )
 
@@ -92,27 +91,30 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 	a.cfg.Log, a.cfg.Snapshot, a.cfg.origin = next.Log, next.Snapshot, next.origin
 	var errs []error
 
-	switch oldCam, newCam := old.Camera, next.Camera; {
+	oldCam, newCam := old.Camera, next.Camera
+	// The health checks' settings belong to the detector (applyMotion): the source runs on.
+	oldCam.FrozenAfter, oldCam.BlankAfter = newCam.FrozenAfter, newCam.BlankAfter
+	switch {
 	case reflect.DeepEqual(oldCam, newCam):
 	case onlyFPS(oldCam, newCam):
 		if err := a.src.SetMaxFPS(newCam.MaxFPS); err != nil {
 			errs = append(errs, err)
 		} else {
-			a.cfg.Camera = newCam
+			a.cfg.Camera.MaxFPS = newCam.MaxFPS
 			applied = append(applied, "camera.max_fps")
 		}
 	default:
-		src, err := camera.Open(ctx, a.cameraConfig(p.camera), a.log.With("component", "camera"))
+		src, err := a.openCamera(ctx, p.camera)
 		if err != nil {
 			a.log.Error("reload: new camera source failed, keeping the current one", "err", err)
 			errs = append(errs, fmt.Errorf("camera.source: %w (keeping the current one)", err))
 			break
 		}
-		a.closeSource(a.src)
-		a.src, a.cfg.Camera = src, newCam
-		a.lastSeq = 0 // the new source numbers its frames from 1
+		a.swapSource(src)
+		a.cfg.Camera = newCam
 		applied = append(applied, "camera")
 	}
+	applied = append(applied, a.applyMotion(old, next, p)...)
 
 	oldModel, newModel := old.Model, next.Model
 	oldModel.TopK, oldModel.ScoreThreshold = newModel.TopK, newModel.ScoreThreshold

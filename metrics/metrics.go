@@ -57,7 +57,11 @@ const (
 	DropPreprocess = "preprocess" // preprocessing failed
 	DropInfer      = "infer"      // the interpreter failed
 	DropDecode     = "decode"     // decoding the outputs failed
-	SkipMotion     = "motion"     // the motion gate saw nothing worth inferring
+	// The motion gate's reasons to skip a frame (camera/motion.Reason's names).
+	SkipNoMotion = "no_motion" // nothing moved
+	SkipSettling = "settling"  // the camera is settling after a scene change
+	SkipBlank    = "blank"     // the frame is blank
+	SkipFrozen   = "frozen"    // the camera is frozen
 )
 
 // Reasons records leave the outbox without being delivered (edge_agent_records_dropped_total):
@@ -136,7 +140,9 @@ func New(build BuildInfo, src Sources) *Metrics {
 	for _, r := range []string{DropStale, DropPreprocess, DropInfer, DropDecode} {
 		m.framesDropped.WithLabelValues(r)
 	}
-	m.framesSkipped.WithLabelValues(SkipMotion)
+	for _, r := range []string{SkipNoMotion, SkipSettling, SkipBlank, SkipFrozen} {
+		m.framesSkipped.WithLabelValues(r)
+	}
 	for _, s := range Stages {
 		m.stages.WithLabelValues(string(s))
 	}
@@ -167,7 +173,7 @@ func (m *Metrics) FrameDropped(reason string, n uint64) {
 	m.framesDropped.WithLabelValues(reason).Add(float64(n))
 }
 
-// FrameSkipped counts a frame deliberately not inferred, for reason (SkipMotion).
+// FrameSkipped counts a frame deliberately not inferred, for reason (SkipNoMotion...).
 func (m *Metrics) FrameSkipped(reason string) { m.framesSkipped.WithLabelValues(reason).Inc() }
 
 // RecordsNotStored counts records lost because their append failed; they are exported as

@@ -199,7 +199,7 @@ func TestMetricsValuesMove(t *testing.T) {
 	r.m.FramesCaptured(7)
 	r.m.FrameDropped(DropStale, 2)
 	r.m.FrameDropped(DropPreprocess, 1)
-	r.m.FrameSkipped(SkipMotion)
+	r.m.FrameSkipped(SkipNoMotion)
 	for range 4 {
 		r.m.ObserveStage(StageCapture, 2*time.Millisecond)
 		r.m.ObserveStage(StagePreprocess, 3*time.Millisecond)
@@ -240,7 +240,7 @@ func TestMetricsValuesMove(t *testing.T) {
 	moved("edge_agent_frames_captured_total", 7)
 	moved("edge_agent_frames_dropped_total", 2, "reason", DropStale)
 	moved("edge_agent_frames_dropped_total", 1, "reason", DropPreprocess)
-	moved("edge_agent_frames_skipped_total", 1, "reason", SkipMotion)
+	moved("edge_agent_frames_skipped_total", 1, "reason", SkipNoMotion)
 	moved("edge_agent_frames_inferred_total", 4)
 	moved("edge_agent_inference_duration_seconds", 4)
 	for _, s := range Stages {

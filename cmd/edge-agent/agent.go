@@ -21,7 +21,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
 	printRecords := fs.Bool("print", false, "also print every record as a JSON line on stdout")
-	once := fs.Bool("once", false, "process every frame of a video file once, then stop (no looping, no frame-rate cap)")
+	once := fs.Bool("once", false, "process every frame of a video file once, then stop (no looping, no frame-rate cap, no motion gating unless motion.enabled is set)")
 	noMQTT := fs.Bool("no-mqtt", false, "do not connect to MQTT; records stay in the outbox")
 	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
 	// Flags for the settings people change most; each maps to a config key.
@@ -71,6 +71,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *once {
 			_ = l.Set("camera.loop", "false", "flag --once")
 			_ = l.Set("camera.max_fps", "0", "flag --once")
+			// Every frame of the file, unless gating was asked for: an unpaced file's frames
+			// are timed by how fast they decode, not by the video's clock.
+			if !l.IsSet("motion.enabled") {
+				_ = l.Set("motion.enabled", "false", "flag --once")
+			}
 		}
 		if *noMQTT {
 			_ = l.Set("mqtt.enabled", "false", "flag --no-mqtt")

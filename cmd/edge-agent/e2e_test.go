@@ -317,7 +317,8 @@ func TestSIGKILLLosesNothingCommitted(t *testing.T) {
 			"--model", "../../testdata/models/classify_quant/mobilenet_v1_0.25_224_quant.tflite",
 			"--labels", "../../testdata/models/classify_quant/labels.txt",
 			"--no-mqtt", "--print", "--device-id", "crash", "--state-dir", stateDir, "--max-fps", "0")
-		cmd.Env = append(agentEnv(), agent.EnvName("store.commit_delay")+"=2ms")
+		// Every frame inferred and stored (no motion gating), so that kills land inside commits.
+		cmd.Env = append(agentEnv(), agent.EnvName("store.commit_delay")+"=2ms", agent.EnvName("motion.enabled")+"=false")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/agent"
 )
 
 func TestRunConfigErrors(t *testing.T) {
@@ -102,6 +105,8 @@ func TestCheckIsStartValidation(t *testing.T) {
 		{name: "missing labels", set: map[string]string{"model.labels": missing}, key: "model.labels", want: "no such file"},
 		{name: "bad camera scheme", set: map[string]string{"camera.source": "ftp://cam/x"}, key: "camera.source", want: "unsupported URL scheme"},
 		{name: "missing video file", set: map[string]string{"camera.source": missing + ".mp4"}, key: "camera.source", want: "no such file"},
+		{name: "motion area out of range", set: map[string]string{"motion.min_area": "3"}, key: "motion.min_area", want: "fraction"},
+		{name: "mask hiding the frame", set: map[string]string{"motion.mask": "0,0,1,0,1,1,0,1"}, key: "motion.mask", want: "hides"},
 		{name: "from the environment", env: "EDGE_AGENT_CAMERA_SOURCE=ftp://cam/x", key: "$EDGE_AGENT_CAMERA_SOURCE: camera.source", want: "unsupported URL scheme"},
 		{name: "from a flag", flags: []string{"--model", missing}, key: "flag --model: model.path", want: "no such file"},
 	} {
@@ -160,4 +165,44 @@ func yamlOf(kv map[string]string) []byte {
 		fmt.Fprintf(&b, "%s:\n%s", sec, strings.Join(sections[sec], ""))
 	}
 	return b.Bytes()
+}
+
+// TestOnceGating: `run --once` infers every frame of the file (motion gating off), unless
+// motion.enabled is set explicitly, when only the gated frames are stored, each with its motion.
+func TestOnceGating(t *testing.T) {
+	runOnce := func(env ...string) []agent.Record {
+		t.Helper()
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"run", "--once", "--print", "--no-mqtt", "--source", sampleClip,
+			"--model", quantClassify, "--labels", imagenetLabels, "--state-dir", t.TempDir()}, &stdout, &stderr)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		var recs []agent.Record
+		for _, line := range bytes.Split(bytes.TrimSpace(stdout.Bytes()), []byte("\n")) {
+			var r agent.Record
+			if err := json.Unmarshal(line, &r); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			recs = append(recs, r)
+		}
+		return recs
+	}
+	if recs := runOnce(); len(recs) != 60 || recs[0].Motion != nil {
+		t.Errorf("--once: %d records (first %+v), want every one of the 60 frames, without motion", len(recs), recs[:1])
+	}
+	// The sample clip is five still pictures: the first frame and each cut are inferred.
+	recs := runOnce(agent.EnvName("motion.enabled") + "=true")
+	if len(recs) < 4 || len(recs) > 8 {
+		t.Fatalf("--once with motion.enabled: %d records, want the start and the cuts", len(recs))
+	}
+	for _, r := range recs {
+		if r.Motion == nil || (r.Motion.Trigger != "start" && r.Motion.Trigger != "scene_change" && r.Motion.Trigger != "post_motion" && r.Motion.Trigger != "motion") {
+			t.Errorf("record %d: motion %+v", r.Seq, r.Motion)
+		}
+	}
 }
