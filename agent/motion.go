@@ -12,6 +12,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/camera/motion"
+	"github.com/edge-agent/edge-agent/ota"
 )
 
 // Motion gating and camera health. On the capture loop, every frame goes through one cheap pass
@@ -136,7 +137,9 @@ type motionState struct {
 
 	// Shared with the status and the camera's reader.
 	counts  motion.Counter
-	forced  atomic.Uint64 // frames inferred because a snapshot command waited for one
+	// Frames the gate skipped and that were inferred all the same: a snapshot command waited for
+	// one; a model update was in its health window or shadow run, which count inferred frames.
+	forcedSnapshot, forcedModel atomic.Uint64
 	enabled atomic.Bool   // gating, for the status
 	camGen  atomic.Uint64 // incremented by every camera connection: the background is stale
 
@@ -205,11 +208,17 @@ func (a *agent) gateFrame(ctx context.Context, f *camera.Frame) (*MotionInfo, bo
 		return info, true
 	}
 	reason := m.parts.gate.Decide(r)
-	if !reason.Infer() && a.snap.Load() != nil {
-		// A snapshot command waits for the next processed frame: this is it.
-		m.forced.Add(1)
-		info.Trigger = "snapshot"
-		return info, true
+	if !reason.Infer() {
+		switch {
+		case a.snap.Load() != nil: // a snapshot command waits for the next processed frame
+			m.forcedSnapshot.Add(1)
+			info.Trigger = "snapshot"
+			return info, true
+		case a.checkingModel():
+			m.forcedModel.Add(1)
+			info.Trigger = "model_update"
+			return info, true
+		}
 	}
 	m.counts.Add(reason)
 	if !reason.Infer() {
@@ -218,6 +227,13 @@ func (a *agent) gateFrame(ctx context.Context, f *camera.Frame) (*MotionInfo, bo
 	}
 	info.Trigger = reason.String()
 	return info, true
+}
+
+// checkingModel reports whether a model update is being checked on the frames: in its health
+// window (health_frames inferred frames within health_timeout) or its shadow run. Until it is
+// done every frame is inferred, so that a static scene does not roll a good model back.
+func (a *agent) checkingModel() bool {
+	return a.shadow != nil || (a.ota != nil && a.ota.Status().State == ota.StateActivated)
 }
 
 // healthChanged publishes a change of the camera's health, on the capture loop. A frozen camera
@@ -337,8 +353,11 @@ func (a *agent) publishCamera(fields map[string]any, update func(v *camView) boo
 func (a *agent) motionStatus() map[string]any {
 	m := &a.mot
 	inferred := m.counts.Inferred()
-	if n := m.forced.Load(); n > 0 {
+	if n := m.forcedSnapshot.Load(); n > 0 {
 		inferred["snapshot"] = n
+	}
+	if n := m.forcedModel.Load(); n > 0 {
+		inferred["model_update"] = n
 	}
 	return map[string]any{"enabled": m.enabled.Load(), "inferred": inferred, "skipped": m.counts.Skipped()}
 }

@@ -521,3 +521,43 @@ func TestDetectorResetOnReconnect(t *testing.T) {
 		t.Errorf("%d starts counted, want 2", n)
 	}
 }
+
+// TestReloadMotionSettings turns gating on by reload: the frames after it carry their triggers
+// and the looping sample clip (still pictures) is inferred only at its cuts; off again, every
+// frame is inferred.
+func TestReloadMotionSettings(t *testing.T) {
+	cfg := setAll(t, "mqtt.enabled", "false", "camera.max_fps", "50")
+	var mu gosync.Mutex
+	next := cfg
+	load := func() (Config, error) { mu.Lock(); defer mu.Unlock(); return next, nil }
+	reload := make(chan struct{}, 1)
+	var out syncBuffer
+	startRun(t, cfg, Options{Print: &out, Reload: reload, Load: load})
+	waitFor(t, func() bool { return len(out.records(t)) >= 5 })
+	if r := out.records(t)[0]; r.Motion != nil {
+		t.Fatalf("gating off, a file: no motion pass, got %+v", r.Motion)
+	}
+	set := func(enabled bool) {
+		mu.Lock()
+		next.Motion.Enabled = enabled
+		mu.Unlock()
+		reload <- struct{}{}
+	}
+	set(true)
+	waitFor(t, func() bool { r := out.records(t); return r[len(r)-1].Motion != nil })
+	n := len(out.records(t))
+	time.Sleep(1500 * time.Millisecond) // 75 frames of which the gate infers the cuts and a heartbeat at most
+	gated := out.records(t)[n:]
+	for _, r := range gated {
+		if r.Motion == nil || r.Motion.Trigger == "" {
+			t.Fatalf("gating on: record %d without a trigger: %+v", r.Seq, r.Motion)
+		}
+	}
+	if len(gated) > 10 {
+		t.Errorf("gating on: %d records in 1.5 s of a slideshow", len(gated))
+	}
+	set(false)
+	waitFor(t, func() bool { r := out.records(t); return r[len(r)-1].Motion == nil })
+	n = len(out.records(t))
+	waitFor(t, func() bool { return len(out.records(t)) >= n+20 })
+}

@@ -256,3 +256,33 @@ func TestOTAShadow(t *testing.T) {
 	t.Logf("shadow figures: %+v", *r.Status.Shadow)
 	a.waitRecordsOf(m.SHA256)
 }
+
+// TestOTAHealthWindowWithGating pushes a model to an agent whose gate infers only the looping
+// sample clip's cuts (about one frame in fifteen, no heartbeat): far fewer than health_frames
+// within health_timeout. While the model is in its health window every frame is inferred
+// (trigger model_update), so the good model is committed, and gating resumes after.
+func TestOTAHealthWindowWithGating(t *testing.T) {
+	a := startOTAAgent(t, "motion.enabled", "true", "motion.heartbeat", "24h", "ota.health_frames", "30", "ota.health_timeout", "8s")
+	a.waitRecordsOf(a.records0SHA())
+	model := otatest.ReadFile(t, floatClassify)
+	m, r := a.push(model, ota.UpdateOptions{Name: "mobilenet-float", Version: "2.0"})
+	if r.Status.State != ota.StateCommitted {
+		t.Fatalf("push with gating on: %+v", r.Status)
+	}
+	triggers := map[string]int{}
+	for _, rec := range a.records() {
+		if rec.Model.SHA256 == m.SHA256 && rec.Motion != nil {
+			triggers[rec.Motion.Trigger]++
+		}
+	}
+	if triggers["model_update"] < 20 {
+		t.Errorf("records of the new model by trigger %v: want its health window inferred frame by frame", triggers)
+	}
+	// Committed: the gate is back; a second of frames brings at most the clip's cuts.
+	time.Sleep(200 * time.Millisecond)
+	n := len(a.records())
+	time.Sleep(time.Second)
+	if got := len(a.records()) - n; got > 5 {
+		t.Errorf("%d records in a second after the commit: gating did not resume", got)
+	}
+}

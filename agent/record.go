@@ -42,7 +42,9 @@ type MotionInfo struct {
 	// 0 to 1 (1 for a scene change).
 	Area float64 `json:"area"`
 	// Trigger is why the frame was inferred, with gating on: start, motion, post_motion,
-	// scene_change, heartbeat, or snapshot (a snapshot command waited for a frame).
+	// scene_change, heartbeat; or snapshot (a snapshot command waited for a frame) or
+	// model_update (a model update was checked on the frames: health window, shadow run)
+	// for frames the gate skipped.
 	Trigger string `json:"trigger,omitempty"`
 }
 
