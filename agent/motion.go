@@ -136,12 +136,12 @@ type motionState struct {
 	failing bool   // the last Detect failed (logged once)
 
 	// Shared with the status and the camera's reader.
-	counts  motion.Counter
+	counts motion.Counter
 	// Frames the gate skipped and that were inferred all the same: a snapshot command waited for
 	// one; a model update was in its health window or shadow run, which count inferred frames.
 	forcedSnapshot, forcedModel atomic.Uint64
-	enabled atomic.Bool   // gating, for the status
-	camGen  atomic.Uint64 // incremented by every camera connection: the background is stale
+	enabled                     atomic.Bool   // gating, for the status
+	camGen                      atomic.Uint64 // incremented by every camera connection: the background is stale
 
 	cam camView
 }
