@@ -15,6 +15,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/camera/motion"
+	"github.com/edge-agent/edge-agent/internal/asyncapitest"
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/metrics"
 )
@@ -382,6 +383,23 @@ func TestMotionGatingOnClip(t *testing.T) {
 	if n < 2 {
 		t.Errorf("%d watchdog pings while the file was frozen (%v to %v), want them to go on", n, frozen.TS, blank.Fields.Since)
 	}
+	checkDocumented(t, obs)
+}
+
+// checkDocumented validates every message o saw against docs/asyncapi.yaml.
+func checkDocumented(t *testing.T, o *observer) {
+	t.Helper()
+	doc, err := asyncapitest.Load("../docs/asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, m := range o.msgs {
+		if err := doc.Validate(m.Topic(), m.Payload()); err != nil {
+			t.Errorf("%s: %v\n%.500s", m.Topic(), err, m.Payload())
+		}
+	}
 }
 
 // gstPattern is a live GStreamer test source: black is a blank camera, smpte100 a frozen one (the
@@ -478,6 +496,7 @@ func TestFrozenCameraReopenedThenWatchdog(t *testing.T) {
 	if st := askStatus(t, obs, "live"); st.Camera != "connected" {
 		t.Errorf("status after the picture moved again: %q", st.Camera)
 	}
+	checkDocumented(t, obs)
 }
 
 // TestDetectorResetOnReconnect: a camera that reconnects (camGen moves) starts the background
