@@ -12,7 +12,9 @@ import (
 
 	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/camera/motion"
+	"github.com/edge-agent/edge-agent/httpapi"
 	"github.com/edge-agent/edge-agent/ota"
+	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 // Motion gating and camera health. On the capture loop, every frame goes through one cheap pass
@@ -134,6 +136,9 @@ type motionState struct {
 	live    bool   // the source is a camera or a stream, whose health is watched even without gating
 	gen     uint64 // the camera connection the detector has seen (camGen)
 	failing bool   // the last Detect failed (logged once)
+	// lastDets are the last inferred frame's detections, drawn on the frames the gate skips
+	// for the live view: nothing moved since, so they still hold.
+	lastDets []vision.Detection
 
 	// Shared with the status and the camera's reader.
 	counts motion.Counter
@@ -227,6 +232,20 @@ func (a *agent) gateFrame(ctx context.Context, f *camera.Frame) (*MotionInfo, bo
 	}
 	info.Trigger = reason.String()
 	return info, true
+}
+
+// showSkipped hands a frame the gate skipped to the live view (status page, /v1/snapshot.jpg),
+// so that it shows the camera as it is, not the last inferred frame.
+func (a *agent) showSkipped(f *camera.Frame) {
+	if a.http == nil || !a.http.WantFrame() {
+		return
+	}
+	jpg, err := a.snapshot(f, a.mot.lastDets, true)
+	if err != nil {
+		a.log.Debug("live view frame skipped", "err", err)
+		return
+	}
+	a.http.PublishFrame(httpapi.Frame{JPEG: jpg, Time: f.Time()})
 }
 
 // checkingModel reports whether a model update is being checked on the frames: in its health

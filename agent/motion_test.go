@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"regexp"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -579,4 +581,40 @@ func TestReloadMotionSettings(t *testing.T) {
 	waitFor(t, func() bool { r := out.records(t); return r[len(r)-1].Motion == nil })
 	n = len(out.records(t))
 	waitFor(t, func() bool { return len(out.records(t)) >= n+20 })
+}
+
+// TestLiveViewWithGating: with gating on and nothing to infer (the sample clip's stills, no
+// heartbeat), /v1/snapshot.jpg still shows the camera as it is, about LiveFPS frames a second,
+// not the last inferred frame; the skipped frames are counted in the metrics by reason.
+func TestLiveViewWithGating(t *testing.T) {
+	cfg := setAll(t, "mqtt.enabled", "false", "motion.enabled", "true", "motion.heartbeat", "24h")
+	urls := make(chan string, 1)
+	var out syncBuffer
+	startRun(t, cfg, Options{Print: &out, OnHTTP: func(u string) { urls <- u }})
+	var base string
+	select {
+	case base = <-urls:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the HTTP server never listened")
+	}
+	waitFor(t, func() bool { return len(out.records(t)) > 0 })
+	frames := map[string]bool{}
+	n := len(out.records(t))
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "v1/snapshot.jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		frames[resp.Header.Get("X-Frame-Time")] = true
+	}
+	inferred := len(out.records(t)) - n
+	t.Logf("%d frames shown in 2 s, %d inferred", len(frames), inferred)
+	if len(frames) < 5 || len(frames) <= 2*inferred {
+		t.Errorf("%d distinct frames on /v1/snapshot.jpg in 2 s (%d inferred): the live view waits for the gate", len(frames), inferred)
+	}
+	_, b := httpGet(t, base+"metrics")
+	if !regexp.MustCompile(`edge_agent_frames_skipped_total\{reason="(no_motion|settling)"\} [1-9]`).Match(b) {
+		t.Errorf("no skipped frames in the metrics:\n%s", regexp.MustCompile(`(?m)^edge_agent_frames_skipped.*$`).FindAll(b, -1))
+	}
 }

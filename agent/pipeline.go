@@ -20,6 +20,7 @@ func (a *agent) process(ctx context.Context, f *camera.Frame) {
 	a.health.frameDone(time.Now())
 	mi, infer := a.gateFrame(ctx, f)
 	if !infer {
+		a.showSkipped(f)
 		return
 	}
 	m := a.model
@@ -53,6 +54,10 @@ func (a *agent) process(ctx context.Context, f *camera.Frame) {
 	}
 	a.metrics.ObserveStage(metrics.StageDecode, time.Since(t2))
 	a.health.inferOK()
+	a.mot.lastDets = nil
+	if res.Detections != nil {
+		a.mot.lastDets = *res.Detections
+	}
 	if a.ota != nil {
 		a.ota.FrameDone(m.ref.SHA256, nil) // counts for the health window of a new model
 	}
