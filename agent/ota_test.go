@@ -257,18 +257,19 @@ func TestOTAShadow(t *testing.T) {
 	a.waitRecordsOf(m.SHA256)
 }
 
-// TestOTAHealthWindowWithGating pushes a model to an agent whose gate infers nothing (a still
-// picture, no heartbeat): no frame for the health window. While the model is in its health
-// window every frame is inferred (trigger model_update), so the good model is committed, and
-// gating resumes after.
-func TestOTAHealthWindowWithGating(t *testing.T) {
+// TestOTAChecksWithGating pushes a model, with a shadow run, to an agent whose gate infers
+// nothing (a still picture, no heartbeat): no frame for the shadow run nor the health window.
+// While a model update is checked every frame is inferred (trigger model_update), so the good
+// model passes both and is committed, and gating resumes after.
+func TestOTAChecksWithGating(t *testing.T) {
 	a := startOTAAgent(t, "camera.source", gstPattern("smpte100"), "camera.frozen_after", "0",
-		"motion.enabled", "true", "motion.heartbeat", "24h", "ota.health_frames", "5", "ota.health_timeout", "30s")
+		"motion.enabled", "true", "motion.heartbeat", "24h", "ota.health_frames", "5", "ota.health_timeout", "30s",
+		"ota.shadow_timeout", "30s")
 	a.waitRecordsOf(a.records0SHA())
 	model := otatest.ReadFile(t, floatClassify)
-	m, r := a.push(model, ota.UpdateOptions{Name: "mobilenet-float", Version: "2.0"})
-	if r.Status.State != ota.StateCommitted {
-		t.Fatalf("push with gating on: %+v", r.Status)
+	m, r := a.push(model, ota.UpdateOptions{Name: "mobilenet-float", Version: "2.0", Shadow: &ota.ShadowSpec{Frames: 4}})
+	if r.Status.State != ota.StateCommitted || r.Status.Shadow == nil || r.Status.Shadow.Frames != 4 {
+		t.Fatalf("push with gating on: %+v (shadow %+v)", r.Status, r.Status.Shadow)
 	}
 	triggers := map[string]int{}
 	count := func() {
