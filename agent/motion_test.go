@@ -614,6 +614,14 @@ func TestLiveViewWithGating(t *testing.T) {
 	if len(frames) < 5 || len(frames) <= 2*inferred {
 		t.Errorf("%d distinct frames on /v1/snapshot.jpg in 2 s (%d inferred): the live view waits for the gate", len(frames), inferred)
 	}
+	// The rate is the camera's, not the model's.
+	var st struct {
+		FPS    float64 `json:"fps"`
+		Frames int     `json:"frames"`
+	}
+	if _, b := httpGet(t, base+"v1/status"); json.Unmarshal(b, &st) != nil || st.FPS < 2 || st.Frames > 3 {
+		t.Errorf("status: fps %v, frames %d; want the camera's rate with next to nothing inferred: %s", st.FPS, st.Frames, b)
+	}
 	_, b := httpGet(t, base+"metrics")
 	if !regexp.MustCompile(`edge_agent_frames_skipped_total\{reason="no_motion"\} [1-9]`).Match(b) {
 		t.Errorf("no skipped frames in the metrics:\n%s", regexp.MustCompile(`(?m)^edge_agent_frames_skipped.*$`).FindAll(b, -1))

@@ -61,12 +61,13 @@ func TestHTTPOnTheRunningAgent(t *testing.T) {
 	}
 
 	var status map[string]any
-	waitUntil(t, 20*time.Second, "fps in the status", func() bool {
+	waitUntil(t, 20*time.Second, "fps in the status, records stored", func() bool {
 		_, b := httpGet(t, base+"v1/status")
 		status = nil
 		json.Unmarshal(b, &status)
 		fps, _ := status["fps"].(float64)
-		return fps > 0
+		frames, _ := status["frames"].(float64) // inferred: the first records are committed by the third
+		return fps > 0 && frames >= 3
 	})
 	if status["device"] != "test-pi" || status["runtime"] != runtimeName || status["model"] != "mobilenet_v1_0.25_224_quant" || status["state"] != "online" {
 		t.Errorf("status %v", status)

@@ -15,9 +15,11 @@ import (
 func (a *agent) process(ctx context.Context, f *camera.Frame) {
 	defer f.Close()
 	a.countFrame(f)
-	// Every frame taken counts for the watchdog, inferred or not: with gating, a static scene
-	// is inferred only every motion.heartbeat.
-	a.health.frameDone(time.Now())
+	// Every frame taken counts for the watchdog and the rate, inferred or not: with gating, a
+	// static scene is inferred only every motion.heartbeat.
+	now := time.Now()
+	a.health.frameDone(now)
+	a.fps.tick(now)
 	mi, infer := a.gateFrame(ctx, f)
 	if !infer {
 		a.showSkipped(f)
@@ -86,7 +88,6 @@ func (a *agent) process(ctx context.Context, f *camera.Frame) {
 	a.frames.Add(1)
 	a.metrics.FrameInferred()
 	a.inferNanos.Store(int64(inferTime))
-	a.fps.tick(time.Now())
 	if !a.firstFrame {
 		a.firstFrame = true
 		a.log.Info("pipeline running", "frame", fmt.Sprintf("%dx%d", f.Width(), f.Height()), "infer_ms", rec.InferMS)
