@@ -554,7 +554,7 @@ func TestReloadMotionSettings(t *testing.T) {
 	reload := make(chan struct{}, 1)
 	var out syncBuffer
 	startRun(t, cfg, Options{Print: &out, Reload: reload, Load: load})
-	waitFor(t, func() bool { return len(out.records(t)) >= 5 })
+	waitFor(t, func() bool { return len(out.records(t)) >= 2 })
 	if r := out.records(t)[0]; r.Motion != nil {
 		t.Fatalf("gating off, a file: no motion pass, got %+v", r.Motion)
 	}
@@ -580,7 +580,7 @@ func TestReloadMotionSettings(t *testing.T) {
 	set(false)
 	waitFor(t, func() bool { r := out.records(t); return r[len(r)-1].Motion == nil })
 	n = len(out.records(t))
-	waitFor(t, func() bool { return len(out.records(t)) >= n+20 })
+	waitFor(t, func() bool { return len(out.records(t)) >= n+3 })
 }
 
 // TestLiveViewWithGating: with gating on and nothing to infer (a still picture, no heartbeat),
