@@ -42,10 +42,49 @@ type gemmOp struct {
 	convQuant             // 8-bit types only
 	typ         DataType  // of input, filter and output
 	filterConst bool      // the filter was packed by prepare
-	bf          packedF32 // the packed float32 filter
-	bq          packedQ   // the packed 8-bit filter
+	bf          packedF32 // the packed float32 filter, for the portable kernels
+	bq          packedQ   // the packed 8-bit filter, for the portable kernels
+	qk          *qKernel  // the 8-bit SIMD kernel, nil for the portable ones
+	fk          *fKernel  // the float32 SIMD kernel, nil for the portable ones
+	b8          packedQ8  // the 8-bit filter packed for qk
+	bfx         packedF32x
+	biasPad     []float32 // float bias padded to whole panels, for fk
 	lo, hi      float32   // float activation clamp
 	n           *node     // the node being evaluated, for run
+}
+
+// panelWidth returns the columns of B in one packed panel.
+func (g *gemmOp) panelWidth() int {
+	switch {
+	case g.qk != nil:
+		return g.qk.nr
+	case g.fk != nil:
+		return g.fk.nr
+	}
+	return gemmNR
+}
+
+// numPanels returns the number of packed panels for rows rows of B.
+func (g *gemmOp) numPanels(rows int) int { return (rows + g.panelWidth() - 1) / g.panelWidth() }
+
+// simdMinMACs is the size of product (multiply-adds per eval) below which packing for the SIMD
+// kernels costs more than it saves, and their scratch more than the op's tensors. Tests lower it
+// to check the SIMD kernels on the smallest shapes too.
+var simdMinMACs = 1 << 12
+
+// chooseKernels picks the SIMD kernels when this CPU has them and the product of m rows by
+// rows×depth is worth it.
+func (g *gemmOp) chooseKernels(m, rows, depth int) {
+	g.qk, g.fk = nil, nil
+	switch {
+	case m*rows*depth < simdMinMACs:
+	case g.typ == Float32 && simdF != nil:
+		g.fk = simdF
+		g.biasPad = make([]float32, roundUp(rows, g.fk.nr))
+	case g.typ != Float32 && simdQ != nil:
+		g.qk = simdQ
+		g.rq.pad(g.qk.nr)
+	}
 }
 
 // setFilter records whether the filter is constant and, if it is, packs it once for every eval.
@@ -61,12 +100,18 @@ func (g *gemmOp) setFilter(n *node, filter *Tensor, rows, depth int) error {
 }
 
 func (g *gemmOp) packFilter(filter *Tensor, rows, depth int) {
-	switch g.typ {
-	case Float32:
+	switch {
+	case g.fk != nil:
+		g.bfx.pack(g.fk, filter.Float32s(), rows, depth)
+	case g.typ == Float32:
 		g.bf.pack(filter.Float32s(), rows, depth)
-	case UInt8:
+	case g.qk != nil && g.typ == UInt8:
+		packQ8(&g.b8, g.qk, filter.UInt8s(), rows, depth, g.filterZp)
+	case g.qk != nil:
+		packQ8(&g.b8, g.qk, filter.Int8s(), rows, depth, g.filterZp)
+	case g.typ == UInt8:
 		packQ(&g.bq, filter.UInt8s(), rows, depth, g.filterZp)
-	case Int8:
+	case g.typ == Int8:
 		packQ(&g.bq, filter.Int8s(), rows, depth, g.filterZp)
 	}
 }
@@ -78,7 +123,13 @@ func (g *gemmOp) beginEval(n *node, rows, depth int) {
 	if !g.filterConst {
 		g.packFilter(n.inputs[1], rows, depth)
 	}
-	if g.typ != Float32 {
+	switch {
+	case g.fk != nil:
+		clear(g.biasPad)
+		copy(g.biasPad, biasFloat32s(n))
+	case g.qk != nil:
+		g.rq.setOffsets(biasInt32s(n), g.inZp, g.b8.sum)
+	case g.typ != Float32:
 		g.rq.setOffsets(biasInt32s(n), g.inZp, g.bq.sum)
 	}
 }
@@ -196,10 +247,22 @@ func (k *conv2D) prepare(n *node) error {
 	setShape(out, []int{k.batch, wy.out, wx.out, outC})
 
 	k.direct = fH == 1 && fW == 1 && k.strideH == 1 && k.strideW == 1 && wy.pad == 0 && wx.pad == 0
+	k.chooseKernels(k.batch*wy.out*wx.out, outC, k.k)
 	elem := in.typ.Size()
 	k.tileRows = max(gemmMR, convTileBytes/(k.k*elem)/gemmMR*gemmMR)
 	slotBytes := 0
-	if !k.direct {
+	switch {
+	case k.qk != nil:
+		// Every tile is packed, the direct case too: A is widened for the kernel.
+		kp := roundUp(k.k, k.qk.kAlign)
+		k.tileRows = max(k.qk.mr, convTileBytes/(kp*2)/k.qk.mr*k.qk.mr)
+		slotBytes = qTileBytes(k.qk, k.tileRows, kp)
+	case k.fk != nil:
+		k.tileRows = max(k.fk.mr, convTileBytes/(k.k*4)/k.fk.mr*k.fk.mr)
+		if !k.direct {
+			slotBytes = (k.tileRows*k.k*4 + 63) &^ 63
+		}
+	case !k.direct:
 		slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
 	}
 	k.setScratch(n, slotBytes)
@@ -243,8 +306,23 @@ func (k *conv2D) run(lo, hi int) {
 	n := k.n
 	r0, r1, scratch := k.span(n, lo, hi)
 	in, out := n.inputs[0], n.outputs[0]
-	switch k.typ {
-	case Float32:
+	switch {
+	case k.fk != nil:
+		src, dst := in.Float32s(), out.Float32s()
+		for t := r0; t < r1; t += k.tileRows {
+			te := min(t+k.tileRows, r1)
+			a, row0 := src, t
+			if !k.direct {
+				a, row0 = viewAs[float32](scratch), 0
+				im2col(a, src, &k.geom, t, te, 0)
+			}
+			fgemmSIMD(a, k.k, row0, row0+te-t, &k.bfx, 0, k.bfx.panels(), k.biasPad, k.lo, k.hi, dst[t*k.outC:], k.outC)
+		}
+	case k.qk != nil && k.typ == UInt8:
+		convTilesQ8(k, in.UInt8s(), out.UInt8s(), scratch, r0, r1, false)
+	case k.qk != nil:
+		convTilesQ8(k, in.Int8s(), out.Int8s(), scratch, r0, r1, true)
+	case k.typ == Float32:
 		bias := biasFloat32s(n)
 		src, dst := in.Float32s(), out.Float32s()
 		for t := r0; t < r1; t += k.tileRows {
@@ -256,10 +334,28 @@ func (k *conv2D) run(lo, hi int) {
 			}
 			gemmF32(a, k.k, row0, row0+te-t, &k.bf, 0, panels(k.outC), bias, k.lo, k.hi, dst[t*k.outC:], k.outC)
 		}
-	case UInt8:
+	case k.typ == UInt8:
 		convTilesQ(k, in.UInt8s(), out.UInt8s(), viewAs[uint8](scratch), r0, r1)
-	case Int8:
+	case k.typ == Int8:
 		convTilesQ(k, in.Int8s(), out.Int8s(), viewAs[int8](scratch), r0, r1)
+	}
+}
+
+// convTilesQ8 is convTilesQ for the SIMD kernel: each tile of output positions is packed (by
+// im2col, or widened from the input rows) and multiplied by the packed filter.
+func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1 int, signed bool) {
+	kp := k.b8.kp
+	tile := newQTile(k.qk, scratch, k.tileRows, kp)
+	for t := r0; t < r1; t += k.tileRows {
+		te := min(t+k.tileRows, r1)
+		if k.direct {
+			for r := t; r < te; r++ {
+				setRow(&tile, r-t, src[r*k.k:(r+1)*k.k])
+			}
+		} else {
+			im2colTile(&tile, src, &k.geom, t, te, T(k.inZp))
+		}
+		qgemmSIMD(&tile, te-t, &k.b8, 0, k.b8.panels(), &k.rq, dst[t*k.outC:], k.outC, signed)
 	}
 }
 
@@ -368,6 +464,16 @@ func newConvQuant(n *node, in, filter, bias, out *Tensor, outC, filterAxis int, 
 	q.rq.lo, q.rq.hi = activationRangeQuantized(act, outScale, outZp, qlo, qhi)
 	q.rq.flo, q.rq.fhi = float32(q.rq.lo-outZp), float32(q.rq.hi-outZp)
 	return q, nil
+}
+
+// pad gives offset and scale capacity for whole panels of nr channels, which the SIMD kernels
+// read; the channels past the real ones are zero.
+func (q *requant) pad(nr int) {
+	n := len(q.offset)
+	if cap(q.offset) < roundUp(n, nr) {
+		q.offset = append(make([]int32, 0, roundUp(n, nr)), q.offset...)
+		q.scale = append(make([]float32, 0, roundUp(n, nr)), q.scale...)
+	}
 }
 
 // setOffsets sets the per-channel accumulator offsets: bias (nil for none) minus the input zero

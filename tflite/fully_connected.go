@@ -25,7 +25,8 @@ type fullyConnected struct {
 	batch       int
 	units       int
 	depth       int
-	byRows      bool // split the work over batch rows rather than unit panels
+	byRows      bool  // split the work over batch rows rather than unit panels
+	tile        qTile // the input rows packed for the SIMD kernel, during eval
 }
 
 func newFullyConnected(n *node) (kernel, error) {
@@ -99,18 +100,28 @@ func (k *fullyConnected) prepare(n *node) error {
 	} else {
 		setShape(out, []int{k.batch, k.units})
 	}
+	k.chooseKernels(k.batch, k.units, k.depth)
 	n.scratchSize = 0
+	if k.qk != nil {
+		n.scratchSize = qTileBytes(k.qk, k.batch, roundUp(k.depth, k.qk.kAlign))
+	}
 	return k.setFilter(n, filter, k.units, k.depth)
 }
 
 func (k *fullyConnected) eval(n *node) error {
 	k.beginEval(n, k.units, k.depth)
 	k.n = n
+	switch {
+	case k.qk != nil && k.typ == UInt8:
+		k.packInput(fcPackRows(k, n.inputs[0].UInt8s(), n.scratch))
+	case k.qk != nil:
+		k.packInput(fcPackRows(k, n.inputs[0].Int8s(), n.scratch))
+	}
 	k.byRows = k.batch >= 2*fcMinRowsPerSlot
 	if k.byRows {
 		n.pool.do(k.batch, fcMinRowsPerSlot, k)
 	} else {
-		n.pool.do(panels(k.units), fcMinPanelsPerSlot, k)
+		n.pool.do(k.numPanels(k.units), max(1, fcMinPanelsPerSlot*gemmNR/k.panelWidth()), k)
 	}
 	k.n = nil
 	return nil
@@ -119,17 +130,52 @@ func (k *fullyConnected) eval(n *node) error {
 // run computes batch rows [lo, hi), or unit panels [lo, hi) of every row.
 func (k *fullyConnected) run(lo, hi int) {
 	n := k.n
-	m0, m1, p0, p1 := lo, hi, 0, panels(k.units)
+	m0, m1, p0, p1 := lo, hi, 0, k.numPanels(k.units)
 	if !k.byRows {
 		m0, m1, p0, p1 = 0, k.batch, lo, hi
 	}
 	in, out := n.inputs[0], n.outputs[0]
-	switch k.typ {
-	case Float32:
+	switch {
+	case k.fk != nil:
+		gemmF32SIMDRows(k, in.Float32s(), out.Float32s(), m0, m1, p0, p1)
+	case k.qk != nil && k.typ == UInt8:
+		fcRowsQ8(k, out.UInt8s(), m0, m1, p0, p1, false)
+	case k.qk != nil:
+		fcRowsQ8(k, out.Int8s(), m0, m1, p0, p1, true)
+	case k.typ == Float32:
 		gemmF32(in.Float32s(), k.depth, m0, m1, &k.bf, p0, p1, biasFloat32s(n), k.lo, k.hi, out.Float32s()[m0*k.units:], k.units)
-	case UInt8:
+	case k.typ == UInt8:
 		gemmQ(in.UInt8s(), k.depth, m0, m1, &k.bq, p0, p1, &k.rq, out.UInt8s()[m0*k.units:], k.units)
-	case Int8:
+	case k.typ == Int8:
 		gemmQ(in.Int8s(), k.depth, m0, m1, &k.bq, p0, p1, &k.rq, out.Int8s()[m0*k.units:], k.units)
 	}
+}
+
+// fcPackRows packs the input rows into a tile in scratch for the SIMD kernel.
+func fcPackRows[T uint8 | int8](k *fullyConnected, in []T, scratch []byte) qTile {
+	t := newQTile(k.qk, scratch, k.batch, k.b8.kp)
+	for r := 0; r < k.batch; r++ {
+		setRow(&t, r, in[r*k.depth:(r+1)*k.depth])
+	}
+	return t
+}
+
+func (k *fullyConnected) packInput(t qTile) { k.tile = t }
+
+func fcRowsQ8[T uint8 | int8](k *fullyConnected, out []T, m0, m1, p0, p1 int, signed bool) {
+	t := k.tile
+	t.a16, t.a8, t.sums = nil, nil, t.sums[m0:]
+	if k.tile.a8 != nil {
+		t.a8 = k.tile.a8[m0*t.kp:]
+	} else {
+		t.a16 = k.tile.a16[m0*t.kp:]
+	}
+	qgemmSIMD(&t, m1-m0, &k.b8, p0, p1, &k.rq, out[m0*k.units:], k.units, signed)
+}
+
+func gemmF32SIMDRows(k *fullyConnected, in, out []float32, m0, m1, p0, p1 int) {
+	if m1 <= m0 {
+		return
+	}
+	fgemmSIMD(in, k.depth, m0, m1, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, out[m0*k.units:], k.units)
 }

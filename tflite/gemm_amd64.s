@@ -1,0 +1,226 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// GEMM micro-kernels for amd64 with AVX2 and FMA. See gemm_simd.go for the layouts and
+// qgemmArgs/fgemmArgs for the argument block (offsets below).
+
+// 8-bit: 6 rows of A (int16) x one panel of 16 columns of B (bytes, depth pairs adjacent), in
+// Y0-Y11 (row r: Y(2r) columns 0-7, Y(2r+1) columns 8-15). VPMADDWD multiplies the int16 pair
+// (a[k], a[k+1]) broadcast to every lane by the pairs (b[k][j], b[k+1][j]) and adds the two
+// products into an int32 lane: exact, since |a|, |b| <= 255.
+
+#define QROW(AR, ACC0, ACC1) \
+	VPBROADCASTD (AR)(CX*1), Y14; \
+	VPMADDWD     Y12, Y14, Y15; \
+	VPADDD       Y15, ACC0, ACC0; \
+	VPMADDWD     Y13, Y14, Y15; \
+	VPADDD       Y15, ACC1, ACC1
+
+// QSTORE requantizes one row: + row correction + column offset, to float32, times the column
+// scale, clamp (Y12, Y13), round half to even (the default MXCSR mode), + zero point (Y14), and
+// packs 16 values to bytes at AX.
+#define QSTORE(R, ACC0, ACC1, XACC0, PACK) \
+	VPBROADCASTD (128+4*R)(DI), Y15; \
+	VPADDD       Y15, ACC0, ACC0; \
+	VPADDD       Y15, ACC1, ACC1; \
+	VPADDD       (SI), ACC0, ACC0; \
+	VPADDD       32(SI), ACC1, ACC1; \
+	VCVTDQ2PS    ACC0, ACC0; \
+	VCVTDQ2PS    ACC1, ACC1; \
+	VMULPS       (R14), ACC0, ACC0; \
+	VMULPS       32(R14), ACC1, ACC1; \
+	VMAXPS       Y12, ACC0, ACC0; \
+	VMAXPS       Y12, ACC1, ACC1; \
+	VMINPS       Y13, ACC0, ACC0; \
+	VMINPS       Y13, ACC1, ACC1; \
+	VCVTPS2DQ    ACC0, ACC0; \
+	VCVTPS2DQ    ACC1, ACC1; \
+	VPADDD       Y14, ACC0, ACC0; \
+	VPADDD       Y14, ACC1, ACC1; \
+	VPACKSSDW    ACC1, ACC0, ACC0; \
+	VPERMQ       $0xD8, ACC0, ACC0; \
+	VEXTRACTI128 $1, ACC0, X15; \
+	PACK         X15, XACC0, XACC0; \
+	VMOVDQU      XACC0, (AX)
+
+#define QGEMM(WIDEN, PACK) \
+	MOVQ args+0(FP), DI; \
+	MOVQ 0(DI), R8; \
+	MOVQ 8(DI), R9; \
+	MOVQ 16(DI), R10; \
+	MOVQ 24(DI), R11; \
+	MOVQ 32(DI), R12; \
+	MOVQ 40(DI), R13; \
+	MOVQ 64(DI), BX; \
+	MOVQ 72(DI), DX; \
+	MOVQ 80(DI), SI; \
+	MOVQ 88(DI), R14; \
+	MOVQ 96(DI), R15; \
+	SHLQ $1, R15; \
+panel: \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	VPXOR Y4, Y4, Y4; \
+	VPXOR Y5, Y5, Y5; \
+	VPXOR Y6, Y6, Y6; \
+	VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; \
+	VPXOR Y9, Y9, Y9; \
+	VPXOR Y10, Y10, Y10; \
+	VPXOR Y11, Y11, Y11; \
+	XORQ  CX, CX; \
+loop: \
+	WIDEN (BX), Y12; \
+	WIDEN 16(BX), Y13; \
+	QROW(R8, Y0, Y1); \
+	QROW(R9, Y2, Y3); \
+	QROW(R10, Y4, Y5); \
+	QROW(R11, Y6, Y7); \
+	QROW(R12, Y8, Y9); \
+	QROW(R13, Y10, Y11); \
+	ADDQ $32, BX; \
+	ADDQ $4, CX; \
+	CMPQ CX, R15; \
+	JLT  loop; \
+	VBROADCASTSS 160(DI), Y12; \
+	VBROADCASTSS 164(DI), Y13; \
+	VPBROADCASTD 168(DI), Y14; \
+	MOVQ DX, AX; \
+	QSTORE(0, Y0, Y1, X0, PACK); \
+	CMPQ 120(DI), $2; \
+	JLT  next; \
+	ADDQ 112(DI), AX; \
+	QSTORE(1, Y2, Y3, X2, PACK); \
+	CMPQ 120(DI), $3; \
+	JLT  next; \
+	ADDQ 112(DI), AX; \
+	QSTORE(2, Y4, Y5, X4, PACK); \
+	CMPQ 120(DI), $4; \
+	JLT  next; \
+	ADDQ 112(DI), AX; \
+	QSTORE(3, Y6, Y7, X6, PACK); \
+	CMPQ 120(DI), $5; \
+	JLT  next; \
+	ADDQ 112(DI), AX; \
+	QSTORE(4, Y8, Y9, X8, PACK); \
+	CMPQ 120(DI), $6; \
+	JLT  next; \
+	ADDQ 112(DI), AX; \
+	QSTORE(5, Y10, Y11, X10, PACK); \
+next: \
+	ADDQ $16, DX; \
+	ADDQ $64, SI; \
+	ADDQ $64, R14; \
+	DECQ 104(DI); \
+	JNZ  panel; \
+	VZEROUPPER; \
+	RET
+
+// func qgemmU8AVX2(args *qgemmArgs)
+TEXT ·qgemmU8AVX2(SB), NOSPLIT, $0-8
+	QGEMM(VPMOVZXBW, VPACKUSWB)
+
+// func qgemmS8AVX2(args *qgemmArgs)
+TEXT ·qgemmS8AVX2(SB), NOSPLIT, $0-8
+	QGEMM(VPMOVSXBW, VPACKSSWB)
+
+// float32: 6 rows x 16 columns in Y0-Y11, one FMA per row and 8 columns per depth.
+
+#define FROW(AR, ACC0, ACC1) \
+	VBROADCASTSS (AR)(CX*1), Y14; \
+	VFMADD231PS  Y12, Y14, ACC0; \
+	VFMADD231PS  Y13, Y14, ACC1
+
+// FSTORE adds the bias (Y14, Y15 hold it), clamps to [lo, hi] (Y12, Y13) as Go's
+// min(max(v, lo), hi) does, NaN included, and stores 16 floats at AX.
+#define FSTORE(ACC0, ACC1) \
+	VADDPS  Y14, ACC0, ACC0; \
+	VADDPS  Y15, ACC1, ACC1; \
+	VMAXPS  ACC0, Y12, ACC0; \
+	VMAXPS  ACC1, Y12, ACC1; \
+	VMINPS  ACC0, Y13, ACC0; \
+	VMINPS  ACC1, Y13, ACC1; \
+	VMOVUPS ACC0, (AX); \
+	VMOVUPS ACC1, 32(AX)
+
+// func fgemmFMA(args *fgemmArgs)
+TEXT ·fgemmFMA(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	MOVQ 0(DI), R8
+	MOVQ 8(DI), R9
+	MOVQ 16(DI), R10
+	MOVQ 24(DI), R11
+	MOVQ 32(DI), R12
+	MOVQ 40(DI), R13
+	MOVQ 64(DI), BX
+	MOVQ 72(DI), DX
+	MOVQ 80(DI), SI
+	MOVQ 88(DI), R15
+	SHLQ $2, R15
+
+fpanel:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   CX, CX
+
+floop:
+	VMOVUPS (BX), Y12
+	VMOVUPS 32(BX), Y13
+	FROW(R8, Y0, Y1)
+	FROW(R9, Y2, Y3)
+	FROW(R10, Y4, Y5)
+	FROW(R11, Y6, Y7)
+	FROW(R12, Y8, Y9)
+	FROW(R13, Y10, Y11)
+	ADDQ $64, BX
+	ADDQ $4, CX
+	CMPQ CX, R15
+	JLT  floop
+
+	VBROADCASTSS 120(DI), Y12
+	VBROADCASTSS 124(DI), Y13
+	VMOVUPS      (SI), Y14
+	VMOVUPS      32(SI), Y15
+	MOVQ         DX, AX
+	FSTORE(Y0, Y1)
+	CMPQ 112(DI), $2
+	JLT  fnext
+	ADDQ 104(DI), AX
+	FSTORE(Y2, Y3)
+	CMPQ 112(DI), $3
+	JLT  fnext
+	ADDQ 104(DI), AX
+	FSTORE(Y4, Y5)
+	CMPQ 112(DI), $4
+	JLT  fnext
+	ADDQ 104(DI), AX
+	FSTORE(Y6, Y7)
+	CMPQ 112(DI), $5
+	JLT  fnext
+	ADDQ 104(DI), AX
+	FSTORE(Y8, Y9)
+	CMPQ 112(DI), $6
+	JLT  fnext
+	ADDQ 104(DI), AX
+	FSTORE(Y10, Y11)
+
+fnext:
+	ADDQ $64, DX
+	ADDQ $64, SI
+	DECQ 96(DI)
+	JNZ  fpanel
+	VZEROUPPER
+	RET

@@ -1,0 +1,363 @@
+package tflite
+
+import "unsafe"
+
+// The SIMD path of the GEMM behind CONV_2D and FULLY_CONNECTED. Where the CPU has the
+// instructions (AVX2 and FMA on amd64, NEON on arm64, see simd_*.go), the filter is packed once
+// at prepare into the layout of an assembly micro-kernel that keeps a tile of mr×nr accumulators
+// in vector registers and fuses the output stage (bias, requantization, activation clamp) into
+// its store, as XNNPACK and ruy do. The portable kernels of gemm.go remain the reference: tests
+// check that both give the same bits on 8-bit operands, and agree within rounding on float32.
+//
+// The 8-bit kernels multiply raw 8-bit B by A widened to int16 (or raw bytes for dot-product
+// instructions) and accumulate exactly in int32, so the filter's zero point is applied once per
+// output through A's row sums: Σ a·(b - bZp) = Σ a·b - bZp·Σ a. Every product and every pair of
+// products fits int32 (|a|, |b| <= 255), and the total does by maxQuantDepth, so the result is
+// the reference's bit for bit.
+
+// qKernel is an 8-bit GEMM micro-kernel and the layouts it reads.
+type qKernel struct {
+	name   string
+	mr, nr int // tile: rows of A, columns of B (one panel)
+	ku     int // depths of a column stored together in a panel (a pair for VPMADDWD, 4 for SDOT)
+	kAlign int // the depth is padded with zeros to a multiple of this
+	aBytes bool
+	id     int // which assembly routine runQ calls (a func value would make args escape)
+}
+
+// fKernel is a float32 GEMM micro-kernel; B panels hold nr columns per depth, A is read in place.
+type fKernel struct {
+	name   string
+	mr, nr int
+	id     int // which assembly routine runF calls
+}
+
+// Maximum tile sizes over all kernels, for stack buffers.
+const (
+	simdMaxMR = 8
+	simdMaxNR = 16
+)
+
+// qgemmArgs is what an 8-bit micro-kernel reads (the assembly relies on this layout).
+type qgemmArgs struct {
+	a      [simdMaxMR]unsafe.Pointer // rows of A (rows past the tile repeat the last one)
+	b      unsafe.Pointer            // first panel
+	c      unsafe.Pointer            // output row 0 at the first panel's first column
+	offset unsafe.Pointer            // int32 per column from the first panel's: bias - aZp·Σ(b - bZp)
+	scale  unsafe.Pointer            // float32 per column
+	kp     int                       // padded depth
+	panels int                       // panels to compute (consecutive in b, nr columns apart in c)
+	ldc    int                       // bytes between output rows
+	rows   int                       // output rows to store, 1..mr
+	corr   [simdMaxMR]int32          // per row: -bZp·Σ a
+	flo    float32                   // clamp bounds relative to the output zero point
+	fhi    float32
+	outZp  int32
+}
+
+// fgemmArgs is what a float32 micro-kernel reads (the assembly relies on this layout).
+type fgemmArgs struct {
+	a      [simdMaxMR]unsafe.Pointer // rows of A (rows past the tile repeat the last one)
+	b      unsafe.Pointer            // first panel
+	c      unsafe.Pointer            // output row 0 at the first panel's first column
+	bias   unsafe.Pointer            // float32 per column from the first panel's
+	k      int                       // depth
+	panels int
+	ldc    int // bytes between output rows
+	rows   int
+	lo, hi float32
+}
+
+// roundUp rounds n up to a multiple of m.
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// packedQ8 is an 8-bit B matrix packed raw for a qKernel: panels of nr columns with the depth
+// padded to kp, each group of ku consecutive depths of a column adjacent: value (column j,
+// depth i) is at byte j/nr*nr*kp + (i/ku*nr + j%nr)*ku + i%ku. Columns past n are zero.
+type packedQ8 struct {
+	n, k, kp int
+	kern     *qKernel
+	data     []byte
+	sum      []int32 // per column: Σ (b - zero point)
+	zp       int32   // the zero point (one per tensor: per-channel int8 filters have zero points 0)
+}
+
+func (p *packedQ8) panels() int { return (p.n + p.kern.nr - 1) / p.kern.nr }
+
+// packQ8 packs b (n rows of k values) for kern.
+func packQ8[T uint8 | int8](p *packedQ8, kern *qKernel, b []T, n, k int, zp []int32) {
+	nr, ku := kern.nr, kern.ku
+	kp := roundUp(k, kern.kAlign)
+	size := (n + nr - 1) / nr * nr * kp
+	if cap(p.data) < size {
+		p.data = make([]byte, size)
+	}
+	if cap(p.sum) < n {
+		p.sum = make([]int32, n)
+	}
+	p.n, p.k, p.kp, p.kern, p.data, p.sum = n, k, kp, kern, p.data[:size], p.sum[:n]
+	p.zp = zp[0]
+	clear(p.data)
+	for j := 0; j < n; j++ {
+		z := zp[0]
+		if len(zp) > 1 {
+			z = zp[j]
+		}
+		base := j/nr*nr*kp + j%nr*ku
+		var s int32
+		for i, v := range b[j*k : j*k+k] {
+			p.data[base+i/ku*nr*ku+i%ku] = byte(v)
+			s += int32(v) - z
+		}
+		p.sum[j] = s
+	}
+}
+
+// packedF32x is a float32 B matrix packed for an fKernel: panels of nr columns, each depth's nr
+// values adjacent. Columns past n are zero.
+type packedF32x struct {
+	n, k int
+	kern *fKernel
+	data []float32
+}
+
+func (p *packedF32x) panels() int { return (p.n + p.kern.nr - 1) / p.kern.nr }
+
+func (p *packedF32x) pack(kern *fKernel, b []float32, n, k int) {
+	nr := kern.nr
+	size := (n + nr - 1) / nr * nr * k
+	if cap(p.data) < size {
+		p.data = make([]float32, size)
+	}
+	p.n, p.k, p.kern, p.data = n, k, kern, p.data[:size]
+	clear(p.data)
+	for j := 0; j < n; j++ {
+		base := j/nr*nr*k + j%nr
+		for i, v := range b[j*k : j*k+k] {
+			p.data[base+i*nr] = v
+		}
+	}
+}
+
+// qTile is a tile of A rows packed for a qKernel: rows of kp int16 (or bytes), and their sums.
+type qTile struct {
+	a16  []int16
+	a8   []byte
+	sums []int32
+	kp   int
+}
+
+// qTileBytes returns the scratch bytes of a tile of rows rows for kern at depth kp.
+func qTileBytes(kern *qKernel, rows, kp int) int {
+	elem := 2
+	if kern.aBytes {
+		elem = 1
+	}
+	return roundUp(rows*kp*elem, 64) + roundUp(rows*4, 64)
+}
+
+// newQTile lays a tile of rows rows out in scratch.
+func newQTile(kern *qKernel, scratch []byte, rows, kp int) qTile {
+	t := qTile{kp: kp}
+	if kern.aBytes {
+		n := roundUp(rows*kp, 64)
+		t.a8, scratch = scratch[:rows*kp], scratch[n:]
+	} else {
+		n := roundUp(rows*kp*2, 64)
+		t.a16, scratch = viewAs[int16](scratch[:rows*kp*2]), scratch[n:]
+	}
+	t.sums = viewAs[int32](scratch)[:rows]
+	return t
+}
+
+// setRow copies src (at most kp values) into row r of the tile, zero-padded, and sums it.
+func setRow[T uint8 | int8](t *qTile, r int, src []T) {
+	var s int32
+	if t.a8 != nil {
+		row := t.a8[r*t.kp : (r+1)*t.kp]
+		for i, v := range src {
+			row[i] = byte(v)
+			s += int32(v)
+		}
+		clear(row[len(src):])
+	} else {
+		row := t.a16[r*t.kp : (r+1)*t.kp]
+		row = row[:len(src)]
+		for i, v := range src {
+			row[i] = int16(v)
+			s += int32(v)
+		}
+		clear(t.a16[r*t.kp+len(src) : (r+1)*t.kp])
+	}
+	t.sums[r] = s
+}
+
+// im2colTile writes the patches of output positions [m0, m1) into tile rows 0.., as im2col does.
+func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad T) {
+	c := g.inC
+	k := g.filterH * g.filtW * c
+	for m := m0; m < m1; m++ {
+		r := m - m0
+		b := m / (g.outH * g.outW)
+		oy := (m / g.outW) % g.outH
+		ox := m % g.outW
+		iy0 := oy*g.wy.stride - g.wy.pad
+		ix0 := ox*g.wx.stride - g.wx.pad
+		var s int32
+		o := r * t.kp
+		for fy := 0; fy < g.filterH; fy++ {
+			iy := iy0 + fy*g.wy.dilation
+			if iy < 0 || iy >= g.inH {
+				s += tileFill(t, o, g.filtW*c, pad)
+				o += g.filtW * c
+				continue
+			}
+			base := (b*g.inH + iy) * g.inW
+			for fx := 0; fx < g.filtW; fx++ {
+				ix := ix0 + fx*g.wx.dilation
+				if ix < 0 || ix >= g.inW {
+					s += tileFill(t, o, c, pad)
+				} else {
+					s += tilePut(t, o, in[(base+ix)*c:(base+ix+1)*c])
+				}
+				o += c
+			}
+		}
+		tileFill(t, r*t.kp+k, t.kp-k, T(0))
+		t.sums[r] = s
+	}
+}
+
+// tilePut copies src to the tile's elements from o on and returns its sum.
+func tilePut[T uint8 | int8](t *qTile, o int, src []T) int32 {
+	var s int32
+	if t.a8 != nil {
+		dst := t.a8[o : o+len(src)]
+		for i, v := range src {
+			dst[i] = byte(v)
+			s += int32(v)
+		}
+		return s
+	}
+	dst := t.a16[o : o+len(src)]
+	for i, v := range src {
+		dst[i] = int16(v)
+		s += int32(v)
+	}
+	return s
+}
+
+// tileFill sets n elements of the tile from o on to v and returns their sum.
+func tileFill[T uint8 | int8](t *qTile, o, n int, v T) int32 {
+	if t.a8 != nil {
+		fill(t.a8[o:o+n], byte(v))
+	} else {
+		fill(t.a16[o:o+n], int16(v))
+	}
+	return int32(n) * int32(v)
+}
+
+// rowPtr returns the address of row r of the tile.
+func (t *qTile) rowPtr(r int) unsafe.Pointer {
+	if t.a8 != nil {
+		return unsafe.Pointer(&t.a8[r*t.kp])
+	}
+	return unsafe.Pointer(&t.a16[r*t.kp])
+}
+
+// qgemmSIMD computes rows [0, rows) of the tile times B panels [p0, p1), requantized by q into
+// c (row r at c[r*ldc]), with kern.
+func qgemmSIMD[T uint8 | int8](t *qTile, rows int, b *packedQ8, p0, p1 int, q *requant, c []T, ldc int, signed bool) {
+	kern := b.kern
+	mr, nr := kern.mr, kern.nr
+	full := b.n / nr // panels with nr real columns
+	var args qgemmArgs
+	var tmp [simdMaxMR * simdMaxNR]T
+	args.kp = b.kp
+	args.flo, args.fhi, args.outZp = q.flo, q.fhi, q.outZp
+	step := max(1, gemmBlockBytes/(nr*b.kp))
+	for pb := p0; pb < p1; pb += step {
+		pe := min(pb+step, p1)
+		for r := 0; r < rows; r += mr {
+			n := min(mr, rows-r)
+			for i := 0; i < mr; i++ {
+				row := r + min(i, n-1)
+				args.a[i] = t.rowPtr(row)
+				args.corr[i] = -b.zp * t.sums[row]
+			}
+			args.rows = n
+			if fe := min(pe, full); pb < fe {
+				args.b = unsafe.Pointer(&b.data[pb*nr*b.kp])
+				args.c = unsafe.Pointer(&c[r*ldc+pb*nr])
+				args.ldc = ldc
+				args.offset = unsafe.Pointer(&q.offset[pb*nr])
+				args.scale = unsafe.Pointer(&q.scale[pb*nr])
+				args.panels = fe - pb
+				runQ(kern, &args, signed)
+			}
+			if full < pe && full >= pb && b.n%nr != 0 {
+				// The last panel has fewer than nr columns: store into tmp, then copy.
+				args.b = unsafe.Pointer(&b.data[full*nr*b.kp])
+				args.c = unsafe.Pointer(&tmp[0])
+				args.ldc = nr
+				args.offset = unsafe.Pointer(&q.offset[full*nr])
+				args.scale = unsafe.Pointer(&q.scale[full*nr])
+				args.panels = 1
+				runQ(kern, &args, signed)
+				cols := b.n - full*nr
+				for i := 0; i < n; i++ {
+					copy(c[(r+i)*ldc+full*nr:(r+i)*ldc+b.n], tmp[i*nr:i*nr+cols])
+				}
+			}
+		}
+	}
+}
+
+// fgemmSIMD computes rows [m0, m1) of A (row i at a[i*lda]) times B panels [p0, p1), plus
+// bias, clamped to [lo, hi], into c (row m0 at c[0]), with b's kernel. bias has a padded
+// length: a multiple of nr.
+func fgemmSIMD(a []float32, lda, m0, m1 int, b *packedF32x, p0, p1 int, bias []float32, lo, hi float32, c []float32, ldc int) {
+	kern := b.kern
+	mr, nr := kern.mr, kern.nr
+	full := b.n / nr
+	var args fgemmArgs
+	var tmp [simdMaxMR * simdMaxNR]float32
+	args.k = b.k
+	args.lo, args.hi = lo, hi
+	step := max(1, gemmBlockBytes/(nr*b.k*4))
+	for pb := p0; pb < p1; pb += step {
+		pe := min(pb+step, p1)
+		for r := m0; r < m1; r += mr {
+			n := min(mr, m1-r)
+			for i := 0; i < mr; i++ {
+				args.a[i] = unsafe.Pointer(&a[(r+min(i, n-1))*lda])
+			}
+			args.rows = n
+			if fe := min(pe, full); pb < fe {
+				args.b = unsafe.Pointer(&b.data[pb*nr*b.k])
+				args.c = unsafe.Pointer(&c[(r-m0)*ldc+pb*nr])
+				args.ldc = ldc * 4
+				args.bias = unsafe.Pointer(&bias[pb*nr])
+				args.panels = fe - pb
+				runF(kern, &args)
+			}
+			if full < pe && full >= pb && b.n%nr != 0 {
+				args.b = unsafe.Pointer(&b.data[full*nr*b.k])
+				args.c = unsafe.Pointer(&tmp[0])
+				args.ldc = nr * 4
+				args.bias = unsafe.Pointer(&bias[full*nr])
+				args.panels = 1
+				runF(kern, &args)
+				cols := b.n - full*nr
+				for i := 0; i < n; i++ {
+					copy(c[(r-m0+i)*ldc+full*nr:(r-m0+i)*ldc+b.n], tmp[i*nr:i*nr+cols])
+				}
+			}
+		}
+	}
+}
+
+// dwKernel is a depthwise convolution kernel over 8 channels at a time (depthwise_simd.go).
+type dwKernel struct {
+	name string
+}

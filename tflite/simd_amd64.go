@@ -1,0 +1,45 @@
+//go:build !purego
+
+package tflite
+
+import "golang.org/x/sys/cpu"
+
+// The amd64 kernels need AVX2 (integer and float 256-bit vectors) and FMA; CPUs without them
+// (before Haswell) and the purego build use the portable kernels.
+var simdQ, simdF = amd64Kernels(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
+
+var simdDW *dwKernel
+
+func amd64Kernels(ok bool) (*qKernel, *fKernel) {
+	if !ok {
+		return nil, nil
+	}
+	q := &qKernel{name: "avx2-6x16", mr: 6, nr: 16, ku: 2, kAlign: 8}
+	f := &fKernel{name: "fma-6x16", mr: 6, nr: 16}
+	return q, f
+}
+
+// runQ runs kern's routine: args.panels panels of args.rows rows; signed selects int8 over uint8.
+func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
+	if signed {
+		qgemmS8AVX2(args)
+	} else {
+		qgemmU8AVX2(args)
+	}
+}
+
+func runF(kern *fKernel, args *fgemmArgs) { fgemmFMA(args) }
+
+// qgemmU8AVX2 and qgemmS8AVX2 are the 6x16 8-bit micro-kernels (gemm_amd64.s) for uint8 and
+// int8 B and outputs: VPMADDWD on A widened to int16 and B widened as it is loaded.
+//
+//go:noescape
+func qgemmU8AVX2(args *qgemmArgs)
+
+//go:noescape
+func qgemmS8AVX2(args *qgemmArgs)
+
+// fgemmFMA is the 6x16 float32 micro-kernel (gemm_amd64.s).
+//
+//go:noescape
+func fgemmFMA(args *fgemmArgs)

@@ -1,0 +1,15 @@
+//go:build purego || !(amd64 || arm64)
+
+package tflite
+
+// Without assembly (the purego build tag, or an architecture with no kernels, such as 32-bit ARM
+// whose Go assembler lacks NEON) the portable kernels of gemm.go run.
+var (
+	simdQ  *qKernel
+	simdF  *fKernel
+	simdDW *dwKernel
+)
+
+func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this build") }
+
+func runF(*fKernel, *fgemmArgs) { panic("tflite: no SIMD kernels in this build") }

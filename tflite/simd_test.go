@@ -1,0 +1,230 @@
+package tflite
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The SIMD kernels against the portable ones: the same op on the same operands, once with this
+// CPU's kernels and once with the portable Go kernels, must give the same bytes on 8-bit types
+// and agree within rounding on float32. The shapes cover partial tiles (rows and columns past a
+// multiple of the micro-kernel's), depths that are not a multiple of the kernel's unit, padding,
+// strides, dilations, batches and two threads.
+
+// withPortableKernels runs f with the SIMD kernels switched off.
+func withPortableKernels(f func()) {
+	q, fk, dw := simdQ, simdF, simdDW
+	simdQ, simdF, simdDW = nil, nil, nil
+	defer func() { simdQ, simdF, simdDW = q, fk, dw }()
+	f()
+}
+
+// requireSIMD skips a test that has nothing to compare, and makes the SIMD kernels take every
+// shape for its duration.
+func requireSIMD(t *testing.T) {
+	t.Helper()
+	if simdQ == nil && simdF == nil && simdDW == nil {
+		t.Skip("no SIMD kernels in this build or on this CPU: the portable kernels are the only ones")
+	}
+	old := simdMinMACs
+	simdMinMACs = 0
+	t.Cleanup(func() { simdMinMACs = old })
+}
+
+// cloneOperands copies tensors (data included) so that two runs do not share outputs.
+func cloneOperands(ts []*Tensor) []*Tensor {
+	out := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		c := *t
+		c.data = append(alignedBytes(len(t.data))[:0], t.data...)
+		c.shape = append([]int(nil), t.shape...)
+		out[i] = &c
+	}
+	return out
+}
+
+// compareOutputs checks SIMD output got against portable output want.
+func compareOutputs(t *testing.T, name string, got, want *Tensor) {
+	t.Helper()
+	if fmt.Sprint(got.shape) != fmt.Sprint(want.shape) {
+		t.Fatalf("%s: shape %v, portable %v", name, got.shape, want.shape)
+	}
+	if got.typ != Float32 {
+		for i := range want.data {
+			if got.data[i] != want.data[i] {
+				t.Fatalf("%s: byte %d = %d, portable kernels %d", name, i, got.data[i], want.data[i])
+			}
+		}
+		return
+	}
+	g, w := got.Float32s(), want.Float32s()
+	for i := range w {
+		if d := math.Abs(float64(g[i] - w[i])); d > 1e-5*math.Max(1, math.Abs(float64(w[i]))) || math.IsNaN(float64(g[i])) != math.IsNaN(float64(w[i])) {
+			t.Fatalf("%s: output[%d] = %v, portable kernels %v", name, i, g[i], w[i])
+		}
+	}
+}
+
+// runBoth runs the op with the SIMD kernels and with the portable ones and compares.
+func runBoth(t *testing.T, name, op string, f kernelFactory, opts mapOptions, threads int, inputs []*Tensor, outTemplate *Tensor) {
+	t.Helper()
+	run := func() *Tensor {
+		out := *outTemplate
+		out.shape = nil
+		if err := runOpPool(t, op, f, opts, poolFor(t, threads), cloneOperands(inputs), []*Tensor{&out}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return &out
+	}
+	got := run()
+	var want *Tensor
+	withPortableKernels(func() { want = run() })
+	compareOutputs(t, name, got, want)
+}
+
+func randConvCase(r *rand.Rand, i int) convCase {
+	return convCase{
+		name: fmt.Sprintf("r%d", i), batch: 1 + r.IntN(2), inH: 1 + r.IntN(12), inW: 1 + r.IntN(12), inC: 1 + r.IntN(40),
+		outC: 1 + r.IntN(40), fH: 1 + r.IntN(3), fW: 1 + r.IntN(3), strideH: 1 + r.IntN(2), strideW: 1 + r.IntN(2),
+		dilH: 1 + r.IntN(2), dilW: 1 + r.IntN(2), padding: int8(r.IntN(2)), act: []int8{actNone, actRelu, actRelu6, actReluN1To1}[r.IntN(4)],
+		noBias: r.IntN(4) == 0,
+	}
+}
+
+// quantOperands returns random 8-bit operands for a convolution-like op, its filter constant.
+func quantOperands(r *rand.Rand, typ DataType, inShape, fShape []int, axis, outC int, noBias bool) ([]*Tensor, *Tensor) {
+	s := newQuantConvSetup(r, typ, typ == Int8 && r.IntN(2) == 0, inShape, fShape, axis)
+	inputs := []*Tensor{s.in, s.filter, s.bias}
+	if noBias {
+		inputs = inputs[:2]
+	}
+	return inputs, qtensor(typ, nil, []float32{s.outScale}, []int64{int64(s.outZp)}, 0)
+}
+
+func floatOperands(r *rand.Rand, inShape, fShape []int, outC int, noBias bool) ([]*Tensor, *Tensor) {
+	in, filter, bias := newTensor("in", Float32, inShape, nil), newTensor("f", Float32, fShape, nil), newTensor("b", Float32, []int{outC}, nil)
+	randFloats(r, in)
+	randFloats(r, filter)
+	randFloats(r, bias)
+	filter.constant = r.IntN(2) == 0
+	inputs := []*Tensor{in, filter, bias}
+	if noBias {
+		inputs = inputs[:2]
+	}
+	return inputs, newTensor("out", Float32, nil, nil)
+}
+
+func TestSIMDConv2DMatchesPortable(t *testing.T) {
+	requireSIMD(t)
+	r := rand.New(rand.NewPCG(51, 52))
+	for i := 0; i < 300; i++ {
+		c := randConvCase(r, i)
+		if i%3 == 0 { // 1x1 stride 1 without padding: the direct path
+			c.fH, c.fW, c.strideH, c.strideW, c.padding = 1, 1, 1, 1, paddingValid
+		}
+		if c.padding == paddingValid && (c.inH < (c.fH-1)*c.dilH+1 || c.inW < (c.fW-1)*c.dilW+1) {
+			continue
+		}
+		inShape, fShape := []int{c.batch, c.inH, c.inW, c.inC}, []int{c.outC, c.fH, c.fW, c.inC}
+		for _, typ := range []DataType{Float32, UInt8, Int8} {
+			var inputs []*Tensor
+			var out *Tensor
+			if typ == Float32 {
+				inputs, out = floatOperands(r, inShape, fShape, c.outC, c.noBias)
+			} else {
+				inputs, out = quantOperands(r, typ, inShape, fShape, 0, c.outC, c.noBias)
+			}
+			runBoth(t, fmt.Sprintf("%v %v", c, typ), "CONV_2D", newConv2D, convOpts(c), 1+i%2, inputs, out)
+		}
+	}
+}
+
+func TestSIMDFullyConnectedMatchesPortable(t *testing.T) {
+	requireSIMD(t)
+	r := rand.New(rand.NewPCG(53, 54))
+	for i := 0; i < 200; i++ {
+		batch, units, depth := 1+r.IntN(40), 1+r.IntN(70), 1+r.IntN(90)
+		if i%5 == 0 {
+			batch = 1
+		}
+		c := fcCase{inShape: []int{batch, depth}, units: units, depth: depth, act: []int8{actNone, actRelu, actRelu6}[r.IntN(3)], noBias: r.IntN(4) == 0}
+		for _, typ := range []DataType{Float32, UInt8, Int8} {
+			var inputs []*Tensor
+			var out *Tensor
+			if typ == Float32 {
+				inputs, out = floatOperands(r, c.inShape, []int{units, depth}, units, c.noBias)
+			} else {
+				inputs, out = quantOperands(r, typ, c.inShape, []int{units, depth}, 0, units, c.noBias)
+			}
+			runBoth(t, fmt.Sprintf("%v %v", c, typ), "FULLY_CONNECTED", newFullyConnected, fcOpts(c), 1+i%2, inputs, out)
+		}
+	}
+}
+
+// TestSIMDGemmExtremes drives the 8-bit SIMD kernel with the largest products at the deepest
+// allowed dot product, where sums reach the int32 limit, and checks the accumulators through an
+// identity output stage against int64 sums.
+func TestSIMDGemmExtremes(t *testing.T) {
+	if simdQ == nil {
+		t.Skip("no 8-bit SIMD kernel in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(55, 56))
+	for _, k := range []int{1, 9, 1000, maxQuantDepth} {
+		for pattern := 0; pattern < 3; pattern++ {
+			rows, n := simdQ.mr+1, simdQ.nr+3
+			a := make([]uint8, rows*k)
+			b := make([]uint8, n*k)
+			zp := int32(255)
+			for i := range a {
+				a[i] = 255
+				if pattern == 2 {
+					a[i] = uint8(r.IntN(256))
+				}
+			}
+			for i := range b {
+				switch pattern {
+				case 1:
+					b[i] = uint8(255 * (i % 2))
+				case 2:
+					b[i] = uint8(r.IntN(256))
+				}
+			}
+			if pattern == 2 {
+				zp = int32(r.IntN(256))
+			}
+			var p packedQ8
+			packQ8(&p, simdQ, b, n, k, []int32{zp})
+			tile := newQTile(simdQ, alignedBytes(qTileBytes(simdQ, rows, p.kp)), rows, p.kp)
+			for i := 0; i < rows; i++ {
+				setRow(&tile, i, a[i*k:(i+1)*k])
+			}
+			// Output stage: the column offsets subtract the wanted sums of one row, whose
+			// outputs must then be the zero point.
+			want := make([]int64, rows*n)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < n; j++ {
+					for x := 0; x < k; x++ {
+						want[i*n+j] += int64(a[i*k+x]) * int64(int32(b[j*k+x])-zp)
+					}
+				}
+			}
+			for i := 0; i < rows; i++ {
+				q := requant{offset: make([]int32, n), scale: make([]float32, n), outZp: 128, lo: 0, hi: 255, flo: -128, fhi: 127}
+				for j := range q.offset {
+					q.offset[j] = int32(-want[i*n+j])
+					q.scale[j] = 1
+				}
+				q.pad(simdQ.nr)
+				c := make([]uint8, rows*n)
+				qgemmSIMD(&tile, rows, &p, 0, p.panels(), &q, c, n, false)
+				for j := 0; j < n; j++ {
+					if c[i*n+j] != 128 {
+						t.Fatalf("k=%d pattern %d: row %d column %d: accumulator - want = %d", k, pattern, i, j, int(c[i*n+j])-128)
+					}
+				}
+			}
+		}
+	}
+}
