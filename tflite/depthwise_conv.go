@@ -32,6 +32,7 @@ type depthwiseConv2D struct {
 	wy, wx        window
 	filterConst   bool
 	wq            []int16 // 8-bit filter minus its zero point
+	simd          dwSIMD  // when useSIMD
 	lo, hi        float32
 	n             *node
 }
@@ -88,7 +89,12 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 	}
 	setShape(out, []int{k.batch, k.wy.out, k.wx.out, k.outC})
 
-	k.setScratch(n, (k.wx.out*k.outC*4+63)&^63) // one output row's float32 or int32 accumulators
+	if k.useSIMD() {
+		k.setScratch(n, 0)
+		k.prepareSIMD(k.slots)
+	} else {
+		k.setScratch(n, (k.wx.out*k.outC*4+63)&^63) // one output row's float32 or int32 accumulators
+	}
 	if k.filterConst, err = constFilter(n, filter); err != nil {
 		return err
 	}
@@ -101,6 +107,9 @@ func (k *depthwiseConv2D) prepare(n *node) error {
 // packFilter stores the 8-bit filter minus its zero point.
 func (k *depthwiseConv2D) packFilter(filter *Tensor) {
 	if k.typ == Float32 {
+		if k.useSIMD() {
+			k.packSIMD(filter)
+		}
 		return
 	}
 	size := k.fH * k.fW * k.outC
@@ -113,6 +122,9 @@ func (k *depthwiseConv2D) packFilter(filter *Tensor) {
 		offsetFilter(k.wq, filter.UInt8s(), k.filterZp, k.outC)
 	case Int8:
 		offsetFilter(k.wq, filter.Int8s(), k.filterZp, k.outC)
+	}
+	if k.useSIMD() {
+		k.packSIMD(filter)
 	}
 }
 
@@ -132,7 +144,13 @@ func (k *depthwiseConv2D) eval(n *node) error {
 	if !k.filterConst {
 		k.packFilter(n.inputs[1])
 	}
-	if k.typ != Float32 {
+	switch {
+	case k.useSIMD() && k.typ == Float32:
+		clear(k.simd.bias)
+		copy(k.simd.bias, biasFloat32s(n))
+	case k.useSIMD():
+		k.setOffsetsSIMD(biasInt32s(n))
+	case k.typ != Float32:
 		bias := biasInt32s(n)
 		for c := range k.rq.offset {
 			k.rq.offset[c] = 0
@@ -152,6 +170,17 @@ func (k *depthwiseConv2D) run(lo, hi int) {
 	n := k.n
 	r0, r1, scratch := k.span(n, lo, hi)
 	in, out := n.inputs[0], n.outputs[0]
+	if k.useSIMD() {
+		switch k.typ {
+		case Float32:
+			k.rowsSIMDF(in.Float32s(), n.inputs[1].Float32s(), k.simd.bias, out.Float32s(), lo, r0, r1)
+		case UInt8:
+			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), lo, r0, r1, false)
+		case Int8:
+			rowsSIMDQ(k, in.Int8s(), out.Int8s(), lo, r0, r1, true)
+		}
+		return
+	}
 	switch k.typ {
 	case Float32:
 		k.rowsF32(in.Float32s(), n.inputs[1].Float32s(), biasFloat32s(n), out.Float32s(), viewAs[float32](scratch)[:k.wx.out*k.outC], r0, r1)

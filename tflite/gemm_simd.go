@@ -356,8 +356,3 @@ func fgemmSIMD(a []float32, lda, m0, m1 int, b *packedF32x, p0, p1 int, bias []f
 		}
 	}
 }
-
-// dwKernel is a depthwise convolution kernel over 8 channels at a time (depthwise_simd.go).
-type dwKernel struct {
-	name string
-}

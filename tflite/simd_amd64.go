@@ -8,7 +8,14 @@ import "golang.org/x/sys/cpu"
 // (before Haswell) and the purego build use the portable kernels.
 var simdQ, simdF = amd64Kernels(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
-var simdDW *dwKernel
+var simdDW = amd64DW(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
+
+func amd64DW(ok bool) *dwKernel {
+	if !ok {
+		return nil
+	}
+	return &dwKernel{name: "avx2-8ch"}
+}
 
 func amd64Kernels(ok bool) (*qKernel, *fKernel) {
 	if !ok {
@@ -43,3 +50,26 @@ func qgemmS8AVX2(args *qgemmArgs)
 //
 //go:noescape
 func fgemmFMA(args *fgemmArgs)
+
+// dwQU8AVX2 and dwQS8AVX2 are the 8-bit depthwise kernels (depthwise_amd64.s).
+//
+//go:noescape
+func dwQU8AVX2(args *dwArgs)
+
+//go:noescape
+func dwQS8AVX2(args *dwArgs)
+
+// dwFFMA is the float32 depthwise kernel (depthwise_amd64.s).
+//
+//go:noescape
+func dwFFMA(args *dwArgs)
+
+func runDWQ(args *dwArgs, signed bool) {
+	if signed {
+		dwQS8AVX2(args)
+	} else {
+		dwQU8AVX2(args)
+	}
+}
+
+func runDWF(args *dwArgs) { dwFFMA(args) }

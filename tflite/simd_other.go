@@ -13,3 +13,7 @@ var (
 func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this build") }
 
 func runF(*fKernel, *fgemmArgs) { panic("tflite: no SIMD kernels in this build") }
+
+func runDWQ(*dwArgs, bool) { panic("tflite: no SIMD kernels in this build") }
+
+func runDWF(*dwArgs) { panic("tflite: no SIMD kernels in this build") }

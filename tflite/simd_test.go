@@ -228,3 +228,34 @@ func TestSIMDGemmExtremes(t *testing.T) {
 		}
 	}
 }
+
+func TestSIMDDepthwiseMatchesPortable(t *testing.T) {
+	requireSIMD(t)
+	r := rand.New(rand.NewPCG(57, 58))
+	for i := 0; i < 300; i++ {
+		c := randConvCase(r, i)
+		c.fH, c.fW = 1+r.IntN(5), 1+r.IntN(5)
+		if i%3 == 0 {
+			c.fH, c.fW = 3, 3
+		}
+		c.outC = 1 // depth multiplier
+		if i%10 == 0 {
+			c.outC = 2
+		}
+		if c.padding == paddingValid && (c.inH < (c.fH-1)*c.dilH+1 || c.inW < (c.fW-1)*c.dilW+1) {
+			continue
+		}
+		outC := c.inC * c.outC
+		inShape, fShape := []int{c.batch, c.inH, c.inW, c.inC}, []int{1, c.fH, c.fW, outC}
+		for _, typ := range []DataType{Float32, UInt8, Int8} {
+			var inputs []*Tensor
+			var out *Tensor
+			if typ == Float32 {
+				inputs, out = floatOperands(r, inShape, fShape, outC, c.noBias)
+			} else {
+				inputs, out = quantOperands(r, typ, inShape, fShape, 3, outC, c.noBias)
+			}
+			runBoth(t, fmt.Sprintf("%v %v", c, typ), "DEPTHWISE_CONV_2D", newDepthwiseConv2D, depthwiseOpts(c), 1+i%2, inputs, out)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Depthwise convolution kernels for amd64 with AVX2 and FMA: see depthwise_simd.go for the
+// indirection table and weight layouts and dwArgs for the argument block (offsets below).
+
+// 8-bit: per pixel, per block of 8 channels, two taps per step: their 8 input bytes interleaved
+// (VPUNPCKLBW), widened to int16 pairs and multiplied by the pairs of tap weights (VPMADDWD).
+#define DWQ(WIDEN, PACK) \
+	MOVQ         args+0(FP), DI; \
+	MOVQ         0(DI), SI; \
+	MOVQ         16(DI), DX; \
+	MOVQ         48(DI), R15; \
+	SHLQ         $3, R15; \
+	VBROADCASTSS 72(DI), Y12; \
+	VBROADCASTSS 76(DI), Y13; \
+	VPBROADCASTD 80(DI), Y14; \
+	MOVQ         40(DI), R13; \
+pix: \
+	XORQ CX, CX; \
+	MOVQ 8(DI), BX; \
+	MOVQ 24(DI), R8; \
+	MOVQ 32(DI), R9; \
+	MOVQ 56(DI), R10; \
+	MOVQ DX, R14; \
+blk: \
+	VMOVDQU (R8), Y0; \
+	XORQ    AX, AX; \
+tap: \
+	MOVQ       (SI)(AX*1), R11; \
+	MOVQ       8(SI)(AX*1), R12; \
+	VMOVQ      (R11)(CX*1), X1; \
+	VMOVQ      (R12)(CX*1), X2; \
+	VPUNPCKLBW X2, X1, X1; \
+	WIDEN      X1, Y1; \
+	VPMADDWD   (BX), Y1, Y1; \
+	VPADDD     Y1, Y0, Y0; \
+	ADDQ       $32, BX; \
+	ADDQ       $16, AX; \
+	CMPQ       AX, R15; \
+	JLT        tap; \
+	VCVTDQ2PS    Y0, Y0; \
+	VMULPS       (R9), Y0, Y0; \
+	VMAXPS       Y12, Y0, Y0; \
+	VMINPS       Y13, Y0, Y0; \
+	VCVTPS2DQ    Y0, Y0; \
+	VPADDD       Y14, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPACKSSDW    X1, X0, X0; \
+	PACK         X0, X0, X0; \
+	VMOVQ        X0, (R14); \
+	ADDQ $8, R14; \
+	ADDQ $8, CX; \
+	ADDQ $32, R8; \
+	ADDQ $32, R9; \
+	DECQ R10; \
+	JNZ  blk; \
+	ADDQ R15, SI; \
+	ADDQ 64(DI), DX; \
+	DECQ R13; \
+	JNZ  pix; \
+	VZEROUPPER; \
+	RET
+
+// func dwQU8AVX2(args *dwArgs)
+TEXT ·dwQU8AVX2(SB), NOSPLIT, $0-8
+	DWQ(VPMOVZXBW, VPACKUSWB)
+
+// func dwQS8AVX2(args *dwArgs)
+TEXT ·dwQS8AVX2(SB), NOSPLIT, $0-8
+	DWQ(VPMOVSXBW, VPACKSSWB)
+
+// float32: per pixel, 16 channels at a time (two FMA chains), then 8.
+// func dwFFMA(args *dwArgs)
+TEXT ·dwFFMA(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), DX
+	MOVQ         48(DI), R15
+	SHLQ         $3, R15
+	VBROADCASTSS 72(DI), Y12
+	VBROADCASTSS 76(DI), Y13
+	MOVQ         40(DI), R13
+	MOVQ         48(DI), R9
+	SHLQ         $5, R9 // bytes of one block's weights: ntaps*8 floats
+
+fpix:
+	XORQ CX, CX
+	MOVQ 8(DI), BX
+	MOVQ 24(DI), R8
+	MOVQ 56(DI), R10
+	MOVQ DX, R14
+
+fblk2:
+	CMPQ    R10, $2
+	JLT     fblk1
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y2
+	XORQ    AX, AX
+	MOVQ    BX, R12
+
+ftap2:
+	MOVQ        (SI)(AX*1), R11
+	VMOVUPS     (R11)(CX*1), Y1
+	VMOVUPS     32(R11)(CX*1), Y3
+	VFMADD231PS (R12), Y1, Y0
+	VFMADD231PS (R12)(R9*1), Y3, Y2
+	ADDQ        $32, R12
+	ADDQ        $8, AX
+	CMPQ        AX, R15
+	JLT         ftap2
+	VMAXPS      Y0, Y12, Y0
+	VMINPS      Y0, Y13, Y0
+	VMAXPS      Y2, Y12, Y2
+	VMINPS      Y2, Y13, Y2
+	VMOVUPS     Y0, (R14)
+	VMOVUPS     Y2, 32(R14)
+	ADDQ        $64, R14
+	ADDQ        $64, CX
+	ADDQ        $64, R8
+	LEAQ        (BX)(R9*2), BX
+	SUBQ        $2, R10
+	JMP         fblk2
+
+fblk1:
+	CMPQ    R10, $1
+	JLT     fdone
+	VMOVUPS (R8), Y0
+	XORQ    AX, AX
+
+ftap1:
+	MOVQ        (SI)(AX*1), R11
+	VMOVUPS     (R11)(CX*1), Y1
+	VFMADD231PS (BX), Y1, Y0
+	ADDQ        $32, BX
+	ADDQ        $8, AX
+	CMPQ        AX, R15
+	JLT         ftap1
+	VMAXPS      Y0, Y12, Y0
+	VMINPS      Y0, Y13, Y0
+	VMOVUPS     Y0, (R14)
+
+fdone:
+	ADDQ R15, SI
+	ADDQ 64(DI), DX
+	DECQ R13
+	JNZ  fpix
+	VZEROUPPER
+	RET
