@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// Depthwise convolution kernels for amd64 with AVX2 and FMA: see depthwise_simd.go for the
-// indirection table and weight layouts and dwArgs for the argument block (offsets below).
+// Depthwise convolution kernels for amd64 with AVX2 and FMA: see depthwise_simd.go for the tap
+// addressing and weight layouts, and dwArgs for the argument block (offsets below). Registers:
+// SI the pixel's taps, R14 the pixel's base address, DX its output, CX the channel's byte offset.
 
 // 8-bit: per pixel, per block of 8 channels, two taps per step: their 8 input bytes interleaved
 // (VPUNPCKLBW), widened to int16 pairs and multiplied by the pairs of tap weights (VPMADDWD).
@@ -11,25 +12,27 @@
 	MOVQ         args+0(FP), DI; \
 	MOVQ         0(DI), SI; \
 	MOVQ         16(DI), DX; \
+	MOVQ         72(DI), R14; \
 	MOVQ         48(DI), R15; \
 	SHLQ         $3, R15; \
-	VBROADCASTSS 72(DI), Y12; \
-	VBROADCASTSS 76(DI), Y13; \
-	VPBROADCASTD 80(DI), Y14; \
+	VBROADCASTSS 96(DI), Y12; \
+	VBROADCASTSS 100(DI), Y13; \
+	VPBROADCASTD 104(DI), Y14; \
+	MOVQ         24(DI), R8; \
+	MOVQ         32(DI), R9; \
 	MOVQ         40(DI), R13; \
 pix: \
 	XORQ CX, CX; \
 	MOVQ 8(DI), BX; \
-	MOVQ 24(DI), R8; \
-	MOVQ 32(DI), R9; \
 	MOVQ 56(DI), R10; \
-	MOVQ DX, R14; \
 blk: \
-	VMOVDQU (R8), Y0; \
+	VMOVDQU (R8)(CX*4), Y0; \
 	XORQ    AX, AX; \
 tap: \
 	MOVQ       (SI)(AX*1), R11; \
 	MOVQ       8(SI)(AX*1), R12; \
+	ADDQ       R14, R11; \
+	ADDQ       R14, R12; \
 	VMOVQ      (R11)(CX*1), X1; \
 	VMOVQ      (R12)(CX*1), X2; \
 	VPUNPCKLBW X2, X1, X1; \
@@ -41,7 +44,7 @@ tap: \
 	CMPQ       AX, R15; \
 	JLT        tap; \
 	VCVTDQ2PS    Y0, Y0; \
-	VMULPS       (R9), Y0, Y0; \
+	VMULPS       (R9)(CX*4), Y0, Y0; \
 	VMAXPS       Y12, Y0, Y0; \
 	VMINPS       Y13, Y0, Y0; \
 	VCVTPS2DQ    Y0, Y0; \
@@ -49,17 +52,15 @@ tap: \
 	VEXTRACTI128 $1, Y0, X1; \
 	VPACKSSDW    X1, X0, X0; \
 	PACK         X0, X0, X0; \
-	VMOVQ        X0, (R14); \
-	ADDQ $8, R14; \
-	ADDQ $8, CX; \
-	ADDQ $32, R8; \
-	ADDQ $32, R9; \
-	DECQ R10; \
-	JNZ  blk; \
-	ADDQ R15, SI; \
-	ADDQ 64(DI), DX; \
-	DECQ R13; \
-	JNZ  pix; \
+	VMOVQ        X0, (DX)(CX*1); \
+	ADDQ         $8, CX; \
+	DECQ         R10; \
+	JNZ          blk; \
+	ADDQ         88(DI), SI; \
+	ADDQ         80(DI), R14; \
+	ADDQ         64(DI), DX; \
+	DECQ         R13; \
+	JNZ          pix; \
 	VZEROUPPER; \
 	RET
 
@@ -71,37 +72,38 @@ TEXT ·dwQU8AVX2(SB), NOSPLIT, $0-8
 TEXT ·dwQS8AVX2(SB), NOSPLIT, $0-8
 	DWQ(VPMOVSXBW, VPACKSSWB)
 
-// float32: per pixel, 16 channels at a time (two FMA chains), then 8.
+// float32: per pixel, 16 channels at a time (two FMA chains), then 8. Y12, Y13: the clamp.
 // func dwFFMA(args *dwArgs)
 TEXT ·dwFFMA(SB), NOSPLIT, $0-8
 	MOVQ         args+0(FP), DI
 	MOVQ         0(DI), SI
 	MOVQ         16(DI), DX
+	MOVQ         72(DI), R14
 	MOVQ         48(DI), R15
 	SHLQ         $3, R15
-	VBROADCASTSS 72(DI), Y12
-	VBROADCASTSS 76(DI), Y13
-	MOVQ         40(DI), R13
 	MOVQ         48(DI), R9
 	SHLQ         $5, R9 // bytes of one block's weights: ntaps*8 floats
+	VBROADCASTSS 96(DI), Y12
+	VBROADCASTSS 100(DI), Y13
+	MOVQ         24(DI), R8
+	MOVQ         40(DI), R13
 
 fpix:
 	XORQ CX, CX
 	MOVQ 8(DI), BX
-	MOVQ 24(DI), R8
 	MOVQ 56(DI), R10
-	MOVQ DX, R14
 
 fblk2:
 	CMPQ    R10, $2
 	JLT     fblk1
-	VMOVUPS (R8), Y0
-	VMOVUPS 32(R8), Y2
+	VMOVUPS (R8)(CX*1), Y0
+	VMOVUPS 32(R8)(CX*1), Y2
 	XORQ    AX, AX
 	MOVQ    BX, R12
 
 ftap2:
 	MOVQ        (SI)(AX*1), R11
+	ADDQ        R14, R11
 	VMOVUPS     (R11)(CX*1), Y1
 	VMOVUPS     32(R11)(CX*1), Y3
 	VFMADD231PS (R12), Y1, Y0
@@ -114,11 +116,9 @@ ftap2:
 	VMINPS      Y0, Y13, Y0
 	VMAXPS      Y2, Y12, Y2
 	VMINPS      Y2, Y13, Y2
-	VMOVUPS     Y0, (R14)
-	VMOVUPS     Y2, 32(R14)
-	ADDQ        $64, R14
+	VMOVUPS     Y0, (DX)(CX*1)
+	VMOVUPS     Y2, 32(DX)(CX*1)
 	ADDQ        $64, CX
-	ADDQ        $64, R8
 	LEAQ        (BX)(R9*2), BX
 	SUBQ        $2, R10
 	JMP         fblk2
@@ -126,11 +126,12 @@ ftap2:
 fblk1:
 	CMPQ    R10, $1
 	JLT     fdone
-	VMOVUPS (R8), Y0
+	VMOVUPS (R8)(CX*1), Y0
 	XORQ    AX, AX
 
 ftap1:
 	MOVQ        (SI)(AX*1), R11
+	ADDQ        R14, R11
 	VMOVUPS     (R11)(CX*1), Y1
 	VFMADD231PS (BX), Y1, Y0
 	ADDQ        $32, BX
@@ -139,10 +140,11 @@ ftap1:
 	JLT         ftap1
 	VMAXPS      Y0, Y12, Y0
 	VMINPS      Y0, Y13, Y0
-	VMOVUPS     Y0, (R14)
+	VMOVUPS     Y0, (DX)(CX*1)
 
 fdone:
-	ADDQ R15, SI
+	ADDQ 88(DI), SI
+	ADDQ 80(DI), R14
 	ADDQ 64(DI), DX
 	DECQ R13
 	JNZ  fpix

@@ -175,9 +175,9 @@ func (k *depthwiseConv2D) run(lo, hi int) {
 		case Float32:
 			k.rowsSIMDF(in.Float32s(), n.inputs[1].Float32s(), k.simd.bias, out.Float32s(), lo, r0, r1)
 		case UInt8:
-			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), lo, r0, r1, false)
+			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), lo, r0, r1, dwUInt8)
 		case Int8:
-			rowsSIMDQ(k, in.Int8s(), out.Int8s(), lo, r0, r1, true)
+			rowsSIMDQ(k, in.Int8s(), out.Int8s(), lo, r0, r1, dwInt8)
 		}
 		return
 	}

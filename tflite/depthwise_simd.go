@@ -12,35 +12,51 @@ import "unsafe"
 // SMLAL, exact in int32; padding taps add zp·w, which the per-channel offset takes back:
 // offset = bias - zp·Σ_t w_t. Channels past the last multiple of 8 are computed in Go.
 
+// dwKind selects the depthwise routine runDW calls (a func value would make its args escape).
+type dwKind int
+
+const (
+	dwFloat32 dwKind = iota
+	dwUInt8
+	dwInt8
+)
+
 // dwKernel names this CPU's depthwise kernels (runDWQ and runDWF call them).
 type dwKernel struct {
 	name string
 }
 
-// dwArgs is what a depthwise kernel reads (the assembly relies on this layout).
+// dwArgs is what a depthwise kernel reads (the assembly relies on this layout). The address of
+// pixel i's tap t is base + i*pixStep + taps[i*tapStride/8 + t]: either a table of addresses
+// (base and pixStep 0) or, inside the image, one list of offsets shared by all pixels.
 type dwArgs struct {
-	taps     unsafe.Pointer // npix rows of ntaps input pointers
-	w        unsafe.Pointer // packed weights
-	out      unsafe.Pointer // output of pixel 0, channel 0
-	offset   unsafe.Pointer // int32 per channel (8-bit) or float32 bias (float)
-	scale    unsafe.Pointer // float32 per channel (8-bit)
-	npix     int
-	ntaps    int // pointers per pixel: the taps, padded to even for the 8-bit kernels
-	blocks   int // channel blocks of 8
-	outBytes int // bytes between output pixels
-	flo, fhi float32
-	outZp    int32
+	taps      unsafe.Pointer // tap addresses or offsets (uintptr)
+	w         unsafe.Pointer // packed weights
+	out       unsafe.Pointer // output of pixel 0, channel 0
+	offset    unsafe.Pointer // int32 per channel (8-bit) or float32 bias (float)
+	scale     unsafe.Pointer // float32 per channel (8-bit)
+	npix      int
+	ntaps     int // taps per pixel, padded to even for the 8-bit kernels
+	blocks    int // channel blocks of 8
+	outBytes  int // bytes between output pixels
+	base      uintptr
+	pixStep   uintptr
+	tapStride int
+	flo, fhi  float32
+	outZp     int32
 }
 
 // dwSIMD is the SIMD state of a depthwise convolution.
 type dwSIMD struct {
-	ntaps  int              // taps per pixel, padded to even for the 8-bit kernels
-	taps   []unsafe.Pointer // per worker slot: one output row's indirection table
-	zero   []byte           // a pixel of the input zero point (zero for float), padded
-	w16    []int16          // 8-bit: per block of 8 channels, per tap pair, per channel, the two taps' weights
-	wf     []float32        // float: per block, per tap, 8 weights
-	offset []int32          // 8-bit: bias - zp·Σ w, per channel
-	bias   []float32        // float: the bias, or zeros
+	ntaps    int       // taps per pixel, padded to even for the 8-bit kernels
+	taps     []uintptr // per worker slot: one output row's table of tap addresses
+	rel      []uintptr // tap offsets from a pixel's first tap, for pixels inside the image
+	cx0, cx1 int       // output columns whose taps are all inside the input's width
+	zero     []byte    // a pixel of the input zero point (zero for float), padded
+	w16      []int16   // 8-bit: per block of 8 channels, per tap pair, per channel, the two taps' weights
+	wf       []float32 // float: per block, per tap, 8 weights
+	offset   []int32   // 8-bit: bias - zp·Σ w, per channel
+	bias     []float32 // float: the bias, or zeros
 }
 
 // useSIMD reports whether the SIMD kernel takes this convolution.
@@ -58,7 +74,24 @@ func (k *depthwiseConv2D) prepareSIMD(slots int) {
 		elem = 1
 	}
 	s.ntaps = taps
-	s.taps = make([]unsafe.Pointer, slots*k.wx.out*taps)
+	s.taps = make([]uintptr, slots*k.wx.out*taps)
+	s.rel = make([]uintptr, taps)
+	pix := k.inC * elem
+	for fy := 0; fy < k.fH; fy++ {
+		for fx := 0; fx < k.fW; fx++ {
+			s.rel[fy*k.fW+fx] = uintptr(fy*k.wy.dilation*k.inW*pix + fx*k.wx.dilation*pix)
+		}
+	}
+	// Columns ox with 0 <= ox*stride - pad and ox*stride - pad + (fW-1)*dilation < inW; with
+	// channels past a multiple of 8, every pixel takes the table (the Go tail reads it too).
+	s.cx0 = min(k.wx.out, (k.wx.pad+k.wx.stride-1)/k.wx.stride)
+	s.cx1 = s.cx0
+	if last := k.inW - 1 - (k.fW-1)*k.wx.dilation + k.wx.pad; last >= 0 {
+		s.cx1 = max(s.cx0, min(k.wx.out, last/k.wx.stride+1))
+	}
+	if k.outC%8 != 0 {
+		s.cx0, s.cx1 = 0, 0
+	}
 	s.zero = make([]byte, roundUp(k.inC, 8)*elem)
 	if k.typ == UInt8 || k.typ == Int8 {
 		fill(s.zero, byte(k.inZp))
@@ -117,22 +150,23 @@ func (k *depthwiseConv2D) setOffsetsSIMD(bias []int32) {
 	}
 }
 
-// fillTaps writes output row oy of batch b's indirection table.
-func (k *depthwiseConv2D) fillTaps(taps []unsafe.Pointer, in unsafe.Pointer, elem, b, oy int) {
+// fillTaps writes the tap addresses of output pixels [ox0, ox1) of row oy of batch b into
+// taps, from pixel ox0 on.
+func (k *depthwiseConv2D) fillTaps(taps []uintptr, in unsafe.Pointer, elem, b, oy, ox0, ox1 int) {
 	s := &k.simd
-	zero := unsafe.Pointer(&s.zero[0])
-	rowBytes := k.inW * k.inC * elem
+	zero := uintptr(unsafe.Pointer(&s.zero[0]))
 	pix := k.inC * elem
+	nt := s.ntaps
 	for fy := 0; fy < k.fH; fy++ {
 		iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
 		valid := iy >= 0 && iy < k.inH
-		row := unsafe.Add(in, (b*k.inH+iy)*rowBytes)
-		for ox := 0; ox < k.wx.out; ox++ {
-			t := taps[ox*s.ntaps+fy*k.fW : ox*s.ntaps+fy*k.fW+k.fW]
+		row := uintptr(unsafe.Add(in, (b*k.inH+min(max(iy, 0), k.inH-1))*k.inW*pix))
+		for ox := ox0; ox < ox1; ox++ {
+			t := taps[(ox-ox0)*nt+fy*k.fW : (ox-ox0)*nt+fy*k.fW+k.fW]
 			ix := ox*k.wx.stride - k.wx.pad
 			for fx := range t {
 				if valid && ix >= 0 && ix < k.inW {
-					t[fx] = unsafe.Add(row, ix*pix)
+					t[fx] = row + uintptr(ix*pix)
 				} else {
 					t[fx] = zero
 				}
@@ -140,43 +174,83 @@ func (k *depthwiseConv2D) fillTaps(taps []unsafe.Pointer, in unsafe.Pointer, ele
 			}
 		}
 	}
-	if pad := s.ntaps - k.fH*k.fW; pad > 0 {
-		for ox := 0; ox < k.wx.out; ox++ {
-			for t := s.ntaps - pad; t < s.ntaps; t++ {
-				taps[ox*s.ntaps+t] = zero
-			}
+	for ox := ox0; ox < ox1; ox++ {
+		for t := k.fH * k.fW; t < nt; t++ {
+			taps[(ox-ox0)*nt+t] = zero
 		}
 	}
 }
 
+// rowValid reports whether every filter row of output row oy is inside the input.
+func (k *depthwiseConv2D) rowValid(oy int) bool {
+	iy := oy*k.wy.stride - k.wy.pad
+	return iy >= 0 && iy+(k.fH-1)*k.wy.dilation < k.inH
+}
+
+// runRow computes output row oy of batch b: the pixels inside the image with the shared
+// offsets, the others through the table.
+func (k *depthwiseConv2D) runRow(args *dwArgs, taps []uintptr, in, out unsafe.Pointer, elem, b, oy int, kind dwKind) {
+	s := &k.simd
+	c0, c1 := s.cx0, s.cx1
+	if !k.rowValid(oy) {
+		c0, c1 = k.wx.out, k.wx.out
+	}
+	part := func(ox0, ox1 int) {
+		if ox0 >= ox1 {
+			return
+		}
+		k.fillTaps(taps, in, elem, b, oy, ox0, ox1)
+		args.taps, args.base, args.pixStep, args.tapStride = unsafe.Pointer(&taps[0]), 0, 0, s.ntaps*8
+		args.npix, args.out = ox1-ox0, unsafe.Add(out, ox0*args.outBytes)
+		runDW(args, kind)
+	}
+	part(0, c0)
+	if c0 < c1 {
+		iy := oy*k.wy.stride - k.wy.pad
+		ix := c0*k.wx.stride - k.wx.pad
+		pix := k.inC * elem
+		args.taps, args.tapStride = unsafe.Pointer(&s.rel[0]), 0
+		args.base = uintptr(unsafe.Add(in, ((b*k.inH+iy)*k.inW+ix)*pix))
+		args.pixStep = uintptr(k.wx.stride * pix)
+		args.npix, args.out = c1-c0, unsafe.Add(out, c0*args.outBytes)
+		runDW(args, kind)
+	}
+	part(max(c0, c1), k.wx.out)
+}
+
 // rowsSIMDQ computes output rows [r0, r1) with the 8-bit kernel, using slot's table.
-func rowsSIMDQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, slot, r0, r1 int, signed bool) {
+func rowsSIMDQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, slot, r0, r1 int, kind dwKind) {
 	s := &k.simd
 	taps := s.taps[slot*k.wx.out*s.ntaps : (slot+1)*k.wx.out*s.ntaps]
 	c, blocks := k.outC, k.outC/8
 	args := dwArgs{
-		taps: unsafe.Pointer(&taps[0]), w: unsafe.Pointer(&s.w16[0]),
-		offset: unsafe.Pointer(&s.offset[0]), scale: unsafe.Pointer(&k.rq.scale[0]),
-		npix: k.wx.out, ntaps: s.ntaps, blocks: blocks, outBytes: c,
-		flo: k.rq.flo, fhi: k.rq.fhi, outZp: k.rq.outZp,
+		w: unsafe.Pointer(&s.w16[0]), offset: unsafe.Pointer(&s.offset[0]), scale: unsafe.Pointer(&k.rq.scale[0]),
+		ntaps: s.ntaps, blocks: blocks, outBytes: c, flo: k.rq.flo, fhi: k.rq.fhi, outZp: k.rq.outZp,
 	}
 	base := unsafe.Pointer(&in[0])
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
-		k.fillTaps(taps, base, 1, b, oy)
 		dst := out[(b*k.wy.out+oy)*k.wx.out*c:][:k.wx.out*c]
-		args.out = unsafe.Pointer(&dst[0])
-		runDWQ(&args, signed)
-		if tail := blocks * 8; tail < c {
-			for ox := 0; ox < k.wx.out; ox++ {
-				pt := taps[ox*s.ntaps:][:k.fH*k.fW]
-				for ch := tail; ch < c; ch++ {
-					acc := s.offset[ch]
-					for t, p := range pt {
-						acc += int32(*(*T)(unsafe.Add(p, ch))) * int32(k.wq[t*c+ch])
+		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 1, b, oy, kind)
+		if blocks*8 == c {
+			continue
+		}
+		// The channels past the last block of 8, with the same arithmetic.
+		for ox := 0; ox < k.wx.out; ox++ {
+			for ch := blocks * 8; ch < c; ch++ {
+				acc := s.offset[ch]
+				for fy := 0; fy < k.fH; fy++ {
+					iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
+					for fx := 0; fx < k.fW; fx++ {
+						ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
+						v := k.inZp
+						if iy >= 0 && iy < k.inH && ix >= 0 && ix < k.inW {
+							v = int32(in[((b*k.inH+iy)*k.inW+ix)*c+ch])
+						}
+						acc += v * int32(k.wq[(fy*k.fW+fx)*c+ch])
 					}
-					dst[ox*c+ch] = T(k.rq.apply(acc, ch))
 				}
+				dst[ox*c+ch] = T(k.rq.apply(acc, ch))
 			}
 		}
 	}
@@ -189,26 +263,30 @@ func (k *depthwiseConv2D) rowsSIMDF(in, filter, bias, out []float32, slot, r0, r
 	taps := s.taps[slot*k.wx.out*s.ntaps : (slot+1)*k.wx.out*s.ntaps]
 	c, blocks := k.outC, k.outC/8
 	args := dwArgs{
-		taps: unsafe.Pointer(&taps[0]), w: unsafe.Pointer(&s.wf[0]), offset: unsafe.Pointer(&bias[0]),
-		npix: k.wx.out, ntaps: s.ntaps, blocks: blocks, outBytes: c * 4, flo: k.lo, fhi: k.hi,
+		w: unsafe.Pointer(&s.wf[0]), offset: unsafe.Pointer(&bias[0]),
+		ntaps: s.ntaps, blocks: blocks, outBytes: c * 4, flo: k.lo, fhi: k.hi,
 	}
 	base := unsafe.Pointer(&in[0])
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
-		k.fillTaps(taps, base, 4, b, oy)
 		dst := out[(b*k.wy.out+oy)*k.wx.out*c:][:k.wx.out*c]
-		args.out = unsafe.Pointer(&dst[0])
-		runDWF(&args)
-		if tail := blocks * 8; tail < c {
-			for ox := 0; ox < k.wx.out; ox++ {
-				pt := taps[ox*s.ntaps:][:k.fH*k.fW]
-				for ch := tail; ch < c; ch++ {
-					acc := bias[ch]
-					for t, p := range pt {
-						acc += *(*float32)(unsafe.Add(p, ch*4)) * filter[t*c+ch]
+		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 4, b, oy, dwFloat32)
+		if blocks*8 == c {
+			continue
+		}
+		for ox := 0; ox < k.wx.out; ox++ {
+			for ch := blocks * 8; ch < c; ch++ {
+				acc := bias[ch]
+				for fy := 0; fy < k.fH; fy++ {
+					iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
+					for fx := 0; fx < k.fW; fx++ {
+						ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
+						if iy >= 0 && iy < k.inH && ix >= 0 && ix < k.inW {
+							acc += in[((b*k.inH+iy)*k.inW+ix)*c+ch] * filter[(fy*k.fW+fx)*c+ch]
+						}
 					}
-					dst[ox*c+ch] = min(max(acc, k.lo), k.hi)
 				}
+				dst[ox*c+ch] = min(max(acc, k.lo), k.hi)
 			}
 		}
 	}

@@ -64,12 +64,13 @@ func dwQS8AVX2(args *dwArgs)
 //go:noescape
 func dwFFMA(args *dwArgs)
 
-func runDWQ(args *dwArgs, signed bool) {
-	if signed {
-		dwQS8AVX2(args)
-	} else {
+func runDW(args *dwArgs, kind dwKind) {
+	switch kind {
+	case dwFloat32:
+		dwFFMA(args)
+	case dwUInt8:
 		dwQU8AVX2(args)
+	default:
+		dwQS8AVX2(args)
 	}
 }
-
-func runDWF(args *dwArgs) { dwFFMA(args) }

@@ -14,6 +14,4 @@ func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this b
 
 func runF(*fKernel, *fgemmArgs) { panic("tflite: no SIMD kernels in this build") }
 
-func runDWQ(*dwArgs, bool) { panic("tflite: no SIMD kernels in this build") }
-
-func runDWF(*dwArgs) { panic("tflite: no SIMD kernels in this build") }
+func runDW(*dwArgs, dwKind) { panic("tflite: no SIMD kernels in this build") }

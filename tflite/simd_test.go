@@ -239,6 +239,9 @@ func TestSIMDDepthwiseMatchesPortable(t *testing.T) {
 			c.fH, c.fW = 3, 3
 		}
 		c.outC = 1 // depth multiplier
+		if i%4 == 0 {
+			c.inC = 8 * (1 + r.IntN(4)) // whole blocks: the shared offsets inside the image
+		}
 		if i%10 == 0 {
 			c.outC = 2
 		}
