@@ -23,7 +23,8 @@ const (
 
 // dwKernel names this CPU's depthwise kernels (runDWQ and runDWF call them).
 type dwKernel struct {
-	name string
+	name     string
+	pairTaps bool // the 8-bit kernel takes two taps per step (their weights interleaved)
 }
 
 // dwArgs is what a depthwise kernel reads (the assembly relies on this layout). The address of
@@ -53,7 +54,7 @@ type dwSIMD struct {
 	rel      []uintptr // tap offsets from a pixel's first tap, for pixels inside the image
 	cx0, cx1 int       // output columns whose taps are all inside the input's width
 	zero     []byte    // a pixel of the input zero point (zero for float), padded
-	w16      []int16   // 8-bit: per block of 8 channels, per tap pair, per channel, the two taps' weights
+	w16      []int16   // 8-bit: per block of 8 channels, per tap, 8 weights (or per tap pair, per channel, 2)
 	wf       []float32 // float: per block, per tap, 8 weights
 	offset   []int32   // 8-bit: bias - zp·Σ w, per channel
 	bias     []float32 // float: the bias, or zeros
@@ -70,7 +71,9 @@ func (k *depthwiseConv2D) prepareSIMD(slots int) {
 	taps := k.fH * k.fW
 	elem := 4
 	if k.typ != Float32 {
-		taps = roundUp(taps, 2)
+		if simdDW.pairTaps {
+			taps = roundUp(taps, 2)
+		}
 		elem = 1
 	}
 	s.ntaps = taps
@@ -119,16 +122,21 @@ func (k *depthwiseConv2D) packSIMD(filter *Tensor) {
 		}
 		return
 	}
-	pairs := s.ntaps / 2
-	if cap(s.w16) < blocks*pairs*16 {
-		s.w16 = make([]int16, blocks*pairs*16)
+	size := blocks * s.ntaps * 8
+	if cap(s.w16) < size {
+		s.w16 = make([]int16, size)
 	}
-	s.w16 = s.w16[:blocks*pairs*16]
+	s.w16 = s.w16[:size]
 	clear(s.w16)
 	for b := 0; b < blocks; b++ {
 		for t := 0; t < taps; t++ {
 			for j := 0; j < 8; j++ {
-				s.w16[(b*pairs+t/2)*16+j*2+t%2] = k.wq[t*c+b*8+j]
+				w := k.wq[t*c+b*8+j]
+				if simdDW.pairTaps {
+					s.w16[(b*s.ntaps+t/2*2)*8+j*2+t%2] = w
+				} else {
+					s.w16[(b*s.ntaps+t)*8+j] = w
+				}
 			}
 		}
 	}

@@ -14,7 +14,7 @@ func amd64DW(ok bool) *dwKernel {
 	if !ok {
 		return nil
 	}
-	return &dwKernel{name: "avx2-8ch"}
+	return &dwKernel{name: "avx2-8ch", pairTaps: true}
 }
 
 func amd64Kernels(ok bool) (*qKernel, *fKernel) {

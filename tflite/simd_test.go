@@ -262,3 +262,26 @@ func TestSIMDDepthwiseMatchesPortable(t *testing.T) {
 		}
 	}
 }
+
+// TestSIMDKernelNames logs which kernels this CPU runs, so that a test log (under qemu with
+// several CPU models, say) shows which paths were checked.
+func TestSIMDKernelNames(t *testing.T) {
+	name := func(k any) string {
+		switch k := k.(type) {
+		case *qKernel:
+			if k != nil {
+				return k.name
+			}
+		case *fKernel:
+			if k != nil {
+				return k.name
+			}
+		case *dwKernel:
+			if k != nil {
+				return k.name
+			}
+		}
+		return "portable"
+	}
+	t.Logf("8-bit GEMM %s, float32 GEMM %s, depthwise %s", name(simdQ), name(simdF), name(simdDW))
+}

@@ -1,0 +1,82 @@
+//go:build !purego
+
+package tflite
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_arm64.go
+
+// Every arm64 CPU has NEON (Advanced SIMD). The 8-bit GEMM uses the dot-product instructions
+// (UDOT/SDOT, ARMv8.2's optional dotprod: Cortex-A55, A76 and later, the Raspberry Pi 5) where
+// the kernel's hardware capabilities say so, and SMLAL on int16 otherwise (Cortex-A53, A72: the
+// Raspberry Pi 3 and 4).
+var (
+	simdQ  = arm64QKernel(cpu.ARM64.HasASIMDDP)
+	simdF  = &fKernel{name: "neon-8x8", mr: 8, nr: 8}
+	simdDW = &dwKernel{name: "neon-8ch"}
+)
+
+func arm64QKernel(dot bool) *qKernel {
+	if dot {
+		return &qKernel{name: "neon-dot-8x8", mr: 8, nr: 8, ku: 4, kAlign: 16, aBytes: true, id: qDot}
+	}
+	return &qKernel{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}
+}
+
+// The 8-bit kernels' ids.
+const (
+	qSMLAL = iota
+	qDot
+)
+
+func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
+	switch {
+	case kern.id == qDot && signed:
+		qgemmS8Dot(args)
+	case kern.id == qDot:
+		qgemmU8Dot(args)
+	case signed:
+		qgemmS8SMLAL(args)
+	default:
+		qgemmU8SMLAL(args)
+	}
+}
+
+func runF(kern *fKernel, args *fgemmArgs) { fgemmNEON(args) }
+
+func runDW(args *dwArgs, kind dwKind) {
+	switch kind {
+	case dwFloat32:
+		dwFNEON(args)
+	case dwUInt8:
+		dwQU8NEON(args)
+	default:
+		dwQS8NEON(args)
+	}
+}
+
+// The kernels of gemm_arm64.s and depthwise_arm64.s (written by gen_arm64.go).
+
+//go:noescape
+func qgemmU8SMLAL(args *qgemmArgs)
+
+//go:noescape
+func qgemmS8SMLAL(args *qgemmArgs)
+
+//go:noescape
+func qgemmU8Dot(args *qgemmArgs)
+
+//go:noescape
+func qgemmS8Dot(args *qgemmArgs)
+
+//go:noescape
+func fgemmNEON(args *fgemmArgs)
+
+//go:noescape
+func dwQU8NEON(args *dwArgs)
+
+//go:noescape
+func dwQS8NEON(args *dwArgs)
+
+//go:noescape
+func dwFNEON(args *dwArgs)
