@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // DefaultMemoryLimit is the default cap on an interpreter's arena (activations and scratch).
@@ -63,7 +64,8 @@ type Interpreter struct {
 }
 
 // NewInterpreter binds every operator of m's main subgraph to its kernel, checks the graph,
-// copies constants into aligned memory, prepares every kernel and plans the tensor memory.
+// gives constants their memory (the model's own bytes where they are aligned for their type),
+// prepares every kernel and plans the tensor memory.
 // An op, type or option the runtime does not support is reported here (wrapping ErrUnsupported)
 // with the operator's index, name and code.
 func NewInterpreter(m *Model, opts ...Option) (*Interpreter, error) {
@@ -91,13 +93,21 @@ func (ip *Interpreter) build() error {
 	sg := ip.sg
 	m := ip.model
 	ip.tensors = make([]*Tensor, len(sg.tensors))
-	// Constants are copied once per distinct piece of the file, not per buffer index: buffer
-	// tables may share one data vector, and copying it per tensor would multiply memory.
+	// A constant is read in place, from the model's bytes, when they are aligned for its type
+	// (kernels never write constants, and the converters align buffers): interpreters of one
+	// model share them. Others are copied into aligned memory once per distinct piece of the
+	// file, not per buffer index: buffer tables may share one data vector, and copying it per
+	// tensor would multiply memory. Graph inputs and outputs are always copies, since callers
+	// write them.
 	type span struct {
 		p *byte
 		n int
 	}
 	consts := make(map[span][]byte)
+	io := make(map[int]bool)
+	for _, i := range append(slices.Clone(sg.inputs), sg.outputs...) {
+		io[i] = true
+	}
 	for i := range sg.tensors {
 		td := &sg.tensors[i]
 		t := &Tensor{
@@ -110,7 +120,13 @@ func (ip *Interpreter) build() error {
 		if data := m.tensorData(td); len(data) > 0 {
 			key := span{&data[0], len(data)}
 			c, ok := consts[key]
-			if !ok {
+			switch {
+			case io[i]:
+				c = slices.Clip(append(alignedBytes(len(data))[:0], data...))
+			case ok:
+			case uintptr(unsafe.Pointer(&data[0]))%uintptr(max(1, td.typ.Size())) == 0:
+				c = slices.Clip(data)
+			default:
 				c = alignedBytes(len(data))
 				copy(c, data)
 				consts[key] = c

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 func newInterp(t testing.TB, path string, opts ...Option) *Interpreter {
@@ -204,5 +205,41 @@ func BenchmarkInvokeOverhead(b *testing.B) {
 		if err := ip.Invoke(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Constants are read from the model's bytes, shared by its interpreters, not copied: the SSD's
+// weights would otherwise take 4 MB more per interpreter. Graph inputs are the interpreter's own.
+func TestConstantsReadInPlace(t *testing.T) {
+	m := mustLoad(t, modelDetect)
+	inModel := func(b []byte) bool {
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(m.raw)))
+		return p >= start && p < start+uintptr(len(m.raw))
+	}
+	var views, copies, bytes int
+	for _, threads := range []int{1, 2} {
+		ip, err := NewInterpreter(m, WithThreads(threads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ip.Close()
+		for _, tn := range ip.tensors {
+			switch {
+			case !tn.constant:
+			case inModel(tn.data):
+				views++
+				bytes += len(tn.data)
+			default:
+				copies++
+			}
+		}
+		if inModel(ip.Input(0).data) {
+			t.Error("the graph input is the model's memory")
+		}
+	}
+	t.Logf("%d constants read in place (%d bytes), %d copied", views, bytes, copies)
+	if views == 0 || copies > views/10 {
+		t.Errorf("%d constants read in place, %d copied", views, copies)
 	}
 }
