@@ -137,6 +137,10 @@ func (k *activationKernel) run(lo, hi int) {
 	}
 	src := viewAs[float32](k.in)[lo:hi]
 	dst := viewAs[float32](k.out)[lo:hi]
+	if clo, chi, ok := clampBounds(k.fn); ok {
+		done := ewF32(ewClamp, dst, src, nil, clo, chi)
+		src, dst = src[done:], dst[done:]
+	}
 	switch k.fn {
 	case activationLogistic:
 		for i, x := range src {
@@ -163,6 +167,19 @@ func (k *activationKernel) run(lo, hi int) {
 			dst[i] = min(max(x, -1), 1)
 		}
 	}
+}
+
+// clampBounds returns the bounds of a clamping activation: RELU is a clamp to [0, +Inf].
+func clampBounds(fn activation) (lo, hi float32, ok bool) {
+	switch fn {
+	case activationRelu:
+		return 0, float32(math.Inf(1)), true
+	case activationRelu6:
+		return 0, 6, true
+	case activationReluN1To1:
+		return -1, 1, true
+	}
+	return 0, 0, false
 }
 
 // LEAKY_RELU (x or alpha*x), ELU (x, or e^x - 1 below zero) and GELU (x*Φ(x), or its tanh

@@ -163,6 +163,18 @@ func binaryRows[T float32 | int32 | int64](op int, p *broadcastPlan, lo, hi int,
 		dst := out[o : o+p.inner]
 		if sa == 1 && sb == 1 {
 			x, y := a[ia:ia+len(dst)], b[ib:ib+len(dst)]
+			if f, ok := any(dst).([]float32); ok {
+				// The SIMD kernel takes whole vectors; the loops below finish the row.
+				ew := ewMul
+				switch op {
+				case opAdd:
+					ew = ewAdd
+				case opSub:
+					ew = ewSub
+				}
+				done := ewF32(ew, f, any(x).([]float32), any(y).([]float32), float32(cmin), float32(cmax))
+				dst, x, y = dst[done:], x[done:], y[done:]
+			}
 			switch op {
 			case opAdd:
 				for i := range dst {

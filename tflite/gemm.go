@@ -336,6 +336,7 @@ type im2colGeom struct {
 func im2col[T float32 | uint8 | int8](dst, in []T, g *im2colGeom, m0, m1 int, pad T) {
 	k := g.filterH * g.filtW * g.inC
 	c := g.inC
+	span := g.filtW * c // one filter row's values, contiguous in the input when dilation is 1
 	for m := m0; m < m1; m++ {
 		row := dst[(m-m0)*k : (m-m0+1)*k]
 		b := m / (g.outH * g.outW)
@@ -343,25 +344,43 @@ func im2col[T float32 | uint8 | int8](dst, in []T, g *im2colGeom, m0, m1 int, pa
 		ox := m % g.outW
 		iy0 := oy*g.wy.stride - g.wy.pad
 		ix0 := ox*g.wx.stride - g.wx.pad
+		inside := g.wx.dilation == 1 && ix0 >= 0 && ix0+g.filtW <= g.inW
 		o := 0
 		for fy := 0; fy < g.filterH; fy++ {
 			iy := iy0 + fy*g.wy.dilation
 			if iy < 0 || iy >= g.inH {
-				fill(row[o:o+g.filtW*c], pad)
-				o += g.filtW * c
+				fill(row[o:o+span], pad)
+				o += span
 				continue
 			}
 			base := (b*g.inH + iy) * g.inW
+			if inside {
+				copySmall(row[o:o+span], in[(base+ix0)*c:(base+ix0)*c+span])
+				o += span
+				continue
+			}
 			for fx := 0; fx < g.filtW; fx++ {
 				ix := ix0 + fx*g.wx.dilation
 				if ix < 0 || ix >= g.inW {
 					fill(row[o:o+c], pad)
 				} else {
-					copy(row[o:o+c], in[(base+ix)*c:(base+ix+1)*c])
+					copySmall(row[o:o+c], in[(base+ix)*c:(base+ix+1)*c])
 				}
 				o += c
 			}
 		}
+	}
+}
+
+// copySmall is copy without the call for the few values of a filter row of a thin input.
+func copySmall[T any](dst, src []T) {
+	if len(src) > 32 {
+		copy(dst, src)
+		return
+	}
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = v
 	}
 }
 

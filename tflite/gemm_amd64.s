@@ -224,3 +224,62 @@ fnext:
 	JNZ  fpanel
 	VZEROUPPER
 	RET
+
+// Element-wise float32 (see ewArgs): 8 values per step, clamped as FSTORE does.
+#define EWSTORE \
+	VMAXPS  Y0, Y14, Y0; \
+	VMINPS  Y0, Y15, Y0; \
+	VMOVUPS Y0, (DX); \
+	ADDQ    $32, SI; \
+	ADDQ    $32, BX; \
+	ADDQ    $32, DX; \
+	DECQ    CX
+
+// func ewF32AVX2(args *ewArgs)
+TEXT ·ewF32AVX2(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), DI
+	MOVQ         0(DI), DX
+	MOVQ         8(DI), SI
+	MOVQ         16(DI), BX
+	MOVQ         24(DI), CX
+	MOVQ         32(DI), AX
+	VBROADCASTSS 40(DI), Y14
+	VBROADCASTSS 44(DI), Y15
+	SHRQ         $3, CX
+	JZ           ewdone
+	CMPQ         AX, $0
+	JEQ          ewadd
+	CMPQ         AX, $1
+	JEQ          ewsub
+	CMPQ         AX, $2
+	JEQ          ewmul
+
+ewclamp:
+	VMOVUPS (SI), Y0
+	EWSTORE
+	JNZ     ewclamp
+	JMP     ewdone
+
+ewadd:
+	VMOVUPS (SI), Y0
+	VADDPS  (BX), Y0, Y0
+	EWSTORE
+	JNZ     ewadd
+	JMP     ewdone
+
+ewsub:
+	VMOVUPS (SI), Y0
+	VSUBPS  (BX), Y0, Y0
+	EWSTORE
+	JNZ     ewsub
+	JMP     ewdone
+
+ewmul:
+	VMOVUPS (SI), Y0
+	VMULPS  (BX), Y0, Y0
+	EWSTORE
+	JNZ     ewmul
+
+ewdone:
+	VZEROUPPER
+	RET

@@ -1692,3 +1692,75 @@ fnext:
 	SUBS $1, R14
 	BNE  fpanel
 	RET
+
+// func ewF32NEON(args *ewArgs)
+TEXT ·ewF32NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	ADD  $40, R0, R17
+	VLD1R (R17), [V12.S4]
+	ADD  $44, R0, R17
+	VLD1R (R17), [V13.S4]
+	LSR  $3, R4
+	CBZ  R4, ewdone
+	CMP  $0, R5
+	BEQ  ewadd
+	CMP  $1, R5
+	BEQ  ewsub
+	CMP  $2, R5
+	BEQ  ewmul
+ewclamp:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
+	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD $0x4eadf421 // fmin v1.4s, v1.4s, v13.4s
+	VST1.P [V0.S4, V1.S4], 32(R1)
+	SUBS $1, R4
+	BNE  ewclamp
+	B    ewdone
+ewadd:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	VLD1.P 32(R3), [V2.S4, V3.S4]
+	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
+	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD $0x4eadf421 // fmin v1.4s, v1.4s, v13.4s
+	VST1.P [V0.S4, V1.S4], 32(R1)
+	SUBS $1, R4
+	BNE  ewadd
+	B    ewdone
+ewsub:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	VLD1.P 32(R3), [V2.S4, V3.S4]
+	WORD $0x4ea2d400 // fsub v0.4s, v0.4s, v2.4s
+	WORD $0x4ea3d421 // fsub v1.4s, v1.4s, v3.4s
+	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
+	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD $0x4eadf421 // fmin v1.4s, v1.4s, v13.4s
+	VST1.P [V0.S4, V1.S4], 32(R1)
+	SUBS $1, R4
+	BNE  ewsub
+	B    ewdone
+ewmul:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	VLD1.P 32(R3), [V2.S4, V3.S4]
+	WORD $0x6e22dc00 // fmul v0.4s, v0.4s, v2.4s
+	WORD $0x6e23dc21 // fmul v1.4s, v1.4s, v3.4s
+	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
+	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD $0x4eadf421 // fmin v1.4s, v1.4s, v13.4s
+	VST1.P [V0.S4, V1.S4], 32(R1)
+	SUBS $1, R4
+	BNE  ewmul
+	B    ewdone
+ewdone:
+	RET

@@ -205,14 +205,21 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 		ix0 := ox*g.wx.stride - g.wx.pad
 		var s int32
 		o := r * t.kp
+		span := g.filtW * c
+		inside := g.wx.dilation == 1 && ix0 >= 0 && ix0+g.filtW <= g.inW
 		for fy := 0; fy < g.filterH; fy++ {
 			iy := iy0 + fy*g.wy.dilation
 			if iy < 0 || iy >= g.inH {
-				s += tileFill(t, o, g.filtW*c, pad)
-				o += g.filtW * c
+				s += tileFill(t, o, span, pad)
+				o += span
 				continue
 			}
 			base := (b*g.inH + iy) * g.inW
+			if inside {
+				s += tilePut(t, o, in[(base+ix0)*c:(base+ix0)*c+span])
+				o += span
+				continue
+			}
 			for fx := 0; fx < g.filtW; fx++ {
 				ix := ix0 + fx*g.wx.dilation
 				if ix < 0 || ix >= g.inW {

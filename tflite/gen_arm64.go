@@ -53,6 +53,7 @@ func main() {
 		qgemmDot(&g, signed)
 	}
 	fgemm(&g)
+	ew(&g)
 	d.p(header)
 	d.p("// Depthwise convolution kernels for arm64 (NEON): see depthwise_simd.go for the tap")
 	d.p("// addressing and weight layouts, and dwArgs for the argument block (offsets below).")
@@ -465,4 +466,47 @@ func encode(t *text) error {
 		t.lines[i] = fmt.Sprintf("\tWORD $0x%s // %s", words[j], t.lines[i])
 	}
 	return nil
+}
+
+// ew: element-wise float32 (ewArgs: dst 0, a 8, b 16, n 24, op 32, lo 40, hi 44), 8 values
+// per step, clamped with FMAX/FMIN.
+func ew(t *text) {
+	t.p("")
+	t.p("// func ewF32NEON(args *ewArgs)")
+	t.p("TEXT ·ewF32NEON(SB), NOSPLIT, $0-8")
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 8(R0), R2")
+	t.p("\tMOVD 16(R0), R3")
+	t.p("\tMOVD 24(R0), R4")
+	t.p("\tMOVD 32(R0), R5")
+	t.p("\tADD  $40, R0, R17")
+	t.p("\tVLD1R (R17), [V12.S4]")
+	t.p("\tADD  $44, R0, R17")
+	t.p("\tVLD1R (R17), [V13.S4]")
+	t.p("\tLSR  $3, R4")
+	t.p("\tCBZ  R4, ewdone")
+	for i, name := range []string{"ewadd", "ewsub", "ewmul"} {
+		t.p("\tCMP  $%d, R5", i)
+		t.p("\tBEQ  %s", name)
+	}
+	for _, op := range []string{"clamp", "add", "sub", "mul"} {
+		t.p("ew%s:", op)
+		t.p("\tVLD1.P 32(R2), [V0.S4, V1.S4]")
+		if op != "clamp" {
+			t.p("\tVLD1.P 32(R3), [V2.S4, V3.S4]")
+			t.n("f%s v0.4s, v0.4s, v2.4s", op)
+			t.n("f%s v1.4s, v1.4s, v3.4s", op)
+		}
+		for _, v := range []int{0, 1} {
+			t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
+			t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
+		}
+		t.p("\tVST1.P [V0.S4, V1.S4], 32(R1)")
+		t.p("\tSUBS $1, R4")
+		t.p("\tBNE  ew%s", op)
+		t.p("\tB    ewdone")
+	}
+	t.p("ewdone:")
+	t.p("\tRET")
 }

@@ -10,6 +10,15 @@ var simdQ, simdF = amd64Kernels(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
 var simdDW = amd64DW(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
+var simdEW = amd64EW(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
+
+func amd64EW(ok bool) *ewKernel {
+	if !ok {
+		return nil
+	}
+	return &ewKernel{name: "avx2"}
+}
+
 func amd64DW(ok bool) *dwKernel {
 	if !ok {
 		return nil
@@ -74,3 +83,10 @@ func runDW(args *dwArgs, kind dwKind) {
 		dwQS8AVX2(args)
 	}
 }
+
+// ewF32AVX2 is the element-wise float32 kernel (gemm_amd64.s).
+//
+//go:noescape
+func ewF32AVX2(args *ewArgs)
+
+func runEW(args *ewArgs) { ewF32AVX2(args) }

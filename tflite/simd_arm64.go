@@ -14,6 +14,7 @@ var (
 	simdQ  = arm64QKernel(cpu.ARM64.HasASIMDDP)
 	simdF  = &fKernel{name: "neon-8x8", mr: 8, nr: 8}
 	simdDW = &dwKernel{name: "neon-8ch"}
+	simdEW = &ewKernel{name: "neon"}
 )
 
 func arm64QKernel(dot bool) *qKernel {
@@ -43,6 +44,8 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) { fgemmNEON(args) }
+
+func runEW(args *ewArgs) { ewF32NEON(args) }
 
 func runDW(args *dwArgs, kind dwKind) {
 	switch kind {
@@ -80,3 +83,6 @@ func dwQS8NEON(args *dwArgs)
 
 //go:noescape
 func dwFNEON(args *dwArgs)
+
+//go:noescape
+func ewF32NEON(args *ewArgs)

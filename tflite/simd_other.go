@@ -8,6 +8,7 @@ var (
 	simdQ  *qKernel
 	simdF  *fKernel
 	simdDW *dwKernel
+	simdEW *ewKernel
 )
 
 func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this build") }
@@ -15,3 +16,5 @@ func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this b
 func runF(*fKernel, *fgemmArgs) { panic("tflite: no SIMD kernels in this build") }
 
 func runDW(*dwArgs, dwKind) { panic("tflite: no SIMD kernels in this build") }
+
+func runEW(*ewArgs) { panic("tflite: no SIMD kernels in this build") }

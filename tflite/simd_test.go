@@ -285,3 +285,50 @@ func TestSIMDKernelNames(t *testing.T) {
 	}
 	t.Logf("8-bit GEMM %s, float32 GEMM %s, depthwise %s", name(simdQ), name(simdF), name(simdDW))
 }
+
+// TestSIMDElementwiseMatchesPortable: float ADD, SUB and MUL with fused activations, and the
+// clamping activations, on lengths around the vector width, with infinities and NaNs.
+func TestSIMDElementwiseMatchesPortable(t *testing.T) {
+	requireSIMD(t)
+	old := simdEW
+	defer func() { simdEW = old }()
+	r := rand.New(rand.NewPCG(59, 60))
+	special := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0, float32(math.Copysign(0, -1)), 6, -1, 1e30}
+	randTensor := func(n int) *Tensor {
+		x := newTensor("x", Float32, []int{1, n}, nil)
+		for i := range x.Float32s() {
+			x.Float32s()[i] = float32(r.NormFloat64() * 4)
+			if r.IntN(10) == 0 {
+				x.Float32s()[i] = special[r.IntN(len(special))]
+			}
+		}
+		return x
+	}
+	run := func(name string, f kernelFactory, opts mapOptions, inputs []*Tensor) {
+		outs := make([]*Tensor, 2)
+		for i, ew := range []*ewKernel{old, nil} {
+			simdEW = ew
+			outs[i] = newTensor("out", Float32, nil, nil)
+			if err := runOpPool(t, name, f, opts, nil, cloneOperands(inputs), []*Tensor{outs[i]}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		compareOutputs(t, name, outs[0], outs[1])
+	}
+	for _, n := range []int{1, 7, 8, 9, 16, 31, 64, 100} {
+		for _, op := range []struct {
+			name string
+			f    kernelFactory
+		}{{"ADD", newAdd}, {"SUB", newSub}, {"MUL", newMul}} {
+			for _, act := range []int8{actNone, actRelu, actRelu6, actReluN1To1} {
+				run(fmt.Sprintf("%s n=%d act=%d", op.name, n, act), op.f, mapOptions{slotArithActivation: act}, []*Tensor{randTensor(n), randTensor(n)})
+			}
+		}
+		for _, a := range []struct {
+			name string
+			f    kernelFactory
+		}{{"RELU", newRelu}, {"RELU6", newRelu6}, {"RELU_N1_TO_1", newReluN1To1}} {
+			run(fmt.Sprintf("%s n=%d", a.name, n), a.f, nil, []*Tensor{randTensor(n)})
+		}
+	}
+}
