@@ -173,7 +173,7 @@ func (k *depthwiseConv2D) run(lo, hi int) {
 	if k.useSIMD() {
 		switch k.typ {
 		case Float32:
-			k.rowsSIMDF(in.Float32s(), n.inputs[1].Float32s(), k.simd.bias, out.Float32s(), lo, r0, r1)
+			k.rowsSIMDF(in.Float32s(), k.simd.bias, out.Float32s(), lo, r0, r1)
 		case UInt8:
 			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), lo, r0, r1, dwUInt8)
 		case Int8:

@@ -10,7 +10,7 @@ import "unsafe"
 // kernel takes two taps per step: it interleaves their input bytes, widens them to int16 and
 // multiplies by the interleaved tap weights (minus the filter zero point) with VPMADDWD or
 // SMLAL, exact in int32; padding taps add zp·w, which the per-channel offset takes back:
-// offset = bias - zp·Σ_t w_t. Channels past the last multiple of 8 are computed in Go.
+// offset = bias - zp·Σ_t w_t.
 
 // dwKind selects the depthwise routine runDW calls (a func value would make its args escape).
 type dwKind int
@@ -85,15 +85,11 @@ func (k *depthwiseConv2D) prepareSIMD(slots int) {
 			s.rel[fy*k.fW+fx] = uintptr(fy*k.wy.dilation*k.inW*pix + fx*k.wx.dilation*pix)
 		}
 	}
-	// Columns ox with 0 <= ox*stride - pad and ox*stride - pad + (fW-1)*dilation < inW; with
-	// channels past a multiple of 8, every pixel takes the table (the Go tail reads it too).
+	// Columns ox with 0 <= ox*stride - pad and ox*stride - pad + (fW-1)*dilation < inW.
 	s.cx0 = min(k.wx.out, (k.wx.pad+k.wx.stride-1)/k.wx.stride)
 	s.cx1 = s.cx0
 	if last := k.inW - 1 - (k.fW-1)*k.wx.dilation + k.wx.pad; last >= 0 {
 		s.cx1 = max(s.cx0, min(k.wx.out, last/k.wx.stride+1))
-	}
-	if k.outC%8 != 0 {
-		s.cx0, s.cx1 = 0, 0
 	}
 	s.zero = make([]byte, roundUp(k.inC, 8)*elem)
 	if k.typ == UInt8 || k.typ == Int8 {
@@ -108,7 +104,8 @@ func (k *depthwiseConv2D) prepareSIMD(slots int) {
 // filter.
 func (k *depthwiseConv2D) packSIMD(filter *Tensor) {
 	s := &k.simd
-	c, taps, blocks := k.outC, k.fH*k.fW, k.outC/8
+	c, taps, blocks := k.outC, k.fH*k.fW, (k.outC+7)/8
+	first := func(b int) int { return min(b*8, c-8) } // the last block may overlap the one before
 	if k.typ == Float32 {
 		w := filter.Float32s()
 		if cap(s.wf) < blocks*taps*8 {
@@ -117,7 +114,7 @@ func (k *depthwiseConv2D) packSIMD(filter *Tensor) {
 		s.wf = s.wf[:blocks*taps*8]
 		for b := 0; b < blocks; b++ {
 			for t := 0; t < taps; t++ {
-				copy(s.wf[(b*taps+t)*8:(b*taps+t+1)*8], w[t*c+b*8:t*c+b*8+8])
+				copy(s.wf[(b*taps+t)*8:(b*taps+t+1)*8], w[t*c+first(b):t*c+first(b)+8])
 			}
 		}
 		return
@@ -131,7 +128,7 @@ func (k *depthwiseConv2D) packSIMD(filter *Tensor) {
 	for b := 0; b < blocks; b++ {
 		for t := 0; t < taps; t++ {
 			for j := 0; j < 8; j++ {
-				w := k.wq[t*c+b*8+j]
+				w := k.wq[t*c+first(b)+j]
 				if simdDW.pairTaps {
 					s.w16[(b*s.ntaps+t/2*2)*8+j*2+t%2] = w
 				} else {
@@ -197,7 +194,8 @@ func (k *depthwiseConv2D) rowValid(oy int) bool {
 
 // runRow computes output row oy of batch b: the pixels inside the image with the shared
 // offsets, the others through the table.
-func (k *depthwiseConv2D) runRow(args *dwArgs, taps []uintptr, in, out unsafe.Pointer, elem, b, oy int, kind dwKind) {
+// shift (bytes) is added to every tap address: the channel the pass starts at.
+func (k *depthwiseConv2D) runRow(args *dwArgs, taps []uintptr, in, out unsafe.Pointer, elem, b, oy, shift int, kind dwKind) {
 	s := &k.simd
 	c0, c1 := s.cx0, s.cx1
 	if !k.rowValid(oy) {
@@ -208,7 +206,7 @@ func (k *depthwiseConv2D) runRow(args *dwArgs, taps []uintptr, in, out unsafe.Po
 			return
 		}
 		k.fillTaps(taps, in, elem, b, oy, ox0, ox1)
-		args.taps, args.base, args.pixStep, args.tapStride = unsafe.Pointer(&taps[0]), 0, 0, s.ntaps*8
+		args.taps, args.base, args.pixStep, args.tapStride = unsafe.Pointer(&taps[0]), uintptr(shift), 0, s.ntaps*8
 		args.npix, args.out = ox1-ox0, unsafe.Add(out, ox0*args.outBytes)
 		runDW(args, kind)
 	}
@@ -218,13 +216,17 @@ func (k *depthwiseConv2D) runRow(args *dwArgs, taps []uintptr, in, out unsafe.Po
 		ix := c0*k.wx.stride - k.wx.pad
 		pix := k.inC * elem
 		args.taps, args.tapStride = unsafe.Pointer(&s.rel[0]), 0
-		args.base = uintptr(unsafe.Add(in, ((b*k.inH+iy)*k.inW+ix)*pix))
+		args.base = uintptr(unsafe.Add(in, ((b*k.inH+iy)*k.inW+ix)*pix+shift))
 		args.pixStep = uintptr(k.wx.stride * pix)
 		args.npix, args.out = c1-c0, unsafe.Add(out, c0*args.outBytes)
 		runDW(args, kind)
 	}
 	part(max(c0, c1), k.wx.out)
 }
+
+// The channels past the last multiple of 8 are computed by a second pass over the row with one
+// block of the last 8 channels (overlapping the block before; its weights are packed last): the
+// tap addresses shift by a base, so the same tables serve.
 
 // rowsSIMDQ computes output rows [r0, r1) with the 8-bit kernel, using slot's table.
 func rowsSIMDQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, slot, r0, r1 int, kind dwKind) {
@@ -235,38 +237,26 @@ func rowsSIMDQ[T uint8 | int8](k *depthwiseConv2D, in, out []T, slot, r0, r1 int
 		w: unsafe.Pointer(&s.w16[0]), offset: unsafe.Pointer(&s.offset[0]), scale: unsafe.Pointer(&k.rq.scale[0]),
 		ntaps: s.ntaps, blocks: blocks, outBytes: c, flo: k.rq.flo, fhi: k.rq.fhi, outZp: k.rq.outZp,
 	}
+	tail := args
+	if blocks*8 < c {
+		tail.blocks = 1
+		tail.w = unsafe.Pointer(&s.w16[blocks*s.ntaps*8])
+		tail.offset, tail.scale = unsafe.Pointer(&s.offset[c-8]), unsafe.Pointer(&k.rq.scale[c-8])
+	}
 	base := unsafe.Pointer(&in[0])
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
 		dst := out[(b*k.wy.out+oy)*k.wx.out*c:][:k.wx.out*c]
-		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 1, b, oy, kind)
-		if blocks*8 == c {
-			continue
-		}
-		// The channels past the last block of 8, with the same arithmetic.
-		for ox := 0; ox < k.wx.out; ox++ {
-			for ch := blocks * 8; ch < c; ch++ {
-				acc := s.offset[ch]
-				for fy := 0; fy < k.fH; fy++ {
-					iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
-					for fx := 0; fx < k.fW; fx++ {
-						ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
-						v := k.inZp
-						if iy >= 0 && iy < k.inH && ix >= 0 && ix < k.inW {
-							v = int32(in[((b*k.inH+iy)*k.inW+ix)*c+ch])
-						}
-						acc += v * int32(k.wq[(fy*k.fW+fx)*c+ch])
-					}
-				}
-				dst[ox*c+ch] = T(k.rq.apply(acc, ch))
-			}
+		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 1, b, oy, 0, kind)
+		if blocks*8 < c {
+			k.runRow(&tail, taps, base, unsafe.Pointer(&dst[c-8]), 1, b, oy, c-8, kind)
 		}
 	}
 }
 
 // rowsSIMDF computes output rows [r0, r1) with the float kernel, using slot's table. bias has
 // outC values (zeros for none).
-func (k *depthwiseConv2D) rowsSIMDF(in, filter, bias, out []float32, slot, r0, r1 int) {
+func (k *depthwiseConv2D) rowsSIMDF(in, bias, out []float32, slot, r0, r1 int) {
 	s := &k.simd
 	taps := s.taps[slot*k.wx.out*s.ntaps : (slot+1)*k.wx.out*s.ntaps]
 	c, blocks := k.outC, k.outC/8
@@ -274,28 +264,19 @@ func (k *depthwiseConv2D) rowsSIMDF(in, filter, bias, out []float32, slot, r0, r
 		w: unsafe.Pointer(&s.wf[0]), offset: unsafe.Pointer(&bias[0]),
 		ntaps: s.ntaps, blocks: blocks, outBytes: c * 4, flo: k.lo, fhi: k.hi,
 	}
+	tail := args
+	if blocks*8 < c {
+		tail.blocks = 1
+		tail.w = unsafe.Pointer(&s.wf[blocks*s.ntaps*8])
+		tail.offset = unsafe.Pointer(&bias[c-8])
+	}
 	base := unsafe.Pointer(&in[0])
 	for r := r0; r < r1; r++ {
 		b, oy := r/k.wy.out, r%k.wy.out
 		dst := out[(b*k.wy.out+oy)*k.wx.out*c:][:k.wx.out*c]
-		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 4, b, oy, dwFloat32)
-		if blocks*8 == c {
-			continue
-		}
-		for ox := 0; ox < k.wx.out; ox++ {
-			for ch := blocks * 8; ch < c; ch++ {
-				acc := bias[ch]
-				for fy := 0; fy < k.fH; fy++ {
-					iy := oy*k.wy.stride - k.wy.pad + fy*k.wy.dilation
-					for fx := 0; fx < k.fW; fx++ {
-						ix := ox*k.wx.stride - k.wx.pad + fx*k.wx.dilation
-						if iy >= 0 && iy < k.inH && ix >= 0 && ix < k.inW {
-							acc += in[((b*k.inH+iy)*k.inW+ix)*c+ch] * filter[(fy*k.fW+fx)*c+ch]
-						}
-					}
-				}
-				dst[ox*c+ch] = min(max(acc, k.lo), k.hi)
-			}
+		k.runRow(&args, taps, base, unsafe.Pointer(&dst[0]), 4, b, oy, 0, dwFloat32)
+		if blocks*8 < c {
+			k.runRow(&tail, taps, base, unsafe.Pointer(&dst[c-8]), 4, b, oy, (c-8)*4, dwFloat32)
 		}
 	}
 }
