@@ -7,7 +7,9 @@ import (
 )
 
 // Benchmarks on layer shapes from MobileNet v1 (0.25 and 1.0 width, 224x224). MACs/op is the
-// number of multiply-adds per eval, so ns/op / MACs/op is the cost of one multiply-add.
+// number of multiply-adds per eval, so ns/op / MACs/op is the cost of one multiply-add. Each runs
+// with this CPU's SIMD kernels (kernels=simd) and with the portable Go ones (kernels=go, what
+// the purego build and 32-bit ARM run), side by side.
 
 type benchLayer struct {
 	name         string
@@ -22,6 +24,15 @@ var benchLayers = []benchLayer{
 	{"pointwise56x56x64", []int{1, 56, 56, 64}, 64, 1, 1, 1, false},
 	{"pointwise14x14x256", []int{1, 14, 14, 256}, 256, 1, 1, 1, false},
 	{"3x3x32", []int{1, 28, 28, 32}, 32, 3, 3, 1, false},
+	{"pointwise28x28x32", []int{1, 28, 28, 32}, 32, 1, 1, 1, false}, // small enough to count under qemu
+}
+
+// kernelChoices runs f once per kernel set: the SIMD kernels (when the CPU has them) and Go's.
+func kernelChoices(b *testing.B, f func(b *testing.B)) {
+	if simdQ != nil || simdF != nil || simdDW != nil {
+		b.Run("kernels=simd", f)
+	}
+	b.Run("kernels=go", func(b *testing.B) { withPortableKernels(func() { f(b) }) })
 }
 
 func benchConvLayer(b *testing.B, l benchLayer, typ DataType, threads int) {
@@ -72,7 +83,7 @@ func BenchmarkConv2D(b *testing.B) {
 		for _, typ := range []DataType{Float32, UInt8, Int8} {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%v/threads=%d", l.name, typ, threads), func(b *testing.B) {
-					benchConvLayer(b, l, typ, threads)
+					kernelChoices(b, func(b *testing.B) { benchConvLayer(b, l, typ, threads) })
 				})
 			}
 		}
@@ -83,11 +94,12 @@ func BenchmarkDepthwiseConv2D(b *testing.B) {
 	for _, l := range []benchLayer{
 		{"3x3s1_112x112x32", []int{1, 112, 112, 32}, 32, 3, 3, 1, true},
 		{"3x3s2_56x56x64", []int{1, 56, 56, 64}, 64, 3, 3, 2, true},
+		{"3x3s1_28x28x32", []int{1, 28, 28, 32}, 32, 3, 3, 1, true},
 	} {
 		for _, typ := range []DataType{Float32, UInt8, Int8} {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%v/threads=%d", l.name, typ, threads), func(b *testing.B) {
-					benchConvLayer(b, l, typ, threads)
+					kernelChoices(b, func(b *testing.B) { benchConvLayer(b, l, typ, threads) })
 				})
 			}
 		}
@@ -98,9 +110,11 @@ func BenchmarkFullyConnected(b *testing.B) {
 	for _, typ := range []DataType{Float32, UInt8, Int8} {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("1024x1001/%v/threads=%d", typ, threads), func(b *testing.B) {
-				pr, _ := prepareBench(b, rand.New(rand.NewPCG(2, 2)), "FULLY_CONNECTED", newFullyConnected, nil,
-					typ, threads, []int{1, 1024}, []int{1001, 1024}, 0)
-				runBench(b, pr)
+				kernelChoices(b, func(b *testing.B) {
+					pr, _ := prepareBench(b, rand.New(rand.NewPCG(2, 2)), "FULLY_CONNECTED", newFullyConnected, nil,
+						typ, threads, []int{1, 1024}, []int{1001, 1024}, 0)
+					runBench(b, pr)
+				})
 			})
 		}
 	}

@@ -283,3 +283,102 @@ ewmul:
 ewdone:
 	VZEROUPPER
 	RET
+
+// float32 with AVX-512: 8 rows x 16 columns in Z0-Z7, one FMA per row and depth with the A
+// value broadcast from memory (embedded broadcast), the B row of the panel in Z8.
+
+#define ZROW(AR, ACC) \
+	VFMADD231PS.BCST (AR)(CX*1), Z8, ACC
+
+// ZSTORE adds the bias (Z9), clamps to [lo, hi] (Z10, Z11) as FSTORE does, stores 16 floats
+// at R8.
+#define ZSTORE(ACC) \
+	VADDPS  Z9, ACC, ACC; \
+	VMAXPS  ACC, Z10, ACC; \
+	VMINPS  ACC, Z11, ACC; \
+	VMOVUPS ACC, (R8)
+
+// func fgemmAVX512(args *fgemmArgs)
+TEXT ·fgemmAVX512(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	MOVQ 64(DI), BX
+	MOVQ 72(DI), DX
+	MOVQ 80(DI), SI
+	MOVQ 88(DI), R15
+	SHLQ $2, R15
+
+zpanel:
+	MOVQ   0(DI), R8
+	MOVQ   8(DI), R9
+	MOVQ   16(DI), R10
+	MOVQ   24(DI), R11
+	MOVQ   32(DI), R12
+	MOVQ   40(DI), R13
+	MOVQ   48(DI), R14
+	MOVQ   56(DI), AX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   CX, CX
+
+zloop:
+	VMOVUPS (BX), Z8
+	ZROW(R8, Z0)
+	ZROW(R9, Z1)
+	ZROW(R10, Z2)
+	ZROW(R11, Z3)
+	ZROW(R12, Z4)
+	ZROW(R13, Z5)
+	ZROW(R14, Z6)
+	ZROW(AX, Z7)
+	ADDQ $64, BX
+	ADDQ $4, CX
+	CMPQ CX, R15
+	JLT  zloop
+
+	VBROADCASTSS 120(DI), Z10
+	VBROADCASTSS 124(DI), Z11
+	VMOVUPS      (SI), Z9
+	MOVQ         DX, R8
+	ZSTORE(Z0)
+	CMPQ 112(DI), $2
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z1)
+	CMPQ 112(DI), $3
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z2)
+	CMPQ 112(DI), $4
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z3)
+	CMPQ 112(DI), $5
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z4)
+	CMPQ 112(DI), $6
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z5)
+	CMPQ 112(DI), $7
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z6)
+	CMPQ 112(DI), $8
+	JLT  znext
+	ADDQ 104(DI), R8
+	ZSTORE(Z7)
+
+znext:
+	ADDQ $64, DX
+	ADDQ $64, SI
+	DECQ 96(DI)
+	JNZ  zpanel
+	VZEROUPPER
+	RET

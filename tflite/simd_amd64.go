@@ -27,13 +27,33 @@ func amd64DW(ok bool) *dwKernel {
 }
 
 func amd64Kernels(ok bool) (*qKernel, *fKernel) {
-	if !ok {
+	qs, fs := kernelVariants()
+	if !ok || len(qs) == 0 {
 		return nil, nil
 	}
-	q := &qKernel{name: "avx2-6x16", mr: 6, nr: 16, ku: 2, kAlign: 8}
-	f := &fKernel{name: "fma-6x16", mr: 6, nr: 16}
-	return q, f
+	return qs[len(qs)-1], fs[len(fs)-1]
 }
+
+// kernelVariants returns the GEMM kernels this CPU can run, the preferred one last; tests check
+// each of them.
+func kernelVariants() ([]*qKernel, []*fKernel) {
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		return nil, nil
+	}
+	qs := []*qKernel{{name: "avx2-6x16", mr: 6, nr: 16, ku: 2, kAlign: 8}}
+	fs := []*fKernel{{name: "fma-6x16", mr: 6, nr: 16, id: fFMA}}
+	if cpu.X86.HasAVX512F {
+		// Same panels, twice the columns per instruction: 8 rows of one 16-float register.
+		fs = append(fs, &fKernel{name: "avx512-8x16", mr: 8, nr: 16, id: fAVX512})
+	}
+	return qs, fs
+}
+
+// The float32 kernels' ids.
+const (
+	fFMA = iota
+	fAVX512
+)
 
 // runQ runs kern's routine: args.panels panels of args.rows rows; signed selects int8 over uint8.
 func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
@@ -44,7 +64,13 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 	}
 }
 
-func runF(kern *fKernel, args *fgemmArgs) { fgemmFMA(args) }
+func runF(kern *fKernel, args *fgemmArgs) {
+	if kern.id == fAVX512 {
+		fgemmAVX512(args)
+	} else {
+		fgemmFMA(args)
+	}
+}
 
 // qgemmU8AVX2 and qgemmS8AVX2 are the 6x16 8-bit micro-kernels (gemm_amd64.s) for uint8 and
 // int8 B and outputs: VPMADDWD on A widened to int16 and B widened as it is loaded.
@@ -55,10 +81,13 @@ func qgemmU8AVX2(args *qgemmArgs)
 //go:noescape
 func qgemmS8AVX2(args *qgemmArgs)
 
-// fgemmFMA is the 6x16 float32 micro-kernel (gemm_amd64.s).
+// fgemmFMA and fgemmAVX512 are the float32 micro-kernels (gemm_amd64.s).
 //
 //go:noescape
 func fgemmFMA(args *fgemmArgs)
+
+//go:noescape
+func fgemmAVX512(args *fgemmArgs)
 
 // dwQU8AVX2 and dwQS8AVX2 are the 8-bit depthwise kernels (depthwise_amd64.s).
 //

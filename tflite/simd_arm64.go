@@ -11,17 +11,30 @@ import "golang.org/x/sys/cpu"
 // the kernel's hardware capabilities say so, and SMLAL on int16 otherwise (Cortex-A53, A72: the
 // Raspberry Pi 3 and 4).
 var (
-	simdQ  = arm64QKernel(cpu.ARM64.HasASIMDDP)
-	simdF  = &fKernel{name: "neon-8x8", mr: 8, nr: 8}
+	simdQ  = arm64QKernel()
+	simdF  = arm64FKernel()
 	simdDW = &dwKernel{name: "neon-8ch"}
 	simdEW = &ewKernel{name: "neon"}
 )
 
-func arm64QKernel(dot bool) *qKernel {
-	if dot {
-		return &qKernel{name: "neon-dot-8x8", mr: 8, nr: 8, ku: 4, kAlign: 16, aBytes: true, id: qDot}
+func arm64QKernel() *qKernel {
+	qs, _ := kernelVariants()
+	return qs[len(qs)-1]
+}
+
+func arm64FKernel() *fKernel {
+	_, fs := kernelVariants()
+	return fs[len(fs)-1]
+}
+
+// kernelVariants returns the GEMM kernels this CPU can run, the preferred one last; tests check
+// each of them (so a CPU with dotprod checks the SMLAL kernel too).
+func kernelVariants() ([]*qKernel, []*fKernel) {
+	qs := []*qKernel{{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}}
+	if cpu.ARM64.HasASIMDDP {
+		qs = append(qs, &qKernel{name: "neon-dot-8x8", mr: 8, nr: 8, ku: 4, kAlign: 16, aBytes: true, id: qDot})
 	}
-	return &qKernel{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}
+	return qs, []*fKernel{{name: "neon-8x8", mr: 8, nr: 8}}
 }
 
 // The 8-bit kernels' ids.

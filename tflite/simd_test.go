@@ -67,7 +67,8 @@ func compareOutputs(t *testing.T, name string, got, want *Tensor) {
 	}
 }
 
-// runBoth runs the op with the SIMD kernels and with the portable ones and compares.
+// runBoth runs the op with every SIMD GEMM kernel this CPU has and with the portable kernels,
+// and compares.
 func runBoth(t *testing.T, name, op string, f kernelFactory, opts mapOptions, threads int, inputs []*Tensor, outTemplate *Tensor) {
 	t.Helper()
 	run := func() *Tensor {
@@ -78,10 +79,38 @@ func runBoth(t *testing.T, name, op string, f kernelFactory, opts mapOptions, th
 		}
 		return &out
 	}
-	got := run()
 	var want *Tensor
 	withPortableKernels(func() { want = run() })
-	compareOutputs(t, name, got, want)
+	qs, fs := kernelVariants()
+	q0, f0 := simdQ, simdF
+	defer func() { simdQ, simdF = q0, f0 }()
+	for i := 0; i < max(len(qs), len(fs), 1); i++ {
+		if len(qs) > 0 {
+			simdQ = qs[min(i, len(qs)-1)]
+		}
+		if len(fs) > 0 {
+			simdF = fs[min(i, len(fs)-1)]
+		}
+		compareOutputs(t, fmt.Sprintf("%s [%s, %s]", name, kernelName(simdQ), kernelName(simdF)), run(), want)
+	}
+}
+
+func kernelName(k any) string {
+	switch k := k.(type) {
+	case *qKernel:
+		if k != nil {
+			return k.name
+		}
+	case *fKernel:
+		if k != nil {
+			return k.name
+		}
+	case *dwKernel:
+		if k != nil {
+			return k.name
+		}
+	}
+	return "portable"
 }
 
 func randConvCase(r *rand.Rand, i int) convCase {
@@ -167,13 +196,20 @@ func TestSIMDFullyConnectedMatchesPortable(t *testing.T) {
 // allowed dot product, where sums reach the int32 limit, and checks the accumulators through an
 // identity output stage against int64 sums.
 func TestSIMDGemmExtremes(t *testing.T) {
-	if simdQ == nil {
+	qs, _ := kernelVariants()
+	if len(qs) == 0 {
 		t.Skip("no 8-bit SIMD kernel in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(55, 56))
+	for _, kern := range qs {
+		extremes(t, r, kern)
+	}
+}
+
+func extremes(t *testing.T, r *rand.Rand, kern *qKernel) {
 	for _, k := range []int{1, 9, 1000, maxQuantDepth} {
 		for pattern := 0; pattern < 3; pattern++ {
-			rows, n := simdQ.mr+1, simdQ.nr+3
+			rows, n := kern.mr+1, kern.nr+3
 			a := make([]uint8, rows*k)
 			b := make([]uint8, n*k)
 			zp := int32(255)
@@ -195,8 +231,8 @@ func TestSIMDGemmExtremes(t *testing.T) {
 				zp = int32(r.IntN(256))
 			}
 			var p packedQ8
-			packQ8(&p, simdQ, b, n, k, []int32{zp})
-			tile := newQTile(simdQ, alignedBytes(qTileBytes(simdQ, rows, p.kp)), rows, p.kp)
+			packQ8(&p, kern, b, n, k, []int32{zp})
+			tile := newQTile(kern, alignedBytes(qTileBytes(kern, rows, p.kp)), rows, p.kp)
 			for i := 0; i < rows; i++ {
 				setRow(&tile, i, a[i*k:(i+1)*k])
 			}
@@ -216,12 +252,12 @@ func TestSIMDGemmExtremes(t *testing.T) {
 					q.offset[j] = int32(-want[i*n+j])
 					q.scale[j] = 1
 				}
-				q.pad(simdQ.nr)
+				q.pad(kern.nr)
 				c := make([]uint8, rows*n)
 				qgemmSIMD(&tile, rows, &p, 0, p.panels(), &q, c, n, false)
 				for j := 0; j < n; j++ {
 					if c[i*n+j] != 128 {
-						t.Fatalf("k=%d pattern %d: row %d column %d: accumulator - want = %d", k, pattern, i, j, int(c[i*n+j])-128)
+						t.Fatalf("%s k=%d pattern %d: row %d column %d: accumulator - want = %d", kern.name, k, pattern, i, j, int(c[i*n+j])-128)
 					}
 				}
 			}
@@ -266,24 +302,15 @@ func TestSIMDDepthwiseMatchesPortable(t *testing.T) {
 // TestSIMDKernelNames logs which kernels this CPU runs, so that a test log (under qemu with
 // several CPU models, say) shows which paths were checked.
 func TestSIMDKernelNames(t *testing.T) {
-	name := func(k any) string {
-		switch k := k.(type) {
-		case *qKernel:
-			if k != nil {
-				return k.name
-			}
-		case *fKernel:
-			if k != nil {
-				return k.name
-			}
-		case *dwKernel:
-			if k != nil {
-				return k.name
-			}
-		}
-		return "portable"
+	qs, fs := kernelVariants()
+	var names []string
+	for _, k := range qs {
+		names = append(names, k.name)
 	}
-	t.Logf("8-bit GEMM %s, float32 GEMM %s, depthwise %s", name(simdQ), name(simdF), name(simdDW))
+	for _, k := range fs {
+		names = append(names, k.name)
+	}
+	t.Logf("8-bit GEMM %s, float32 GEMM %s, depthwise %s; tests check %v", kernelName(simdQ), kernelName(simdF), kernelName(simdDW), names)
 }
 
 // TestSIMDElementwiseMatchesPortable: float ADD, SUB and MUL with fused activations, and the
