@@ -337,11 +337,10 @@ func im2col[T float32 | uint8 | int8](dst, in []T, g *im2colGeom, m0, m1 int, pa
 	k := g.filterH * g.filtW * g.inC
 	c := g.inC
 	span := g.filtW * c // one filter row's values, contiguous in the input when dilation is 1
+	// The position's batch, row and column advance with m, without a division per row.
+	b, oy, ox := m0/(g.outH*g.outW), (m0/g.outW)%g.outH, m0%g.outW
 	for m := m0; m < m1; m++ {
 		row := dst[(m-m0)*k : (m-m0+1)*k]
-		b := m / (g.outH * g.outW)
-		oy := (m / g.outW) % g.outH
-		ox := m % g.outW
 		iy0 := oy*g.wy.stride - g.wy.pad
 		ix0 := ox*g.wx.stride - g.wx.pad
 		inside := g.wx.dilation == 1 && ix0 >= 0 && ix0+g.filtW <= g.inW
@@ -355,7 +354,7 @@ func im2col[T float32 | uint8 | int8](dst, in []T, g *im2colGeom, m0, m1 int, pa
 			}
 			base := (b*g.inH + iy) * g.inW
 			if inside {
-				copySmall(row[o:o+span], in[(base+ix0)*c:(base+ix0)*c+span])
+				copy(row[o:o+span], in[(base+ix0)*c:(base+ix0)*c+span])
 				o += span
 				continue
 			}
@@ -369,12 +368,19 @@ func im2col[T float32 | uint8 | int8](dst, in []T, g *im2colGeom, m0, m1 int, pa
 				o += c
 			}
 		}
+		if ox++; ox == g.outW {
+			ox = 0
+			if oy++; oy == g.outH {
+				oy = 0
+				b++
+			}
+		}
 	}
 }
 
 // copySmall is copy without the call for the few values of a filter row of a thin input.
 func copySmall[T any](dst, src []T) {
-	if len(src) > 32 {
+	if len(src) > 16 {
 		copy(dst, src)
 		return
 	}

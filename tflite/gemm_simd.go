@@ -196,11 +196,9 @@ func setRow[T uint8 | int8](t *qTile, r int, src []T) {
 func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad T) {
 	c := g.inC
 	k := g.filterH * g.filtW * c
+	b, oy, ox := m0/(g.outH*g.outW), (m0/g.outW)%g.outH, m0%g.outW
 	for m := m0; m < m1; m++ {
 		r := m - m0
-		b := m / (g.outH * g.outW)
-		oy := (m / g.outW) % g.outH
-		ox := m % g.outW
 		iy0 := oy*g.wy.stride - g.wy.pad
 		ix0 := ox*g.wx.stride - g.wx.pad
 		var s int32
@@ -232,6 +230,13 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 		}
 		tileFill(t, r*t.kp+k, t.kp-k, T(0))
 		t.sums[r] = s
+		if ox++; ox == g.outW {
+			ox = 0
+			if oy++; oy == g.outH {
+				oy = 0
+				b++
+			}
+		}
 	}
 }
 
