@@ -1,9 +1,12 @@
 package tflite
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -357,5 +360,74 @@ func TestSIMDElementwiseMatchesPortable(t *testing.T) {
 		}{{"RELU", newRelu}, {"RELU6", newRelu6}, {"RELU_N1_TO_1", newReluN1To1}} {
 			run(fmt.Sprintf("%s n=%d", a.name, n), a.f, nil, []*Tensor{randTensor(n)})
 		}
+	}
+}
+
+// TestSIMDModelsMatchPortable runs whole models with the SIMD kernels and with the portable
+// ones on the same input: quantized models must give the same bytes, float models agree within
+// rounding (relative to the largest output).
+func TestSIMDModelsMatchPortable(t *testing.T) {
+	requireSIMD(t)
+	models := append(realModels(t), "testdata/blazeface/face_detection_short_range.tflite")
+	for i, path := range models {
+		if testing.Short() && strings.Contains(path, "deeplab") {
+			continue // the largest: 513x513
+		}
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			m := mustLoad(t, path)
+			run := func() []*Tensor {
+				ip, err := NewInterpreter(m, WithThreads(1+i%2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ip.Close() })
+				for j := 0; j < ip.InputCount(); j++ { // the benchmark's ramp
+					in := ip.Input(j)
+					if in.typ == Float32 {
+						for k := range in.Float32s() {
+							in.Float32s()[k] = float32((k*7+3)%256) / 255
+						}
+						continue
+					}
+					for k := range in.data {
+						in.data[k] = byte(k*7 + 3)
+					}
+				}
+				if err := ip.Invoke(); err != nil {
+					t.Fatal(err)
+				}
+				outs := make([]*Tensor, ip.OutputCount())
+				for j := range outs {
+					outs[j] = ip.Output(j)
+				}
+				return outs
+			}
+			got := run()
+			var want []*Tensor
+			withPortableKernels(func() { want = run() })
+			quantized := m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]].typ != Float32
+			for j := range want {
+				g, w := got[j], want[j]
+				if quantized || g.typ != Float32 {
+					if !bytes.Equal(g.data, w.data) {
+						t.Errorf("output %d (%s): the SIMD kernels' bytes differ from the portable kernels'", j, w.name)
+					}
+					continue
+				}
+				var scale float64
+				for _, v := range w.Float32s() {
+					scale = max(scale, math.Abs(float64(v)))
+				}
+				var worst float64
+				for k, v := range w.Float32s() {
+					d := math.Abs(float64(g.Float32s()[k] - v))
+					if d > 1e-4*max(scale, 1) {
+						t.Fatalf("output %d (%s)[%d] = %v, portable kernels %v", j, w.name, k, g.Float32s()[k], v)
+					}
+					worst = max(worst, d)
+				}
+				t.Logf("output %d (%s): largest difference %.2g, largest value %.3g", j, w.name, worst, scale)
+			}
+		})
 	}
 }
