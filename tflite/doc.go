@@ -31,8 +31,9 @@
 // NewInterpreter runs the main subgraph (subgraph 0). It does all checking up front: every
 // operator is bound to its kernel (an unsupported op, type or option is an ErrUnsupported error
 // naming the operator index, op name and builtin code); the operators must be in an executable
-// order; constants are copied into 16-byte aligned memory; every kernel's prepare runs in order
-// and sets output shapes (an SSD post-process op declares its outputs [] and gets them here);
+// order; constants are read in place from the model's bytes where those are aligned for their
+// type (interpreters of one model share them) and copied into aligned memory otherwise; every
+// kernel's prepare runs in order and sets output shapes (an SSD post-process op declares its outputs [] and gets them here);
 // then one arena is planned for all activations and kernel scratch: buffers whose lifetimes do
 // not overlap share memory (greedy by size, like TFLite's arena planner). Graph inputs and
 // outputs live for the whole run, so inputs survive Invoke and outputs stay valid until the next

@@ -139,9 +139,9 @@ func LoadFile(path string) (*Model, error) {
 	return m, nil
 }
 
-// Load parses and validates a model held in b. The model keeps b (constant tensors are copied
-// when an interpreter is built, but options and metadata are read from it), so the caller must
-// not modify b afterwards.
+// Load parses and validates a model held in b. The model keeps b (interpreters read options,
+// metadata and, where they are aligned for their type, constant tensors from it), so the caller
+// must not modify b afterwards.
 func Load(b []byte) (*Model, error) {
 	if len(b) > maxModelSize {
 		return nil, fmt.Errorf("tflite: %w: %d bytes is more than the %d a model may have",
