@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/tflite"
+	"github.com/edge-agent/edge-agent/tflite/backend"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
@@ -181,6 +182,9 @@ type inspectResult struct {
 	Runs     bool   `json:"runs"`
 	RunError string `json:"run_error,omitempty"`
 	Task     string `json:"task,omitempty"`
+	// Runtime is what --runtime found: the runtime that runs the model, and auto's timings.
+	Runtime      *backend.Choice `json:"runtime,omitempty"`
+	RuntimeError string          `json:"runtime_error,omitempty"`
 }
 
 // runModelInspect is `edge-agent model inspect MODEL`.
@@ -188,8 +192,10 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("model inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	rt := runtimeFlags(fs, "")
+	threads := fs.Int("threads", 1, "with --runtime: number of threads the kernels may use")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edge-agent model inspect [--json] MODEL")
+		fmt.Fprintln(stderr, "usage: edge-agent model inspect [--json] [--runtime auto|go|tflite [--library FILE] [--threads N]] MODEL")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -198,6 +204,14 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: model inspect needs exactly one model file", errUsage)
+	}
+	if *rt.runtime != "" {
+		if err := rt.check(); err != nil {
+			return err
+		}
+	}
+	if *threads < 1 || *threads > 64 {
+		return fmt.Errorf("%w: --threads must be between 1 and 64", errUsage)
 	}
 	path := fs.Arg(0)
 	m, err := tflite.LoadFile(path)
@@ -236,8 +250,23 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if md != nil {
 		r.MetaName, r.MetaDesc = md.Name, md.Description
 	}
+	// --runtime builds the model on that runtime (auto: on both, measured) and reports what runs it.
+	var rtErr error
+	if *rt.runtime != "" {
+		ip, choice, err := backend.Open(ctx, m, rt.config(*threads))
+		if err != nil {
+			rtErr = fmt.Errorf("model inspect --runtime %s: %w", *rt.runtime, err)
+			r.RuntimeError = err.Error()
+		} else {
+			ip.Close()
+			r.Runtime = &choice
+		}
+	}
 	if *asJSON {
-		return writeJSON(stdout, r)
+		if err := writeJSON(stdout, r); err != nil {
+			return err
+		}
+		return rtErr
 	}
 	fmt.Fprintf(stdout, "model:       %s\nsize:        %d bytes\nsha256:      %s\n", r.Path, r.Size, r.SHA256)
 	if r.Description != "" {
@@ -294,7 +323,16 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if r.Metadata != "" {
 		fmt.Fprintf(stdout, "metadata:    unreadable: %s\n", r.Metadata)
 	}
-	return nil
+	switch {
+	case r.Runtime != nil:
+		fmt.Fprintf(stdout, "choice:      %s\n", r.Runtime)
+		if r.Runtime.Library != "" {
+			fmt.Fprintf(stdout, "library:     %s\n", r.Runtime.Library)
+		}
+	case rtErr != nil:
+		fmt.Fprintf(stdout, "choice:      --runtime %s cannot run it: %s\n", *rt.runtime, r.RuntimeError)
+	}
+	return rtErr
 }
 
 func inspectTensors(infos []tflite.TensorInfo) []inspectTensor {
