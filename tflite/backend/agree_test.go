@@ -76,19 +76,22 @@ var std = vision.Normalization{Mean: 127.5, Std: 127.5}
 // (see looseCases); it returns what is wrong, or nil.
 type loose func(goIP, tf tflite.Runner) error
 
-// looseCases are the models on which TensorFlow Lite 2.9's own kernels on x86 and the pure-Go
-// runtime (whose quantized kernels follow TFLite's reference kernels, and match LiteRT's goldens)
-// differ by more than one step. The first CONV_2D of the SSD already differs by one step on 631
-// of 540,000 elements (ruy, which TFLite uses for quantized convolutions, rounds its
-// requantization differently on x86), and 28 layers later the scores differ by up to 3 steps.
-// Compare's verdict is logged for these; the loose check must pass.
+// looseCases are the models on which TensorFlow Lite 2.9's own quantized kernels and the pure-Go
+// runtime (whose kernels follow TFLite's reference kernels, and match LiteRT's goldens) differ by
+// more than one step. TFLite's optimized kernels (ruy, gemmlowp, its NEON and SSE code) are not
+// bit-exact with its reference kernels, and differ per CPU: the SSD's first CONV_2D already
+// differs by one step on 631 of 540,000 elements on x86, and 28 layers later the scores differ by
+// up to 3 steps (x86) and the boxes by up to 1.1% of the image (arm64, under qemu); the uint8
+// MobileNet's probe output by up to 4 steps on arm64. Compare's verdict is logged for these; the
+// loose check must pass.
 var looseCases = map[string]loose{
 	"coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite": sameDetections,
-	"person_detect.tflite":                              sameClassWithin(4),
+	"mobilenet_v1_0.25_224_quant.tflite":                sameClassWithin(5),
+	"person_detect.tflite":                              sameClassWithin(5),
 }
 
 // sameDetections: the detections scoring at least 0.3 are the same on both runtimes (class,
-// score within 4 steps of 1/256, box corners within 0.01 of the image size).
+// score within 4 steps of 1/256, box edges within 2% of the image size).
 func sameDetections(goIP, tf tflite.Runner) error {
 	decode := func(r tflite.Runner) ([]vision.Detection, error) {
 		return vision.DecodeSSD(vision.SSDOutputs{Boxes: r.Output(0), Classes: r.Output(1), Scores: r.Output(2), Count: r.Output(3)},
@@ -108,7 +111,7 @@ func sameDetections(goIP, tf tflite.Runner) error {
 	for _, d := range b {
 		if !slices.ContainsFunc(a, func(e vision.Detection) bool {
 			return e.Class == d.Class && math.Abs(float64(e.Score-d.Score)) <= 4.0/256 &&
-				abs(e.Box.X-d.Box.X) <= 10 && abs(e.Box.Y-d.Box.Y) <= 10 && abs(e.Box.W-d.Box.W) <= 10 && abs(e.Box.H-d.Box.H) <= 10
+				abs(e.Box.X-d.Box.X) <= 20 && abs(e.Box.Y-d.Box.Y) <= 20 && abs(e.Box.W-d.Box.W) <= 20 && abs(e.Box.H-d.Box.H) <= 20
 		}) {
 			return fmt.Errorf("tflite detection %+v has no match on go among %+v", d, a)
 		}
@@ -162,7 +165,9 @@ func TestAgreeModels(t *testing.T) {
 		"testdata/models/tiny/hello_world_int8.tflite":                             {probe},
 		"testdata/models/tiny/mnist_model.tflite":                                  {probe},
 		"testdata/models/tiny/sin_model.tflite":                                    {probe},
-		"models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite":                 {probe, image("testdata/models/detect/cats_and_dogs.jpg", std)},
+		// The probe is no image for a detector: it scores junk boxes whose order flips with any
+		// score step.
+		"models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite": {image("testdata/models/detect/cats_and_dogs.jpg", std)},
 		// The official runtime refuses this file as it is (TestPersonDetectRefused); it runs
 		// a copy with the meaningless quantized_dimension of its bias tensors cleared.
 		"testdata/models/int8_person/person_detect.tflite": {probe, raw("testdata/models/int8_person/person.bmp"), raw("testdata/models/int8_person/no_person.bmp")},
@@ -270,17 +275,13 @@ func agree(t *testing.T, lib *native.Library, b []byte, inputs []input, check lo
 			switch {
 			case check == nil && err != nil:
 				t.Errorf("%s: %v", what, err)
-			case check != nil && in.fill != nil:
+			case check != nil:
 				if err != nil {
 					t.Logf("%s: beyond Compare's bounds: %v", what, err)
 				}
 				if err := check(goIP, tf); err != nil {
 					t.Errorf("%s: %v", what, err)
 				}
-			case check != nil:
-				// The probe is no image: on a detector it scores junk boxes whose order flips
-				// with any score step, so only its Compare verdict is logged.
-				t.Logf("%s: Compare: %v", what, err)
 			}
 		}
 		tf.Close()

@@ -83,16 +83,15 @@ func TestOpenTFLiteWithoutLibrary(t *testing.T) {
 	if !errors.Is(err, native.ErrUnavailable) || !errors.Is(err, native.ErrNotFound) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("got %v, want ErrUnavailable/ErrNotFound naming the path", err)
 	}
-	// Auto falls back to the pure-Go runtime at once, and says why.
-	start := time.Now()
+	// Auto falls back to the pure-Go runtime without measuring, and says why.
 	r, ch, err := backend.Open(t.Context(), loadModel(t, floatModel), backend.Config{Library: missing})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	if r.Runtime() != "go" || ch.Runtime != "go" || ch.Requested != "auto" || !strings.Contains(ch.Fallback, "not found") ||
-		ch.Library != "" || ch.GoMs != 0 || time.Since(start) > time.Second {
-		t.Errorf("%s after %v, %+v", r.Runtime(), time.Since(start), ch)
+		ch.Library != "" || ch.GoMs != 0 || ch.GoRuns != 0 {
+		t.Errorf("%s, %+v", r.Runtime(), ch)
 	}
 }
 
@@ -100,26 +99,25 @@ func TestOpenAuto(t *testing.T) {
 	lib := nativetest.Library(t)
 	var logged bytes.Buffer
 	for _, rel := range []string{floatModel, "testdata/models/classify_quant/mobilenet_v1_0.25_224_quant.tflite"} {
-		start := time.Now()
 		r, ch, err := backend.Open(t.Context(), loadModel(t, rel), backend.Config{Library: lib.Path(), Budget: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		took := time.Since(start)
 		faster := "go"
 		if ch.TFLiteMs < ch.GoMs {
 			faster = "tflite"
 		}
 		if r.Runtime() != ch.Runtime || ch.Runtime != faster || ch.Requested != "auto" || ch.GoMs <= 0 || ch.TFLiteMs <= 0 ||
-			ch.GoRuns < 1 || ch.TFLiteRuns < 1 || ch.Disagreement != "" || ch.Fallback != "" || ch.Version != lib.Version() {
+			ch.GoRuns < 1 || ch.TFLiteRuns < 1 || ch.Fallback != "" || ch.Version != lib.Version() {
 			t.Errorf("%s: %s, %+v", rel, r.Runtime(), ch)
 		}
-		// The budget bounds the measurement (plus building both interpreters and one run each).
-		if took > 3*time.Second {
-			t.Errorf("%s: auto took %v with a 500 ms budget", rel, took)
+		// Float outputs agree within Compare's bounds; quantized ones may not on TensorFlow
+		// Lite's own kernels (agree_test.go), and a disagreement is then reported.
+		if rel == floatModel && ch.Disagreement != "" {
+			t.Errorf("%s: %s", rel, ch.Disagreement)
 		}
 		slog.New(slog.NewTextHandler(&logged, nil)).Info("model runtime", "choice", ch)
-		t.Logf("%s: %v in %v", filepath.Base(rel), ch, took)
+		t.Logf("%s: %v", filepath.Base(rel), ch)
 		r.Close()
 	}
 	if s := logged.String(); !strings.Contains(s, "choice.runtime=") || !strings.Contains(s, "choice.go_ms=") {
