@@ -4,6 +4,7 @@ package native
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/edge-agent/edge-agent/tflite"
 )
@@ -11,8 +12,14 @@ import (
 // Library is a loaded TensorFlow Lite C library; without cgo there is none.
 type Library struct{}
 
-// Open fails: loading a C library needs cgo.
+// Open fails: loading a C library needs cgo. A path is checked first, so that a missing or
+// foreign file gets the same error as with cgo.
 func Open(path string) (*Library, error) {
+	if strings.Contains(path, "/") {
+		if err := checkELF(path); err != nil {
+			return nil, err
+		}
+	}
 	return nil, fmt.Errorf("native: %w: this binary was built without cgo", ErrUnavailable)
 }
 
