@@ -325,9 +325,10 @@ var _ tflite.Runner = (*Interpreter)(nil)
 
 // NewInterpreter builds an interpreter for m, which this project's loader has validated, and
 // allocates its tensors. A model whose tensors need more than o.MemoryLimit is refused with
-// tflite.ErrMemoryLimit (see the package documentation for how far that check reaches). If the XNNPACK delegate cannot be applied it falls back (QS8 to float,
-// float to none) and XNNPACK says so. A model the library refuses is an error wrapping
-// tflite.ErrUnsupported with the library's messages.
+// tflite.ErrMemoryLimit (the package documentation says how far that check reaches). If the
+// XNNPACK delegate cannot be applied it falls back (QS8 to float, float to none) and XNNPACK
+// says so. A model the library refuses is an error wrapping tflite.ErrUnsupported with the
+// library's messages.
 func (l *Library) NewInterpreter(m *tflite.Model, o Options) (*Interpreter, error) {
 	threads := max(o.Threads, 1)
 	var modes []XNNPACK
