@@ -85,3 +85,61 @@ func (v *TensorView) Detach() { v.t.data = nil }
 // Bytes returns the model file's bytes, for handing the same model to another runtime. The slice
 // is the model's own memory, shared by every interpreter: it must not be modified.
 func (m *Model) Bytes() []byte { return m.raw }
+
+// OperatorInfo is one operator of the main subgraph as the file declares it, for a runtime that
+// checks a graph before it trusts it (tflite/native).
+type OperatorInfo struct {
+	Op string // the schema name, as in OpCounts
+	// Inputs describes the operator's input tensors; an omitted optional input has Index -1.
+	Inputs []TensorInfo
+	// Constants holds the data of the inputs that are constants, nil for the others.
+	Constants [][]byte
+}
+
+// Operators describes the operators of the main subgraph, in execution order. The constants'
+// data is the model's own memory: it must not be modified.
+func (m *Model) Operators() []OperatorInfo {
+	sg := &m.subgraphs[0]
+	out := make([]OperatorInfo, len(sg.ops))
+	for i := range sg.ops {
+		op := &sg.ops[i]
+		info := OperatorInfo{Op: m.opcodes[op.opcode].name()}
+		for _, ti := range op.inputs {
+			if ti < 0 {
+				info.Inputs = append(info.Inputs, TensorInfo{Index: -1})
+				info.Constants = append(info.Constants, nil)
+				continue
+			}
+			info.Inputs = append(info.Inputs, m.tensorInfos([]int{ti})[0])
+			info.Constants = append(info.Constants, m.tensorData(&sg.tensors[ti]))
+		}
+		out[i] = info
+	}
+	return out
+}
+
+// FillProbe writes a deterministic input into t, the one runtimes are compared and checked on:
+// byte b = (i*7+3) mod 256 for element i, as value b/255 for float32, b for uint8 and b-128 for
+// int8 (the ramp of ../shared/tfref's --gen ramp); other types get zeros, as integer inputs are
+// often indices, which a ramp would push out of range.
+func FillProbe(t *Tensor) {
+	switch t.Type() {
+	case Float32:
+		d := t.Float32s()
+		for k := range d {
+			d[k] = float32((k*7+3)%256) / 255
+		}
+	case UInt8:
+		d := t.UInt8s()
+		for k := range d {
+			d[k] = uint8((k*7 + 3) % 256)
+		}
+	case Int8:
+		d := t.Int8s()
+		for k := range d {
+			d[k] = int8((k*7+3)%256 - 128)
+		}
+	default:
+		clear(t.Bytes())
+	}
+}

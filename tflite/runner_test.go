@@ -74,3 +74,24 @@ func TestTensorView(t *testing.T) {
 		t.Error("string view accepted data")
 	}
 }
+
+func TestOperators(t *testing.T) {
+	m, err := tflite.LoadFile("../testdata/models/tiny/hello_world_int8.tflite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := m.Operators()
+	if len(ops) != 3 {
+		t.Fatalf("%d operators, want 3", len(ops))
+	}
+	for i, op := range ops {
+		// FULLY_CONNECTED(input, weights, bias): the first is an activation, the others constants.
+		if op.Op != "FULLY_CONNECTED" || len(op.Inputs) != 3 || len(op.Constants) != 3 ||
+			op.Constants[0] != nil || len(op.Constants[1]) == 0 || op.Inputs[1].Type != tflite.Int8 {
+			t.Errorf("operator %d: %s, %d inputs, constants %v", i, op.Op, len(op.Inputs), op.Constants)
+		}
+	}
+	if ops[0].Inputs[0].Index != m.Inputs()[0].Index {
+		t.Errorf("the first operator reads tensor %d, the model input is %d", ops[0].Inputs[0].Index, m.Inputs()[0].Index)
+	}
+}
