@@ -36,16 +36,30 @@
 //
 // # Hostile models
 //
-// The C library checks the flatbuffer but may abort the process on some malformed graphs, so
-// NewInterpreter takes a *tflite.Model, which this project's bounds-checked loader has already
-// validated, and hands the C library a copy of its bytes. Where the pure-Go runtime supports every
-// op of the model, NewInterpreter also prepares it first: that computes every tensor's shape
-// without touching memory, so a file declaring gigabytes of tensors gets tflite.ErrMemoryLimit
-// instead of an allocation by the C library (for other models only the inputs' and outputs' sizes
-// are checked). The interpreter's error messages (an unsupported op, bad quantization
-// parameters) are captured and returned in errors wrapping tflite.ErrUnsupported; the library
-// prints to stderr only when its flatbuffer verifier refuses a file (2.9's TfLiteModelCreate
-// takes no error reporter) and once, when it first creates the XNNPACK delegate.
+// TensorFlow Lite checks the flatbuffer but trusts the values in it: on damaged files 2.9 was seen
+// to allocate gigabytes, abort (a quantization scale of 1e34, an int8 tensor without quantization),
+// divide by zero (an axis out of range in MEAN) and read out of bounds (an index in GATHER_ND).
+// So NewInterpreter takes a *tflite.Model, which this project's bounds-checked loader has
+// validated, and then, before the library sees the bytes:
+//
+//   - where the pure-Go runtime has every op of the model, it prepares the model (every operator,
+//     type, quantization and shape is checked, and the memory the tensors need is computed without
+//     being touched: over Options.MemoryLimit is tflite.ErrMemoryLimit); a model it cannot
+//     build is refused;
+//   - an int32 DIV whose divisor is not a constant without zeros is refused: the library divides
+//     by it unchecked, and a zero at run time would kill the process (SIGFPE);
+//   - a child process (this executable again, see vet.go) builds the model with the same library
+//     and options and runs it once on the probe input; if that kills the child, the model is
+//     refused with an error wrapping ErrVet and tflite.ErrInvalidModel. This costs one process
+//     start and one build (milliseconds for small models). qemu-user cannot start it (set
+//     EDGE_AGENT_TFLITE_VET=off there, as test-arm does).
+//
+// What stays is what depends on run-time input values in ops the pure-Go runtime checks at
+// Invoke and the library does not (an index computed from the input). The interpreter's error
+// messages (an unsupported op, bad quantization parameters) are captured and returned in errors
+// wrapping tflite.ErrUnsupported; the library prints to stderr only when its flatbuffer verifier
+// refuses a file (2.9's TfLiteModelCreate takes no error reporter) and once, when it first
+// creates the XNNPACK delegate.
 //
 // # Caveats
 //

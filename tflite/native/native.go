@@ -324,13 +324,32 @@ type tensor struct {
 var _ tflite.Runner = (*Interpreter)(nil)
 
 // NewInterpreter builds an interpreter for m, which this project's loader has validated, and
-// allocates its tensors. A model whose tensors need more than o.MemoryLimit is refused with
-// tflite.ErrMemoryLimit (the package documentation says how far that check reaches). If the
+// allocates its tensors. A model the pure-Go runtime finds invalid when it prepares it is refused
+// with tflite.ErrInvalidModel, one whose tensors need more than o.MemoryLimit with
+// tflite.ErrMemoryLimit (the package documentation says how far these checks reach). If the
 // XNNPACK delegate cannot be applied it falls back (QS8 to float, float to none) and XNNPACK
 // says so. A model the library refuses is an error wrapping tflite.ErrUnsupported with the
 // library's messages.
 func (l *Library) NewInterpreter(m *tflite.Model, o Options) (*Interpreter, error) {
-	threads := max(o.Threads, 1)
+	o.Threads = max(o.Threads, 1)
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = tflite.DefaultMemoryLimit
+	}
+	if err := check(m, o.MemoryLimit); err != nil {
+		return nil, err
+	}
+	if err := l.vet(m, o); err != nil {
+		return nil, err
+	}
+	return l.build(m, o)
+}
+
+// build makes the interpreter, unchecked: NewInterpreter checks and vets the model first.
+func (l *Library) build(m *tflite.Model, o Options) (*Interpreter, error) {
+	threads, limit := max(o.Threads, 1), o.MemoryLimit
+	if limit <= 0 {
+		limit = tflite.DefaultMemoryLimit
+	}
 	var modes []XNNPACK
 	switch x := o.XNNPACK; {
 	case !l.HasXNNPACK() || x == XNNPACKOff:
@@ -343,18 +362,6 @@ func (l *Library) NewInterpreter(m *tflite.Model, o Options) (*Interpreter, erro
 	var notes []string
 	if o.XNNPACK != XNNPACKOff && !l.HasXNNPACK() {
 		notes = append(notes, "the library has no XNNPACK delegate")
-	}
-	limit := o.MemoryLimit
-	if limit <= 0 {
-		limit = tflite.DefaultMemoryLimit
-	}
-	// The library allocates whatever the tensors' shapes say, and a damaged or hostile file can
-	// make them gigabytes. Where this project's interpreter supports every op, preparing it
-	// computes the same shapes without touching the memory, so such a model is refused here.
-	if check, err := tflite.NewInterpreter(m, tflite.WithMemoryLimit(limit)); err == nil {
-		check.Close()
-	} else if errors.Is(err, tflite.ErrMemoryLimit) {
-		return nil, fmt.Errorf("native: %w", err)
 	}
 	raw := m.Bytes()
 	for _, mode := range modes {
