@@ -259,9 +259,7 @@ func Measure(ctx context.Context, a, b tflite.Runner, budget time.Duration) (Tim
 	return t, nil
 }
 
-// FillProbe writes the same deterministic input into every input of a and b: byte b = (i*7+3)
-// mod 256 of element i, as value b/255 for float inputs, b for uint8, b-128 for int8, and zero for
-// other types (integer inputs are often indices, which a ramp would push out of range).
+// FillProbe writes the same deterministic input into every input of a and b (tflite.FillProbe).
 func FillProbe(a, b tflite.Runner) error {
 	if a.InputCount() != b.InputCount() {
 		return fmt.Errorf("%s has %d inputs, %s %d", a.Runtime(), a.InputCount(), b.Runtime(), b.InputCount())
@@ -271,25 +269,7 @@ func FillProbe(a, b tflite.Runner) error {
 		if ta.Type() != tb.Type() || ta.ByteSize() != tb.ByteSize() {
 			return fmt.Errorf("input %d: %s %v on %s, %s %v on %s", i, ta.Type(), ta.Shape(), a.Runtime(), tb.Type(), tb.Shape(), b.Runtime())
 		}
-		switch ta.Type() {
-		case tflite.Float32:
-			d := ta.Float32s()
-			for k := range d {
-				d[k] = float32((k*7+3)%256) / 255
-			}
-		case tflite.UInt8:
-			d := ta.UInt8s()
-			for k := range d {
-				d[k] = uint8((k*7 + 3) % 256)
-			}
-		case tflite.Int8:
-			d := ta.Int8s()
-			for k := range d {
-				d[k] = int8((k*7+3)%256 - 128)
-			}
-		default:
-			clear(ta.Bytes())
-		}
+		tflite.FillProbe(ta)
 		if err := tb.CopyFrom(ta.Bytes()); err != nil {
 			return err
 		}
