@@ -163,7 +163,7 @@ if in_root ldd /usr/bin/edge-agent | grep -q 'not found'; then fail "unresolved 
 model=/usr/share/edge-agent/models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite
 out=$(in_root /usr/bin/edge-agent model inspect --runtime tflite "$model" 2>&1) || fail "model inspect --runtime tflite: $out"
 grep -q '^library: *'/usr/lib/edge-agent/libtensorflowlite_c.so'$' <<<"$out" || fail "the library did not load from /usr/lib/edge-agent: $out"
-grep -q '^runtime: *tflite 2.9.0' <<<"$out" || fail "model inspect --runtime tflite: $out"
+grep -q '^choice: *tflite 2.9.0' <<<"$out" || fail "model inspect --runtime tflite: $out"
 if in_root ldd /usr/lib/edge-agent/libtensorflowlite_c.so | grep -q 'not found'; then fail "the TensorFlow Lite library has unresolved libraries"; fi
 step "systemd-analyze verify the installed unit"
 systemd-analyze verify --root="$root" /lib/systemd/system/edge-agent.service
