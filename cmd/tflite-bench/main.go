@@ -177,7 +177,7 @@ func benchModel(ctx context.Context, path string, threads int, o options, stderr
 	}()
 	for _, r := range rs {
 		for i := range r.r.InputCount() {
-			fillRamp(r.r.Input(i))
+			tflite.FillProbe(r.r.Input(i))
 		}
 	}
 	if err := measure(rs, o); err != nil {
@@ -257,25 +257,6 @@ func measure(rs []*runner, o options) error {
 		r.ms = times[i][len(times[i])/2]
 	}
 	return nil
-}
-
-// fillRamp writes the input the reference's --gen ramp writes: byte b = (i*7+3) mod 256 for
-// element i; float inputs get b/255, uint8 b, int8 b-128.
-func fillRamp(t *tflite.Tensor) {
-	switch t.Type() {
-	case tflite.Float32:
-		for i := range t.Float32s() {
-			t.Float32s()[i] = float32((i*7+3)%256) / 255
-		}
-	case tflite.UInt8:
-		for i := range t.UInt8s() {
-			t.UInt8s()[i] = uint8((i*7 + 3) % 256)
-		}
-	case tflite.Int8:
-		for i := range t.Int8s() {
-			t.Int8s()[i] = int8((i*7+3)%256 - 128)
-		}
-	}
 }
 
 // outputShapes returns the --output-shapes argument LiteRT.js needs when the model declares an
