@@ -2,8 +2,8 @@
 // models/ (and ../shared/models when present), with 1 and 2 threads, on this project's pure-Go
 // runtime and on the official TensorFlow Lite runtime: its C library in process (package
 // tflite/native), without and with the XNNPACK delegate, and its WASM build LiteRT.js when set up
-// (see ../shared/tfref/README.md). The in-process runtimes are timed in turn, one Invoke each, so
-// their figures share the machine's conditions. It prints one line per model and thread count:
+// (see ../shared/tfref/README.md). The in-process runtimes are timed in turn, in blocks of
+// invocations, so their figures share the machine's conditions. It prints one line per model and thread count:
 //
 //	bench MODEL_FILE threads=1 go_ms=12.3 tflite_ms=8.1 xnnpack_ms=3.2 litert_ms=5.0 ratio=3.84
 //
@@ -231,25 +231,32 @@ func formatFigure(ms float64) string {
 }
 
 // measure sets each runner's ms to its median Invoke latency over at least o.runs invocations
-// and o.minTime, after o.warmup untimed ones. The runners take turns, one Invoke each, so that a
-// change in the machine's load touches all of them alike.
+// and o.minTime, after o.warmup untimed ones. The runners take turns in blocks, three rounds of
+// them, so that a change in the machine's load touches all alike; blocks rather than single
+// calls, as a runtime's worker threads spin for a while after each call and would slow the next
+// runtime's.
 func measure(rs []*runner, o options) error {
-	for range o.warmup {
-		for _, r := range rs {
-			if err := r.r.Invoke(); err != nil {
-				return fmt.Errorf("%s: %w", r.name, err)
-			}
-		}
-	}
+	const rounds = 3
 	times := make([][]float64, len(rs))
-	start := time.Now()
-	for n := 0; n < o.runs || (time.Since(start) < o.minTime && n < 100000); n++ {
+	for round := range rounds {
 		for i, r := range rs {
-			t0 := time.Now()
-			if err := r.r.Invoke(); err != nil {
-				return fmt.Errorf("%s: %w", r.name, err)
+			warmup := 1
+			if round == 0 {
+				warmup = o.warmup
 			}
-			times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)
+			for range warmup {
+				if err := r.r.Invoke(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+			}
+			start := time.Now()
+			for n := 0; n < (o.runs+rounds-1)/rounds || (time.Since(start) < o.minTime/rounds && n < 100000); n++ {
+				t0 := time.Now()
+				if err := r.r.Invoke(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+				times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)
+			}
 		}
 	}
 	for i, r := range rs {

@@ -3,7 +3,7 @@
 // with auto, whichever of the two runs the model faster on this machine.
 //
 // Auto measures rather than guesses: it builds both, runs both on the same input for a short
-// budget (DefaultBudget, with the configured threads), checks that their outputs agree (Compare)
+// budget (DefaultBudget, with the configured threads; see Measure), checks that their outputs agree (Compare)
 // and keeps the faster. Where the library is absent or either runtime cannot run the model, the
 // other one is used and Choice.Fallback says why. A disagreement between the two is reported in
 // Choice.Disagreement, for the log and the status, and does not stop the model: it is a bug in
@@ -221,35 +221,44 @@ type Timing struct {
 	Disagreement error
 }
 
+// measureRounds is how many times Measure switches between the runners, so that a change in the
+// machine's load touches both.
+const measureRounds = 3
+
 // Measure fills both runners' inputs with the same data (FillProbe), invokes each once and
-// compares their outputs, then invokes them in turn, timing each call, until budget has passed
-// since it started (or each ran maxRuns times). Each runner is timed at least once.
+// compares their outputs, then times their invocations in blocks, a's then b's, measureRounds
+// times, each block about budget/(2*measureRounds) long (at least one invocation, at most
+// maxRuns per runner in all). Blocks rather than alternate calls: a runtime's worker threads spin
+// for a while after each call, which would slow the other's next call.
 func Measure(ctx context.Context, a, b tflite.Runner, budget time.Duration) (Timing, error) {
 	var t Timing
 	if err := FillProbe(a, b); err != nil {
 		return t, err
 	}
-	start := time.Now()
 	for _, r := range []tflite.Runner{a, b} {
 		if err := r.Invoke(); err != nil {
 			return t, fmt.Errorf("%s: %w", r.Runtime(), err)
 		}
 	}
 	t.Disagreement = Compare(a, b)
+	block := budget / (2 * measureRounds)
 	var times [2][]float64
-	for len(times[0]) == 0 || time.Since(start) < budget && (len(times[0]) < maxRuns || len(times[1]) < maxRuns) {
+	for range measureRounds {
 		for i, r := range []tflite.Runner{a, b} {
-			if err := ctx.Err(); err != nil {
-				return t, err
+			start := time.Now()
+			for n := 0; n == 0 || time.Since(start) < block; n++ {
+				if len(times[i]) >= maxRuns {
+					break
+				}
+				if err := ctx.Err(); err != nil {
+					return t, err
+				}
+				t0 := time.Now()
+				if err := r.Invoke(); err != nil {
+					return t, fmt.Errorf("%s: %w", r.Runtime(), err)
+				}
+				times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)
 			}
-			if len(times[i]) >= maxRuns {
-				continue
-			}
-			t0 := time.Now()
-			if err := r.Invoke(); err != nil {
-				return t, fmt.Errorf("%s: %w", r.Runtime(), err)
-			}
-			times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)
 		}
 	}
 	for i := range times {

@@ -478,7 +478,8 @@ func (ip *Interpreter) sync(t *tensor) error {
 	}
 	v := t.view.Tensor()
 	if typ, ok := dataType(int(ci._type)); !ok || typ != v.Type() {
-		return fmt.Errorf("%w: tensor %q: the library's type %d is not the model's %s", ErrIncompatible, v.Name(), int(ci._type), v.Type())
+		// The library types some outputs itself (from the op's inputs), over what the file says.
+		return fmt.Errorf("%w: tensor %q: the library makes it type %d, the model declares %s", tflite.ErrInvalidModel, v.Name(), int(ci._type), v.Type())
 	}
 	bytes := int(ci.bytes)
 	if ci.data == t.data && bytes == t.bytes && shapeIs(t.shape, &ci) {
