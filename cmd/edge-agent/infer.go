@@ -35,8 +35,14 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxResults := fs.Int("max-results", 0, "detection: most detections printed (0 = all the model returns)")
 	task := fs.String("task", "auto", "how to decode the outputs: auto, classify, detect, pose, segment or raw")
 	maskPath := fs.String("mask", "", "segmentation: write the class mask as a PNG `file`")
+	// go by default: one image is not worth auto's 2 s of measuring; --runtime auto runs the
+	// model where the agent with model.runtime auto would.
+	rt := runtimeFlags(fs, backend.Go)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := rt.check(); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -57,14 +63,17 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// The agent's own pipeline on one image: OpenCV decoding and preprocessing, the interpreter,
 	// the task rule and the decoder are the ones its records come from.
-	p, err := agent.NewImagePredictor(agent.ModelConfig{
+	p, err := agent.NewImagePredictor(ctx, agent.ModelConfig{
 		Path: *modelPath, Labels: *labelsPath, Threads: *threads, Task: *task,
 		TopK: *top, Fit: "stretch", Mean: *mean, Std: *std,
+		Runtime: *rt.runtime, Library: *rt.library,
 	})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	// Which runtime ran it goes to stderr, so that stdout stays the result alone.
+	fmt.Fprintf(stderr, "runtime: %s\n", p.Runtime())
 	if p.Task() == vision.TaskDetect {
 		// --threshold is about detections; a classification prints its top K whatever they score.
 		p.Decoder().Threshold = float32(*threshold)
