@@ -34,6 +34,10 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 	if c.Model.Name != "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29" {
 		t.Errorf("model name default = %q", c.Model.Name)
 	}
+	// make run and a package install measure the two runtimes and keep the faster.
+	if c.Model.Runtime != "auto" || c.Model.Library != "" {
+		t.Errorf("model runtime default = %q, library %q; want auto and the default lookup", c.Model.Runtime, c.Model.Library)
+	}
 	if c.Store.Path != filepath.Join(c.StateDir, "edge-agent.db") {
 		t.Errorf("store path = %q, state dir %q", c.Store.Path, c.StateDir)
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,5 +40,32 @@ func TestModelInspectRuntime(t *testing.T) {
 	}
 	if _, err := inspect("--runtime", "fast", quantClassify); !errors.Is(err, errUsage) {
 		t.Errorf("--runtime fast: %v", err)
+	}
+}
+
+// TestInferRuntime: infer runs on go by default, on the official library with --runtime tflite
+// (saying so on stderr, the same top class), and refuses a library that is not there.
+func TestInferRuntime(t *testing.T) {
+	run := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := runInfer(context.Background(), append([]string{"--model", quantClassify, "--image", burgerJPEG,
+			"--labels", imagenetLabels, "--top", "1"}, args...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	out, msg, err := run()
+	if err != nil || !strings.Contains(out, "cheeseburger") || msg != "runtime: go\n" {
+		t.Errorf("infer: %v\n%s%s", err, out, msg)
+	}
+	missing := filepath.Join(t.TempDir(), "libtensorflowlite_c.so")
+	if _, _, err := run("--runtime", "tflite", "--library", missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("infer --runtime tflite --library %s: %v", missing, err)
+	}
+	if _, _, err := run("--runtime", "fast"); !errors.Is(err, errUsage) {
+		t.Errorf("--runtime fast: %v", err)
+	}
+	lib := nativetest.Library(t)
+	out, msg, err = run("--runtime", "tflite", "--library", lib.Path())
+	if err != nil || !strings.Contains(out, "cheeseburger") || !strings.HasPrefix(msg, "runtime: tflite "+lib.Version()) {
+		t.Errorf("infer --runtime tflite: %v\n%s%s", err, out, msg)
 	}
 }
