@@ -65,13 +65,13 @@ func (a *agent) modelChanged() {
 }
 
 // logChoice logs which runtime runs m and why: auto's two timings, a fallback (at warning level
-// unless the library is simply not installed) and, as a warning, a disagreement between the
+// unless no library was named and none is installed, as on armhf) and, as a warning, a disagreement between the
 // runtimes, which is a bug in one of them to report.
 func (a *agent) logChoice(m *model) {
 	ch := m.choice
 	if ch.Fallback != "" {
 		level := slog.LevelWarn
-		if strings.Contains(ch.Fallback, native.ErrNotFound.Error()) {
+		if m.cfg.Library == "" && strings.Contains(ch.Fallback, native.ErrNotFound.Error()) {
 			level = slog.LevelInfo
 		}
 		a.log.Log(context.Background(), level, "model.runtime "+ch.Requested+": using the "+ch.Runtime+" runtime",

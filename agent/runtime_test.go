@@ -18,6 +18,8 @@ import (
 	promodel "github.com/prometheus/common/model"
 
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
+	"github.com/edge-agent/edge-agent/tflite/backend"
+	"github.com/edge-agent/edge-agent/tflite/native"
 	"github.com/edge-agent/edge-agent/tflite/native/nativetest"
 )
 
@@ -233,4 +235,64 @@ func TestAutoRuntime(t *testing.T) {
 		r.stop(t)
 		checkDocumented(t, o)
 	})
+}
+
+// TestLoadModelReusesChoice: a second interpreter for the same model file and settings (the HTTP
+// predictor's, a reload that keeps the model) runs on the runtime the first one was given, without
+// measuring again; other settings (threads) or another file are measured anew.
+func TestLoadModelReusesChoice(t *testing.T) {
+	lib := nativetest.Library(t)
+	c := setAll(t, "model.runtime", "auto", "model.library", lib.Path(), "mqtt.enabled", "false").Model
+	first, err := loadModel(t.Context(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.close()
+	if first.choice.GoRuns == 0 || first.choice.TFLiteRuns == 0 || first.ip.Runtime() != first.choice.Runtime {
+		t.Fatalf("auto did not measure both runtimes: %+v", first.choice)
+	}
+	// Pretend the other runtime won, so that reuse shows in which one runs.
+	prior := first.choiceOf()
+	prior.choice.Runtime = map[string]string{"go": "tflite", "tflite": "go"}[first.choice.Runtime]
+	again, err := loadModel(t.Context(), c, prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if again.ip.Runtime() != prior.choice.Runtime || again.choice != prior.choice {
+		t.Errorf("the same model and settings: runs on %s with %+v, want the prior choice %+v", again.ip.Runtime(), again.choice, prior.choice)
+	}
+	other := c
+	other.Threads = 2
+	measured, err := loadModel(t.Context(), other, prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer measured.close()
+	if measured.choice == prior.choice || measured.choice.GoRuns == 0 {
+		t.Errorf("other threads reused the choice made for one: %+v", measured.choice)
+	}
+}
+
+// TestLogChoiceLevels: auto without a library (armhf, a clone before make) is reported at info
+// level; a library that is there but unusable, and a disagreement, at warning level.
+func TestLogChoiceLevels(t *testing.T) {
+	for _, c := range []struct {
+		choice backend.Choice
+		want   string
+	}{
+		{backend.Choice{Runtime: "go", Requested: "auto", Fallback: "tflite: native: " + native.ErrUnavailable.Error() + ": " + native.ErrNotFound.Error() + " in /usr/lib/edge-agent/libtensorflowlite_c.so"},
+			`level=INFO msg="model.runtime auto: using the go runtime"`},
+		{backend.Choice{Runtime: "go", Requested: "auto", Fallback: "tflite: native: " + native.ErrIncompatible.Error()},
+			`level=WARN msg="model.runtime auto: using the go runtime"`},
+		{backend.Choice{Runtime: "tflite", Requested: "auto", Disagreement: "output 0: element 3 is 1 vs 2"},
+			`level=WARN msg="the two TensorFlow Lite runtimes disagree on this model (a bug to report; the model runs on)"`},
+	} {
+		var logs syncBuffer
+		a := &agent{log: slog.New(slog.NewTextHandler(&logs, nil))}
+		a.logChoice(&model{choice: c.choice, ref: ModelRef{Name: "m"}})
+		if !strings.Contains(logs.String(), c.want) {
+			t.Errorf("%+v logged %q, want %s", c.choice, logs.String(), c.want)
+		}
+	}
 }
