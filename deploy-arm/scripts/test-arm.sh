@@ -125,8 +125,9 @@ if grep -q -- '-once' <<<"$run_help"; then
 			--model models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite \
 			--labels models/labelmap.txt --once --print --no-mqtt --state-dir "$state" "$@" >"$out"
 	}
-	run_agent amd64 "$work/agent-amd64.jsonl"
-	run_agent arm64 "$work/agent-arm64.jsonl"
+	# Both on the pure-Go runtime: the default, auto, would time the runtimes and might pick either.
+	run_agent amd64 "$work/agent-amd64.jsonl" --runtime go
+	run_agent arm64 "$work/agent-arm64.jsonl" --runtime go
 	if [ ! -s "$work/agent-amd64.jsonl" ]; then
 		echo "test-arm: the amd64 agent printed no record" >&2
 		exit 1

@@ -14,7 +14,8 @@
 #   install  -> user edge-agent in group video, state directory, config mode 0640 root:edge-agent,
 #               unit enabled but not started, the binary runs (its Depends pulled in every library
 #               it needs) and accepts the shipped config (`run --check`), the TensorFlow Lite
-#               library loads from /usr/lib/edge-agent (`model inspect --runtime tflite`),
+#               library loads from /usr/lib/edge-agent (`model inspect --runtime tflite`, and
+#               the agent's own check with model.runtime tflite),
 #               `systemd-analyze verify` passes on the installed unit;
 #   upgrade  -> to VERSION+upgradetest: the admin's edit of the config and the state survive, the
 #               service is try-restarted (restarted only if running), still enabled;
@@ -165,6 +166,10 @@ out=$(in_root /usr/bin/edge-agent model inspect --runtime tflite "$model" 2>&1) 
 grep -q '^library: *'/usr/lib/edge-agent/libtensorflowlite_c.so'$' <<<"$out" || fail "the library did not load from /usr/lib/edge-agent: $out"
 grep -q '^choice: *tflite 2.9.0' <<<"$out" || fail "model inspect --runtime tflite: $out"
 if in_root ldd /usr/lib/edge-agent/libtensorflowlite_c.so | grep -q 'not found'; then fail "the TensorFlow Lite library has unresolved libraries"; fi
+# The agent itself loads the shipped model on it from there: model.runtime tflite makes a library
+# that does not load a configuration error.
+in_root env EDGE_AGENT_MODEL_RUNTIME=tflite /usr/bin/edge-agent run --check --config /etc/edge-agent/edge-agent.yaml >&2 ||
+	fail "the agent does not run the shipped config with model.runtime tflite"
 step "systemd-analyze verify the installed unit"
 systemd-analyze verify --root="$root" /lib/systemd/system/edge-agent.service
 echo marker >"$root/var/lib/edge-agent/outbox.db"
