@@ -585,8 +585,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
+// runtimeEnvPrefix starts the official TensorFlow Lite runtime's own variables (tflite/native's
+// EDGE_AGENT_TFLITE_VET, the tests' EDGE_AGENT_TFLITE_LIBRARY): they are not configuration keys,
+// and no section of the configuration is named tflite.
+const runtimeEnvPrefix = EnvPrefix + "TFLITE_"
+
 // LoadEnv applies EDGE_AGENT_* overrides from environ (as os.Environ returns it). Every variable
-// with the prefix must name a known key.
+// with the prefix must name a known key, but for the runtime's own EDGE_AGENT_TFLITE_*.
 func (l *Loader) LoadEnv(environ []string) error {
 	keys := map[string]string{}
 	for _, k := range Keys() {
@@ -594,7 +599,7 @@ func (l *Loader) LoadEnv(environ []string) error {
 	}
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, runtimeEnvPrefix) {
 			continue
 		}
 		key, known := keys[name]

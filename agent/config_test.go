@@ -134,6 +134,11 @@ func TestConfigEnvOverrides(t *testing.T) {
 		t.Errorf("env not applied: %+v", c)
 	}
 
+	// The official runtime's own variables are not configuration (test-arm sets the first).
+	c, err = loadYAML(t, "", "EDGE_AGENT_TFLITE_VET=off", "EDGE_AGENT_TFLITE_LIBRARY=/x/libtensorflowlite_c.so", "EDGE_AGENT_MODEL_RUNTIME=tflite")
+	if err != nil || c.Model.Runtime != "tflite" {
+		t.Errorf("EDGE_AGENT_TFLITE_*: %v, runtime %q", err, c.Model.Runtime)
+	}
 	_, err = loadYAML(t, "", "EDGE_AGENT_MQTT_URLL=x")
 	if err == nil || !strings.Contains(err.Error(), "EDGE_AGENT_MQTT_URLL") {
 		t.Errorf("unknown env var: %v", err)
