@@ -62,8 +62,9 @@ tflite-lib:
 	third_party/tensorflow-lite/fetch.sh $(TFLITE_DIR)
 
 # run starts the agent on its embedded defaults: the bundled sample clip, the bundled SSD model
-# and an embedded MQTT broker on localhost:1883, printing every record as a JSON line and the
-# status page's address (http://127.0.0.1:8080/).
+# on model.runtime auto (the pure-Go runtime and the library tflite-lib provisions, timed on the
+# model, the faster kept) and an embedded MQTT broker on localhost:1883, printing every record as
+# a JSON line and the status page's address (http://127.0.0.1:8080/).
 run: build tflite-lib
 	$(BIN)/edge-agent run --print $(RUN_ARGS)
 
