@@ -312,8 +312,8 @@ func TestOTAOnTheOfficialRuntime(t *testing.T) {
 		t.Fatalf("a model the library refuses: %+v", r.Status)
 	}
 	t.Logf("refused: %s", r.Status.Reason)
-	m, r := a.push(otatest.ReadFile(t, floatClassify), ota.UpdateOptions{Version: "3", Shadow: &ota.ShadowSpec{Frames: 4, MinAgreementPct: 50}})
-	if r.Status.State != ota.StateCommitted || r.Status.Shadow == nil {
+	m, r := a.push(otatest.ReadFile(t, floatClassify), ota.UpdateOptions{Version: "3", Shadow: &ota.ShadowSpec{Frames: 4}})
+	if r.Status.State != ota.StateCommitted || r.Status.Shadow == nil || r.Status.Shadow.Frames != 4 {
 		t.Fatalf("a good model: %+v", r.Status)
 	}
 	a.waitRecordsOf(m.SHA256)
