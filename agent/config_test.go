@@ -215,8 +215,12 @@ func TestShippedConfig(t *testing.T) {
 	if err := l.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Config(); err != nil {
+	c, err := l.Config()
+	if err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+	if c.Model.Runtime != "auto" || c.Model.Library != "" {
+		t.Errorf("%s: model.runtime %q, model.library %q; the packages run auto on the library they install", path, c.Model.Runtime, c.Model.Library)
 	}
 	for _, k := range Keys() {
 		if _, ok := l.origin[k]; !ok {
