@@ -23,7 +23,15 @@ LDFLAGS := -X main.version=$(VERSION)
 # FUZZMUL scales every fuzz target's execution budget (test-long runs 30 times as many).
 FUZZMUL ?= 1
 
-.PHONY: all deps test-deps build run test test-long fuzz bench bench-fleet bench-motion bench-cluster vet fmt clean
+# The official TensorFlow Lite 2.9.0 C library (third_party/tensorflow-lite), fetched with npm and
+# checked against its sha256 into the user's cache, where the agent finds it.
+TFLITE_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edge-agent/tflite-2.9.0
+GOHOSTARCH  := $(shell $(GO) env GOHOSTARCH 2>/dev/null)
+TFLITE_LIB  := $(TFLITE_DIR)/linux_$(GOHOSTARCH)/libtensorflowlite_c.so
+# The tests use (and must load) that copy on the machines it exists for; elsewhere they skip.
+TFLITE_TEST_ENV := $(if $(filter amd64 arm64,$(GOHOSTARCH)),EDGE_AGENT_TFLITE_LIBRARY=$(TFLITE_LIB))
+
+.PHONY: all deps test-deps build run test test-long fuzz bench bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
 
 all: build
 
@@ -44,10 +52,20 @@ test-deps: deps
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
 
+# tflite-lib provisions the official TensorFlow Lite library in $(TFLITE_DIR) (npm, installed with
+# apt when missing).
+tflite-lib:
+	@command -v npm >/dev/null || { \
+		echo "installing Debian package npm (to fetch the TensorFlow Lite library)"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends npm; }
+	third_party/tensorflow-lite/fetch.sh $(TFLITE_DIR)
+
 # run starts the agent on its embedded defaults: the bundled sample clip, the bundled SSD model
-# and an embedded MQTT broker on localhost:1883, printing every record as a JSON line and the
-# status page's address (http://127.0.0.1:8080/).
-run: build
+# on model.runtime auto (the pure-Go runtime and the library tflite-lib provisions, timed on the
+# model, the faster kept) and an embedded MQTT broker on localhost:1883, printing every record as
+# a JSON line and the status page's address (http://127.0.0.1:8080/).
+run: build tflite-lib
 	$(BIN)/edge-agent run --print $(RUN_ARGS)
 
 vet: deps
@@ -66,8 +84,8 @@ FUZZ := ./tflite:FuzzLoadModel:2000 ./tflite:FuzzGraph:4000 \
 	./tflite/internal/fb:FuzzFlatbuffer:200000 ./tflite/internal/fb:FuzzFlexBuffer:100000 \
 	./tflite/vision:FuzzDecodeImage:100000 ./ota:FuzzManifest:50000 ./ota:FuzzChunk:50000
 
-test: test-deps vet
-	$(GO) test -timeout 14m ./...
+test: test-deps vet tflite-lib
+	$(TFLITE_TEST_ENV) $(GO) test -timeout 14m ./...
 	$(GO) test -race -short -count=1 -run '$(RACE_AGENT)' ./agent/
 	$(GO) test -race -short -count=1 ./sync/ ./ota/
 	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
@@ -81,12 +99,12 @@ fuzz: deps
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime "$${n}x" "$$pkg" || exit 1; \
 	done
 
-test-long: test-deps
-	$(GO) test -timeout 60m -tags long ./...
+test-long: test-deps tflite-lib
+	$(TFLITE_TEST_ENV) $(GO) test -timeout 60m -tags long ./...
 	$(MAKE) --no-print-directory fuzz FUZZMUL=30
 
-bench: build
-	$(GO) run ./cmd/tflite-bench
+bench: build tflite-lib
+	$(GO) run ./cmd/tflite-bench $(if $(TFLITE_TEST_ENV),-library $(TFLITE_LIB))
 
 # bench-fleet pushes the bundled 4.2 MB model to 10, 100 and 500 simulated devices (the real
 # device-side OTA code with a stand-in runtime) on a local mosquitto: time to all committed and

@@ -117,6 +117,9 @@ type agent struct {
 	inferNanos atomic.Int64 // last frame's inference time
 	modelRef   atomic.Pointer[ModelRef]
 	modelCfg   atomic.Pointer[ModelConfig] // the running model's settings, for the predictor
+	// runtime is the running model's runtime choice, for the status, the metrics, the predictor
+	// and a reload (which reuse it rather than measure beside the pipeline).
+	runtime    atomic.Pointer[runtimeChoice]
 	recovered  atomic.Pointer[store.Recovery]
 	fps        fpsMeter
 	firstFrame bool   // the capture loop has processed a frame
@@ -193,7 +196,8 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 func (a *agent) start(ctx context.Context, p *prepared) error {
 	cfg := a.cfg
 	a.log.Info("model loaded", "path", cfg.Model.Path, "task", a.model.dec.Task, "sha256", a.model.ref.SHA256,
-		"input", a.model.input.Shape(), "type", a.model.input.Type())
+		"input", a.model.input.Shape(), "type", a.model.input.Type(), "runtime", a.model.choice)
+	a.logChoice(a.model)
 	if err := a.openStore(); err != nil {
 		return err
 	}

@@ -57,8 +57,8 @@ func (s *syncBuffer) records(t *testing.T) []Record {
 	return recs
 }
 
-// testConfig runs the sample clip once through the small quantized classifier without MQTT, every
-// frame inferred (no motion gating).
+// testConfig runs the sample clip once through the small quantized classifier on the pure-Go
+// runtime without MQTT, every frame inferred (no motion gating).
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	l := NewLoader()
@@ -66,6 +66,7 @@ func testConfig(t *testing.T) Config {
 		"device.id": "test-pi", "camera.source": sampleClip, "camera.loop": "false", "camera.max_fps": "0",
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "mqtt.enabled": "false", "state_dir": t.TempDir(),
+		"model.runtime":  "go", // the runtimes' own tests choose tflite and auto
 		"http.listen":    "127.0.0.1:0",
 		"motion.enabled": "false",
 	} {

@@ -28,7 +28,7 @@ func benchPipeline(b *testing.B, threads int) {
 	c.Labels = "../models/labelmap.txt"
 	c.Name = "ssd"
 	c.Threads = threads
-	m, err := loadModel(c)
+	m, err := loadModel(context.Background(), c, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

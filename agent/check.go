@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/httpapi"
 	"github.com/edge-agent/edge-agent/sync"
+	"github.com/edge-agent/edge-agent/tflite/backend"
 )
 
 // prepared is what the start-up checks build: Run starts with it, a reload swaps parts of it in,
@@ -32,7 +34,8 @@ func (p *prepared) close() {
 }
 
 // Check runs every check that Run runs before it starts anything: the model loads with every op
-// supported and its task is known, the camera source parses (and a video file exists), the MQTT
+// supported on the runtime model.runtime names (with tflite, the library loads and builds it; auto
+// measures both runtimes as Run does) and its task is known, the camera source parses (and a video file exists), the MQTT
 // settings are consistent and their files readable, the trusted keys of ota.trusted_keys read. `edge-agent run --check`, a reload and Run
 // all call it, so what Check accepts starts. Every problem is a *ConfigError naming its key and
 // where it was set; several are joined.
@@ -42,17 +45,25 @@ func Check(cfg Config) error {
 	return err
 }
 
-func prepare(cfg Config) (*prepared, error) { return prepareWith(cfg, nil) }
+func prepare(cfg Config) (*prepared, error) { return prepareChoice(cfg, nil) }
 
-// prepareWith is prepare with the model already loaded (nil: load cfg.Model).
-func prepareWith(cfg Config, m *model) (*prepared, error) {
+// prepareChoice is prepare reusing prior's runtime choice when it was made for the same model
+// file and settings (a reload that keeps the model need not measure the runtimes again).
+func prepareChoice(cfg Config, prior *runtimeChoice) (*prepared, error) {
+	m, err := loadModel(context.Background(), cfg.Model, prior)
+	if err != nil {
+		return prepareWith(cfg, nil, cfg.errorAt(modelKey(cfg, err), err))
+	}
+	return prepareWith(cfg, m, nil)
+}
+
+// prepareWith runs the checks but the model's: m is the model loaded, or nil and modelErr why
+// it did not load.
+func prepareWith(cfg Config, m *model, modelErr error) (*prepared, error) {
 	var errs []error
 	p := &prepared{cfg: cfg}
-	if m == nil {
-		var err error
-		if m, err = loadModel(cfg.Model); err != nil {
-			errs = append(errs, cfg.errorAt(modelKey(cfg, err), err))
-		}
+	if modelErr != nil {
+		errs = append(errs, modelErr)
 	}
 	p.model = m
 	p.camera = cameraSettings(cfg)
@@ -99,6 +110,12 @@ func cameraSettings(cfg Config) camera.Config {
 // modelKey names the key a model error is about.
 func modelKey(cfg Config, err error) string {
 	switch {
+	case errors.Is(err, backend.ErrRuntime):
+		return "model.runtime"
+	case isLibraryError(err) && cfg.Model.Library != "":
+		return "model.library"
+	case isLibraryError(err):
+		return "model.runtime"
 	case cfg.Model.Labels != "" && strings.Contains(err.Error(), cfg.Model.Labels):
 		return "model.labels"
 	case cfg.Model.Task != "auto" && strings.Contains(err.Error(), "task"):

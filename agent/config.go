@@ -19,6 +19,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/camera/motion"
 	"github.com/edge-agent/edge-agent/sync"
+	"github.com/edge-agent/edge-agent/tflite/backend"
 )
 
 // Config is the agent's configuration. Every field has a default (DefaultConfig); the defaults run
@@ -124,6 +125,14 @@ type ModelConfig struct {
 	Version string `yaml:"version"`
 	// Threads is the number of inference threads; 0 means one per CPU.
 	Threads int `yaml:"threads"`
+	// Runtime runs the model: go (the pure-Go interpreter), tflite (the official TensorFlow Lite
+	// C library) or auto (the faster of the two on this model, measured when it loads; go where
+	// the library is absent). See package tflite/backend.
+	Runtime string `yaml:"runtime"`
+	// Library is the libtensorflowlite_c file for tflite and auto; empty searches
+	// /usr/lib/edge-agent/ (the Debian package's), then the copy `make` provisions, then the
+	// system's loader paths.
+	Library string `yaml:"library"`
 	// Task is auto, classify, detect, pose (single-person keypoints, MoveNet), segment (a class
 	// per pixel, DeepLab) or raw (the dequantised outputs themselves, size-bounded); auto decides
 	// from the model's outputs.
@@ -303,6 +312,7 @@ func DefaultConfig() Config {
 			Path:           "models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite",
 			Labels:         "models/labelmap.txt",
 			Task:           "auto",
+			Runtime:        backend.Auto,
 			TopK:           3,
 			ScoreThreshold: 0.5,
 			Fit:            "stretch",
@@ -575,8 +585,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
+// runtimeEnvPrefix starts the official TensorFlow Lite runtime's own variables (tflite/native's
+// EDGE_AGENT_TFLITE_VET, the tests' EDGE_AGENT_TFLITE_LIBRARY): they are not configuration keys,
+// and no section of the configuration is named tflite.
+const runtimeEnvPrefix = EnvPrefix + "TFLITE_"
+
 // LoadEnv applies EDGE_AGENT_* overrides from environ (as os.Environ returns it). Every variable
-// with the prefix must name a known key.
+// with the prefix must name a known key, but for the runtime's own EDGE_AGENT_TFLITE_*.
 func (l *Loader) LoadEnv(environ []string) error {
 	keys := map[string]string{}
 	for _, k := range Keys() {
@@ -584,7 +599,7 @@ func (l *Loader) LoadEnv(environ []string) error {
 	}
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || strings.HasPrefix(name, runtimeEnvPrefix) {
 			continue
 		}
 		key, known := keys[name]
@@ -775,6 +790,9 @@ func (l *Loader) Config() (Config, error) {
 	}
 	if c.Model.Threads < 0 || c.Model.Threads > 64 {
 		bad("model.threads", "must be between 0 (one per CPU) and 64, got %d", c.Model.Threads)
+	}
+	if _, err := backend.ParseRuntime(c.Model.Runtime); err != nil {
+		bad("model.runtime", "must be auto, go or tflite, got %q", c.Model.Runtime)
 	}
 	if !oneOf(c.Model.Task, "auto", "classify", "detect", "pose", "segment", "raw") {
 		bad("model.task", "must be auto, classify, detect, pose, segment or raw, got %q", c.Model.Task)

@@ -34,6 +34,10 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 	if c.Model.Name != "coco_ssd_mobilenet_v1_1.0_quant_2018_06_29" {
 		t.Errorf("model name default = %q", c.Model.Name)
 	}
+	// make run and a package install measure the two runtimes and keep the faster.
+	if c.Model.Runtime != "auto" || c.Model.Library != "" {
+		t.Errorf("model runtime default = %q, library %q; want auto and the default lookup", c.Model.Runtime, c.Model.Library)
+	}
 	if c.Store.Path != filepath.Join(c.StateDir, "edge-agent.db") {
 		t.Errorf("store path = %q, state dir %q", c.Store.Path, c.StateDir)
 	}
@@ -130,6 +134,11 @@ func TestConfigEnvOverrides(t *testing.T) {
 		t.Errorf("env not applied: %+v", c)
 	}
 
+	// The official runtime's own variables are not configuration (test-arm sets the first).
+	c, err = loadYAML(t, "", "EDGE_AGENT_TFLITE_VET=off", "EDGE_AGENT_TFLITE_LIBRARY=/x/libtensorflowlite_c.so", "EDGE_AGENT_MODEL_RUNTIME=tflite")
+	if err != nil || c.Model.Runtime != "tflite" {
+		t.Errorf("EDGE_AGENT_TFLITE_*: %v, runtime %q", err, c.Model.Runtime)
+	}
 	_, err = loadYAML(t, "", "EDGE_AGENT_MQTT_URLL=x")
 	if err == nil || !strings.Contains(err.Error(), "EDGE_AGENT_MQTT_URLL") {
 		t.Errorf("unknown env var: %v", err)
@@ -206,8 +215,12 @@ func TestShippedConfig(t *testing.T) {
 	if err := l.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Config(); err != nil {
+	c, err := l.Config()
+	if err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+	if c.Model.Runtime != "auto" || c.Model.Library != "" {
+		t.Errorf("%s: model.runtime %q, model.library %q; the packages run auto on the library they install", path, c.Model.Runtime, c.Model.Library)
 	}
 	for _, k := range Keys() {
 		if _, ok := l.origin[k]; !ok {

@@ -13,7 +13,8 @@ import (
 
 // predictor answers POST /v1/predict with the running model through an ImagePredictor of its
 // own, so predictions never touch the capture loop's interpreter, and an image gives what the
-// agent would record for it. It loads the model on the first request and again after a reload
+// agent would record for it: on the runtime the running model got (auto's choice is reused, not
+// measured again). It loads the model on the first request and again after a reload or an update
 // replaced it.
 type predictor struct {
 	a      *agent
@@ -45,11 +46,11 @@ func (p *predictor) Predict(ctx context.Context, image []byte) (any, error) {
 			p.ip.Close()
 			p.ip = nil
 		}
-		ip, err := NewImagePredictor(want)
+		m, err := loadModel(ctx, want, p.a.runtime.Load())
 		if err != nil {
 			return nil, fmt.Errorf("%w: loading the model: %v", httpapi.ErrUnavailable, err)
 		}
-		p.ip, p.cfg = ip, want
+		p.ip, p.cfg = &ImagePredictor{m: m}, want
 	}
 	p.ip.m.setThresholds(want.TopK, want.ScoreThreshold)
 	at := time.Now()

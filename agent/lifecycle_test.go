@@ -56,7 +56,7 @@ func (r *running) stop(t *testing.T) {
 }
 
 // setAll builds a config from the test defaults and key/value pairs, as a file would set them. The
-// defaults infer every frame (no motion gating).
+// defaults infer every frame (no motion gating) on the pure-Go runtime (no measuring at each load).
 func setAll(t *testing.T, kv ...string) Config {
 	t.Helper()
 	l := NewLoader()
@@ -64,6 +64,7 @@ func setAll(t *testing.T, kv ...string) Config {
 		"device.id": "test-pi", "camera.source": sampleClip, "camera.loop": "true", "camera.max_fps": "20",
 		"model.path": classifyModel, "model.labels": classifyLabels,
 		"model.score_threshold": "0", "model.threads": "1", "state_dir": t.TempDir(),
+		"model.runtime":        "go", // the runtimes' own tests choose tflite and auto
 		"mqtt.status_interval": "1h", "mqtt.reconnect_initial": "50ms", "mqtt.reconnect_max": "200ms",
 		"http.listen":    "127.0.0.1:0",
 		"motion.enabled": "false",
@@ -356,7 +357,7 @@ func TestBrokerURLFromEnvironment(t *testing.T) {
 	}
 	base := setAll(t)
 	for k, v := range map[string]string{"device.id": "test-pi", "camera.source": sampleClip, "model.path": classifyModel,
-		"model.labels": classifyLabels, "state_dir": base.StateDir, "camera.max_fps": "20", "http.listen": "127.0.0.1:0"} {
+		"model.labels": classifyLabels, "model.runtime": "go", "state_dir": base.StateDir, "camera.max_fps": "20", "http.listen": "127.0.0.1:0"} {
 		if err := l.Set(k, v, "test"); err != nil {
 			t.Fatal(err)
 		}

@@ -1,19 +1,24 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
 
 	"github.com/edge-agent/edge-agent/camera"
 	"github.com/edge-agent/edge-agent/tflite"
+	"github.com/edge-agent/edge-agent/tflite/backend"
+	"github.com/edge-agent/edge-agent/tflite/native"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
-// model is a loaded model with its interpreter, preprocessor and decoder. It is used by one
-// goroutine at a time.
+// model is a loaded model with its runner (on the runtime model.runtime chose), preprocessor and
+// decoder. It is used by one goroutine at a time.
 type model struct {
-	ip      *tflite.Interpreter
+	ip      tflite.Runner
+	choice  backend.Choice // which runtime runs it, and why
 	input   *tflite.Tensor
 	outputs []*tflite.Tensor
 	pre     *camera.Preprocessor
@@ -22,22 +27,59 @@ type model struct {
 	cfg     ModelConfig
 }
 
+// runtimeChoice is the runtime a model was given, so that a second interpreter for the same model
+// and settings (the HTTP predictor's, a reload that keeps the model) runs on the same runtime
+// without measuring again, beside the running pipeline.
+type runtimeChoice struct {
+	sha256  string
+	cfg     ModelConfig // the runtime, library and threads it was chosen for
+	threads int
+	choice  backend.Choice
+}
+
+// choiceOf returns m's choice, for reuse.
+func (m *model) choiceOf() *runtimeChoice {
+	return &runtimeChoice{sha256: m.ref.SHA256, cfg: m.cfg, threads: threadsOf(m.cfg), choice: m.choice}
+}
+
+// fits reports whether r was made for this model file and settings.
+func (r *runtimeChoice) fits(sha256 string, c ModelConfig) bool {
+	return r != nil && r.sha256 == sha256 && r.cfg.Runtime == c.Runtime && r.cfg.Library == c.Library &&
+		r.threads == threadsOf(c)
+}
+
+func threadsOf(c ModelConfig) int {
+	if c.Threads == 0 {
+		return runtime.NumCPU()
+	}
+	return c.Threads
+}
+
 // loadModel loads and validates the model file, its labels, a matching preprocessor and the
-// decoder for its task. Its errors name the file.
-func loadModel(c ModelConfig) (*model, error) {
+// decoder for its task, on the runtime c.Runtime names (auto measures both; see
+// tflite/backend). prior, when it was chosen for this very file and settings, is reused instead of
+// measuring again. Its errors name the file.
+func loadModel(ctx context.Context, c ModelConfig, prior *runtimeChoice) (*model, error) {
 	mdl, err := tflite.LoadFile(c.Path)
 	if err != nil {
 		return nil, err // names the file
 	}
-	threads := c.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
+	bc := backend.Config{Runtime: c.Runtime, Library: c.Library, Threads: threadsOf(c)}
+	var ip tflite.Runner
+	var choice backend.Choice
+	if prior.fits(mdl.SHA256(), c) && prior.choice.Requested == backend.Auto {
+		pinned := bc
+		pinned.Runtime = prior.choice.Runtime
+		if ip, _, err = backend.Open(ctx, mdl, pinned); err == nil {
+			choice = prior.choice
+		}
 	}
-	ip, err := tflite.NewInterpreter(mdl, tflite.WithThreads(threads))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Path, err)
+	if ip == nil {
+		if ip, choice, err = backend.Open(ctx, mdl, bc); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
+		}
 	}
-	m := &model{ip: ip, cfg: c, ref: ModelRef{Name: c.Name, Version: c.Version, SHA256: mdl.SHA256()}}
+	m := &model{ip: ip, choice: choice, cfg: c, ref: ModelRef{Name: c.Name, Version: c.Version, SHA256: mdl.SHA256()}}
 	if err := m.init(mdl); err != nil {
 		m.close()
 		return nil, fmt.Errorf("%s: %w", c.Path, err)
@@ -133,10 +175,15 @@ func frameBoxes(tr camera.Transform) vision.BoxMapper {
 	}
 }
 
-// close releases the interpreter and the preprocessor.
+// close releases the interpreter (a native one's memory and threads) and the preprocessor.
 func (m *model) close() {
 	if m.pre != nil {
 		m.pre.Close()
 	}
 	m.ip.Close()
 }
+
+// isLibraryError reports whether err is the official runtime being unusable (the library is
+// missing, corrupt or incompatible), which is model.library's (or model.runtime's) fault rather
+// than the model's.
+func isLibraryError(err error) bool { return errors.Is(err, native.ErrUnavailable) }

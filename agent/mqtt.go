@@ -123,15 +123,16 @@ func (a *agent) status() sync.StatusInfo {
 		drops["store_error"] = n
 	}
 	extra := map[string]any{
-		"camera":        a.camState.Load(),
-		"frames":        a.frames.Load(),
-		"fps":           a.fps.rate(time.Now()),
-		"runtime":       runtimeName,
-		"infer_ms":      float64(a.inferNanos.Load()/1000) / 1000,
-		"model_sha256":  ref.SHA256,
-		"model_version": ref.Version,
-		"store_error":   st.LastError,
-		"motion":        a.motionStatus(),
+		"camera":         a.camState.Load(),
+		"frames":         a.frames.Load(),
+		"fps":            a.fps.rate(time.Now()),
+		"runtime":        a.runtime.Load().choice.Runtime,
+		"runtime_choice": a.runtime.Load().choice,
+		"infer_ms":       float64(a.inferNanos.Load()/1000) / 1000,
+		"model_sha256":   ref.SHA256,
+		"model_version":  ref.Version,
+		"store_error":    st.LastError,
+		"motion":         a.motionStatus(),
 	}
 	if a.ota != nil {
 		extra["ota"] = a.ota.StatusInfo()["ota"]

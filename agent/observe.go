@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -13,15 +15,13 @@ import (
 	"github.com/edge-agent/edge-agent/metrics"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/sync"
+	"github.com/edge-agent/edge-agent/tflite/native"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 // The ways to look at a running agent: the metrics, the HTTP server (status page, REST predict,
 // probes) and Home Assistant discovery. They read the agent's state and are fed by the capture
 // loop (frames, detections) and the recorder (stored records).
-
-// runtimeName names the inference runtime in the status and the metrics.
-const runtimeName = "tflite-go"
 
 // httpShutdownTimeout bounds stopping the HTTP server (a prediction in flight is still waited
 // for: its interpreter is closed after it).
@@ -46,17 +46,40 @@ func (a *agent) startMetrics() {
 }
 
 func (a *agent) setModelMetric() {
-	ref := a.modelRef.Load()
-	a.metrics.SetModel(metrics.ModelInfo{Name: ref.Name, Version: ref.Version, SHA256: ref.SHA256, Runtime: runtimeName})
+	ref, ch := a.modelRef.Load(), a.runtime.Load().choice
+	a.metrics.SetModel(metrics.ModelInfo{Name: ref.Name, Version: ref.Version, SHA256: ref.SHA256,
+		Runtime: ch.Runtime, Requested: ch.Requested,
+		GoSeconds: ch.GoMs / 1000, TFLiteSeconds: ch.TFLiteMs / 1000,
+		Disagree: ch.Disagreement != "", Fallback: ch.Fallback != ""})
 }
 
-// modelChanged publishes the running model's settings to the predictor and the metrics; the
-// capture loop calls it whenever the model or its thresholds change.
+// modelChanged publishes the running model's settings and runtime to the predictor, the status
+// and the metrics; the capture loop calls it whenever the model or its thresholds change.
 func (a *agent) modelChanged() {
 	c := a.model.cfg
 	a.modelCfg.Store(&c)
+	a.runtime.Store(a.model.choiceOf())
 	if a.metrics != nil {
 		a.setModelMetric()
+	}
+}
+
+// logChoice logs which runtime runs m and why: auto's two timings, a fallback (at warning level
+// unless no library was named and none is installed, as on armhf) and, as a warning, a disagreement between the
+// runtimes, which is a bug in one of them to report.
+func (a *agent) logChoice(m *model) {
+	ch := m.choice
+	if ch.Fallback != "" {
+		level := slog.LevelWarn
+		if m.cfg.Library == "" && strings.Contains(ch.Fallback, native.ErrNotFound.Error()) {
+			level = slog.LevelInfo
+		}
+		a.log.Log(context.Background(), level, "model.runtime "+ch.Requested+": using the "+ch.Runtime+" runtime",
+			"model", m.ref.Name, "reason", ch.Fallback)
+	}
+	if ch.Disagreement != "" {
+		a.log.Warn("the two TensorFlow Lite runtimes disagree on this model (a bug to report; the model runs on)",
+			"model", m.ref.Name, "sha256", m.ref.SHA256, "runtime", ch.Runtime, "disagreement", ch.Disagreement)
 	}
 }
 

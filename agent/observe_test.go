@@ -69,7 +69,7 @@ func TestHTTPOnTheRunningAgent(t *testing.T) {
 		frames, _ := status["frames"].(float64) // inferred: the first records are committed by the third
 		return fps > 0 && frames >= 3
 	})
-	if status["device"] != "test-pi" || status["runtime"] != runtimeName || status["model"] != "mobilenet_v1_0.25_224_quant" || status["state"] != "online" {
+	if status["device"] != "test-pi" || status["runtime"] != "go" || status["model"] != "mobilenet_v1_0.25_224_quant" || status["state"] != "online" {
 		t.Errorf("status %v", status)
 	}
 

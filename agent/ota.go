@@ -73,7 +73,7 @@ func (a *agent) prepareRun(cfg Config) (*prepared, error) {
 	} else {
 		var mdl *model
 		if mdl, cfg.Model, err = loadActive(cfg, u); err == nil {
-			p, err = prepareWith(cfg, mdl)
+			p, err = prepareWith(cfg, mdl, nil)
 		}
 	}
 	if err != nil {
@@ -105,7 +105,7 @@ func loadActive(cfg Config, u *ota.Updater) (*model, ModelConfig, error) {
 	m := u.Model()
 	for {
 		mc := withModel(cfg.Model, m)
-		mdl, err := loadModel(mc)
+		mdl, err := loadModel(context.Background(), mc, nil)
 		if err == nil {
 			return mdl, mc, nil
 		}
@@ -139,12 +139,13 @@ func (r *otaRuntime) setSettings(c ModelConfig) {
 	r.mu.Unlock()
 }
 
-// Validate loads m as the capture loop would (every op supported, an input the camera pipeline
-// can feed, outputs the decoder reads for the configured task) and runs it once on a blank frame.
+// Validate loads m as the capture loop would (on the runtime model.runtime names, every op
+// supported, an input the camera pipeline can feed, outputs the decoder reads for the configured
+// task) and runs it once on a blank frame.
 func (r *otaRuntime) Validate(ctx context.Context, m ota.Model) error {
 	mc := withModel(r.settings(), m)
 	mc.Threads = 1 // beside the live pipeline
-	mdl, err := loadModel(mc)
+	mdl, err := loadModel(ctx, mc, nil)
 	if err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func blankFrame() (*camera.Frame, error) {
 // Activate loads m and has the capture loop swap it in between two frames.
 func (r *otaRuntime) Activate(ctx context.Context, m ota.Model) error {
 	a := r.a
-	mdl, err := loadModel(withModel(r.settings(), m))
+	mdl, err := loadModel(ctx, withModel(r.settings(), m), nil)
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,8 @@ func (r *otaRuntime) Activate(ctx context.Context, m ota.Model) error {
 		old.close()
 		swap := time.Since(t0)
 		a.log.Info("model activated", "name", mdl.ref.Name, "version", mdl.ref.Version, "sha256", mdl.ref.SHA256,
-			"task", mdl.dec.Task, "swap_ms", float64(swap.Microseconds())/1000)
+			"task", mdl.dec.Task, "swap_ms", float64(swap.Microseconds())/1000, "runtime", mdl.choice)
+		a.logChoice(mdl)
 		a.emit("model_activated", map[string]any{"name": mdl.ref.Name, "version": mdl.ref.Version, "sha256": mdl.ref.SHA256,
 			"swap_ms": float64(swap.Microseconds()) / 1000})
 		reply <- nil
@@ -223,7 +225,7 @@ func (r *otaRuntime) Activate(ctx context.Context, m ota.Model) error {
 func (r *otaRuntime) StartShadow(ctx context.Context, m ota.Model) error {
 	a := r.a
 	mc := withModel(r.settings(), m)
-	mdl, err := loadModel(mc)
+	mdl, err := loadModel(ctx, mc, nil)
 	if err != nil {
 		return err
 	}

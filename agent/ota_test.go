@@ -14,6 +14,7 @@ import (
 	"github.com/edge-agent/edge-agent/ota"
 	"github.com/edge-agent/edge-agent/ota/operator"
 	"github.com/edge-agent/edge-agent/ota/otatest"
+	"github.com/edge-agent/edge-agent/tflite/native/nativetest"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
@@ -296,4 +297,31 @@ func TestOTAChecksWithGating(t *testing.T) {
 	if got := len(a.records()) - n; got > 0 {
 		t.Errorf("%d records in a second after the commit: gating did not resume", got)
 	}
+}
+
+// TestOTAOnTheOfficialRuntime: with model.runtime tflite an update is validated, shadowed and
+// activated on the official library: a model it refuses (tflite-micro's person_detect, which the
+// pure-Go runtime runs) is rejected by validation, and a good one, after its shadow run, runs on
+// it and the status says so.
+func TestOTAOnTheOfficialRuntime(t *testing.T) {
+	lib := nativetest.Library(t)
+	a := startOTAAgent(t, "model.runtime", "tflite", "model.library", lib.Path())
+	a.waitRecordsOf(a.records0SHA())
+	_, r := a.push(otatest.ReadFile(t, "../testdata/models/int8_person/person_detect.tflite"), ota.UpdateOptions{Version: "2"})
+	if r.Status.State != ota.StateRejected || r.Status.Check != ota.CheckValidate {
+		t.Fatalf("a model the library refuses: %+v", r.Status)
+	}
+	t.Logf("refused: %s", r.Status.Reason)
+	m, r := a.push(otatest.ReadFile(t, floatClassify), ota.UpdateOptions{Version: "3", Shadow: &ota.ShadowSpec{Frames: 4}})
+	if r.Status.State != ota.StateCommitted || r.Status.Shadow == nil || r.Status.Shadow.Frames != 4 {
+		t.Fatalf("a good model: %+v", r.Status)
+	}
+	a.waitRecordsOf(m.SHA256)
+	a.obs.publish(t, "edge/test-pi/cmd/status", false, `{"v":1,"id":"s1"}`)
+	waitFor(t, func() bool {
+		s := a.obs.lastJSON("edge/test-pi/status")
+		choice, _ := s["runtime_choice"].(map[string]any)
+		return s["model_sha256"] == m.SHA256 && s["runtime"] == "tflite" && choice["version"] == lib.Version()
+	})
+	checkDocumented(t, a.obs)
 }

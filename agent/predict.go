@@ -1,16 +1,18 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/edge-agent/edge-agent/camera"
+	"github.com/edge-agent/edge-agent/tflite/backend"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
 // ImagePredictor runs a model on still images through the capture loop's own steps: the same
-// OpenCV decoding and preprocessing (camera.Preprocessor), the same interpreter settings, the same
-// decoder and the same mapping of boxes back to the image. `edge-agent infer` uses it, so what it
+// OpenCV decoding and preprocessing (camera.Preprocessor), the same runtime choice and interpreter
+// settings (model.runtime, model.library, model.threads), the same decoder and the same mapping of boxes back to the image. `edge-agent infer` uses it, so what it
 // prints is what the agent would record for that picture. It holds an interpreter of its own and
 // is not safe for concurrent use.
 type ImagePredictor struct {
@@ -24,14 +26,18 @@ type Prediction struct {
 	vision.Result
 }
 
-// NewImagePredictor loads the model as the agent does. Its errors name the file.
-func NewImagePredictor(c ModelConfig) (*ImagePredictor, error) {
-	m, err := loadModel(c)
+// NewImagePredictor loads the model as the agent does, on the runtime c.Runtime names (auto
+// measures both for about 2 s, unless ctx ends first). Its errors name the file.
+func NewImagePredictor(ctx context.Context, c ModelConfig) (*ImagePredictor, error) {
+	m, err := loadModel(ctx, c, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &ImagePredictor{m: m}, nil
 }
+
+// Runtime says which runtime runs the model and why (auto's timings, a fallback, a disagreement).
+func (p *ImagePredictor) Runtime() backend.Choice { return p.m.choice }
 
 // Task returns the task the model's outputs are decoded for.
 func (p *ImagePredictor) Task() vision.Task { return p.m.dec.Task }

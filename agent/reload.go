@@ -47,7 +47,9 @@ func (a *agent) reload(ctx context.Context) error {
 		if a.ota != nil {
 			cfg, saw = a.otaModel(cfg)
 		}
-		if p, err = prepare(cfg); err == nil {
+		// The running model's runtime choice is reused when the model stays the same, so a
+		// reload does not measure the runtimes beside the running pipeline.
+		if p, err = prepareChoice(cfg, a.runtime.Load()); err == nil {
 			p.sawModel = saw
 		}
 	}
@@ -130,7 +132,9 @@ func (a *agent) apply(ctx context.Context, next Config, p *prepared) error {
 		a.model = p.model
 		a.modelRef.Store(&a.model.ref)
 		applied = append(applied, "model")
-		a.log.Info("model replaced", "path", next.Model.Path, "task", a.model.dec.Task, "sha256", a.model.ref.SHA256)
+		a.log.Info("model replaced", "path", next.Model.Path, "task", a.model.dec.Task, "sha256", a.model.ref.SHA256,
+			"runtime", a.model.choice)
+		a.logChoice(a.model)
 	}
 	a.cfg.Model = next.Model
 	a.model.setThresholds(next.Model.TopK, next.Model.ScoreThreshold)

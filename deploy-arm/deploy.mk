@@ -55,13 +55,13 @@ $(DIST)/amd64/edge-agent: deploy-deps
 $(BIN)/nfpm: $(DEPLOY)/tools/go.mod $(DEPLOY)/tools/go.sum
 	$(GO) -C $(DEPLOY)/tools build -o $(CURDIR)/$@ github.com/goreleaser/nfpm/v2/cmd/nfpm
 
-deb: $(DIST)/amd64/edge-agent $(DIST)/arm64/edge-agent $(DIST)/armhf/edge-agent $(BIN)/nfpm
+deb: $(DIST)/amd64/edge-agent $(DIST)/arm64/edge-agent $(DIST)/armhf/edge-agent $(BIN)/nfpm tflite-lib
 	for a in amd64 arm64 armhf; do \
-		NFPM=$(BIN)/nfpm $(DEPLOY)/scripts/deb.sh $$a $(DIST)/$$a/edge-agent $(DEB_VERSION) $(DIST) || exit 1; \
+		NFPM=$(BIN)/nfpm TFLITE_DIR=$(TFLITE_DIR) $(DEPLOY)/scripts/deb.sh $$a $(DIST)/$$a/edge-agent $(DEB_VERSION) $(DIST) || exit 1; \
 	done
 
-test-arm: $(DIST)/amd64/edge-agent $(DIST)/arm64/edge-agent $(DIST)/armhf/edge-agent
-	$(DEPLOY)/scripts/test-arm.sh $(DIST) $(TEST_ARM_PKGS)
+test-arm: $(DIST)/amd64/edge-agent $(DIST)/arm64/edge-agent $(DIST)/armhf/edge-agent tflite-lib
+	TFLITE_DIR=$(TFLITE_DIR) $(DEPLOY)/scripts/test-arm.sh $(DIST) $(TEST_ARM_PKGS)
 
 test-deb: deb
-	$(DEPLOY)/scripts/test-deb.sh $(DIST) $(DEB_VERSION)
+	TFLITE_DIR=$(TFLITE_DIR) $(DEPLOY)/scripts/test-deb.sh $(DIST) $(DEB_VERSION)

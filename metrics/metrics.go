@@ -78,8 +78,16 @@ type ModelInfo struct {
 	Name    string
 	Version string
 	SHA256  string
-	// Runtime names the inference runtime (the pure-Go interpreter, a native library...).
-	Runtime string
+	// Runtime names the inference runtime running it: go (the pure-Go interpreter) or tflite (the
+	// official TensorFlow Lite library); Requested is the one configured (auto, go or tflite).
+	Runtime   string
+	Requested string
+	// GoSeconds and TFLiteSeconds are auto's measured median Invoke times when the model loaded;
+	// zero for a runtime not measured (edge_agent_runtime_invoke_seconds leaves it out).
+	GoSeconds, TFLiteSeconds float64
+	// Disagree: the two runtimes' outputs differed beyond the agreement bounds; Fallback: auto
+	// could not use one of them (the library is absent, or it cannot run the model).
+	Disagree, Fallback bool
 }
 
 // Sources are read at every scrape. Each may be nil: its metrics are then left out (Sync is nil
@@ -102,6 +110,8 @@ type Metrics struct {
 	inference      prometheus.Histogram
 	stages         *prometheus.HistogramVec
 	model          *prometheus.GaugeVec
+	runtimeInvoke  *prometheus.GaugeVec
+	runtimeFlags   *prometheus.GaugeVec
 }
 
 // Latency buckets, in seconds: a stage takes from well under a millisecond (decode) to a couple of
@@ -131,7 +141,13 @@ func New(build BuildInfo, src Sources) *Metrics {
 			Name: "stage_duration_seconds", Help: "Time each pipeline stage takes per frame (capture, preprocess, infer, decode, record).",
 			Buckets: stageBuckets}, []string{"stage"}),
 		model: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace,
-			Name: "model_info", Help: "The model in use; always 1."}, []string{"name", "version", "sha256", "runtime"}),
+			Name: "model_info", Help: "The model in use; always 1."}, []string{"name", "version", "sha256", "runtime", "requested"}),
+		runtimeInvoke: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace,
+			Name: "runtime_invoke_seconds", Help: "model.runtime auto: each runtime's median Invoke time on the model in use, measured when it loaded."},
+			[]string{"runtime"}),
+		runtimeFlags: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace,
+			Name: "runtime_state", Help: "1 when, on the model in use, the runtimes disagreed (disagreement) or auto fell back to one (fallback)."},
+			[]string{"state"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace,
 		Name: "build_info", Help: "The agent's build; always 1."}, []string{"version", "goversion"})
@@ -147,7 +163,7 @@ func New(build BuildInfo, src Sources) *Metrics {
 		m.stages.WithLabelValues(string(s))
 	}
 	reg.MustRegister(m.framesCaptured, m.framesInferred, m.framesDropped, m.framesSkipped, m.inference,
-		m.stages, m.model, buildInfo, &sourceCollector{src: src, storeErrors: &m.storeErrors},
+		m.stages, m.model, m.runtimeInvoke, m.runtimeFlags, buildInfo, &sourceCollector{src: src, storeErrors: &m.storeErrors},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -189,8 +205,24 @@ func (m *Metrics) ObserveStage(s Stage, d time.Duration) {
 	}
 }
 
-// SetModel replaces the model in edge_agent_model_info (at start and after a model reload).
+// SetModel replaces the model in edge_agent_model_info and its runtime's measurements (at start
+// and after a model reload or update).
 func (m *Metrics) SetModel(info ModelInfo) {
 	m.model.Reset()
-	m.model.WithLabelValues(info.Name, info.Version, info.SHA256, info.Runtime).Set(1)
+	m.model.WithLabelValues(info.Name, info.Version, info.SHA256, info.Runtime, info.Requested).Set(1)
+	m.runtimeInvoke.Reset()
+	for rt, sec := range map[string]float64{"go": info.GoSeconds, "tflite": info.TFLiteSeconds} {
+		if sec > 0 {
+			m.runtimeInvoke.WithLabelValues(rt).Set(sec)
+		}
+	}
+	m.runtimeFlags.WithLabelValues("disagreement").Set(b2f(info.Disagree))
+	m.runtimeFlags.WithLabelValues("fallback").Set(b2f(info.Fallback))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -122,6 +122,7 @@ func TestMetricsNamesAndTypes(t *testing.T) {
 	want := map[string]dto.MetricType{
 		"edge_agent_build_info":                      dto.MetricType_GAUGE,
 		"edge_agent_model_info":                      dto.MetricType_GAUGE,
+		"edge_agent_runtime_state":                   dto.MetricType_GAUGE,
 		"edge_agent_frames_captured_total":           dto.MetricType_COUNTER,
 		"edge_agent_frames_inferred_total":           dto.MetricType_COUNTER,
 		"edge_agent_frames_dropped_total":            dto.MetricType_COUNTER,
@@ -291,6 +292,41 @@ func TestMetricsValuesMove(t *testing.T) {
 	}
 	if v := value(t, after, "edge_agent_model_info", "version", "2", "sha256", "bbbb", "runtime", "go"); v != 1 {
 		t.Errorf("model_info = %v", v)
+	}
+}
+
+// The runtime auto chose, its two timings and whether it fell back or saw a disagreement are
+// exported with the model, and replaced with it.
+func TestMetricsRuntimeChoice(t *testing.T) {
+	r := newRig(t)
+	r.m.SetModel(ModelInfo{Name: "ssd", Version: "1", SHA256: "aaaa", Runtime: "tflite", Requested: "auto",
+		GoSeconds: 0.04, TFLiteSeconds: 0.015, Disagree: true})
+	fams := r.scrape(t)
+	if v := value(t, fams, "edge_agent_model_info", "runtime", "tflite", "requested", "auto"); v != 1 {
+		t.Errorf("model_info = %v", v)
+	}
+	for rt, want := range map[string]float64{"go": 0.04, "tflite": 0.015} {
+		if v := value(t, fams, "edge_agent_runtime_invoke_seconds", "runtime", rt); v != want {
+			t.Errorf("runtime_invoke_seconds{runtime=%q} = %v, want %v", rt, v, want)
+		}
+	}
+	if v := value(t, fams, "edge_agent_runtime_state", "state", "disagreement"); v != 1 {
+		t.Errorf("runtime_state{disagreement} = %v", v)
+	}
+	if v := value(t, fams, "edge_agent_runtime_state", "state", "fallback"); v != 0 {
+		t.Errorf("runtime_state{fallback} = %v", v)
+	}
+	// A model on go alone (the library absent): no timings, the fallback flagged.
+	r.m.SetModel(ModelInfo{Name: "ssd", Version: "2", SHA256: "bbbb", Runtime: "go", Requested: "auto", Fallback: true})
+	fams = r.scrape(t)
+	if f := fams["edge_agent_runtime_invoke_seconds"]; f != nil && len(f.GetMetric()) > 0 {
+		t.Errorf("runtime_invoke_seconds kept the previous model's timings: %v", f)
+	}
+	if v := value(t, fams, "edge_agent_runtime_state", "state", "disagreement"); v != 0 {
+		t.Errorf("runtime_state{disagreement} = %v after the model changed", v)
+	}
+	if v := value(t, fams, "edge_agent_runtime_state", "state", "fallback"); v != 1 {
+		t.Errorf("runtime_state{fallback} = %v", v)
 	}
 }
 

@@ -34,6 +34,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"source", "camera.source", "frame source: /dev/video0, a file, rtsp:// or http:// URL, or a GStreamer pipeline"},
 		{"model", "model.path", "model `file` (.tflite)"},
 		{"labels", "model.labels", "label `file` (default: labels embedded in the model)"},
+		{"runtime", "model.runtime", "TFLite runtime: auto (the faster of the two, measured when the model loads), go or tflite"},
+		{"library", "model.library", "libtensorflowlite_c `file` for tflite and auto (default: the packaged or provisioned one)"},
 		{"device-id", "device.id", "device `id` used in topics and records"},
 		{"mqtt-url", "mqtt.url", "MQTT broker `URL` (tcp://, ssl://, ws://, wss://); setting it turns the embedded broker off"},
 		{"mqtt-urls", "mqtt.urls", "several MQTT broker `URLs`, comma-separated, in order of preference (failover); setting it turns the embedded broker off"},

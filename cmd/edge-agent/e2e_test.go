@@ -22,6 +22,7 @@ import (
 	"github.com/edge-agent/edge-agent/internal/asyncapitest"
 	"github.com/edge-agent/edge-agent/internal/mqtttest"
 	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/tflite/native/nativetest"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
@@ -43,9 +44,11 @@ func buildAgent(t *testing.T) string {
 }
 
 // agentEnv is the test process's environment without EDGE_AGENT_* overrides, with the HTTP
-// server on a free port (tests run side by side; the page's address is printed on stderr).
+// server on a free port (tests run side by side; the page's address is printed on stderr) and the
+// model on the pure-Go runtime (deterministic, and no measuring at every start; --runtime
+// overrides it, as TestEndToEnd's tflite run does).
 func agentEnv() []string {
-	env := []string{agent.EnvName("http.listen") + "=127.0.0.1:0"}
+	env := []string{agent.EnvName("http.listen") + "=127.0.0.1:0", agent.EnvName("model.runtime") + "=go"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, agent.EnvPrefix) && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
 			env = append(env, kv)
@@ -121,21 +124,33 @@ func (c *collector) checkAsyncAPI(t *testing.T) {
 
 // TestEndToEnd runs the real agent binary on the sample clip (frames made from the shared
 // cats_and_dogs.jpg and burger.jpg photos) with the shipped SSD model, publishing to a real
-// mosquitto, and checks what a dashboard subscribed to the broker receives.
+// mosquitto, and checks what a dashboard subscribed to the broker receives: once on the pure-Go
+// runtime and once on the official TensorFlow Lite library (model.runtime tflite), where it is
+// provisioned.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the agent binary")
 	}
 	bin := buildAgent(t)
+	t.Run("go", func(t *testing.T) { endToEnd(t, bin, "--runtime", "go") })
+	t.Run("tflite", func(t *testing.T) {
+		lib := nativetest.Library(t)
+		endToEnd(t, bin, "--runtime", "tflite", "--library", lib.Path())
+	})
+}
+
+// endToEnd is TestEndToEnd on the runtime rt names (--runtime and --library flags, which infer
+// takes too).
+func endToEnd(t *testing.T, bin string, rt ...string) {
 	broker := mqtttest.Start(t, mqtttest.Options{})
 	const device = "e2e-pi"
 	sub := subscribe(t, broker.URL(), "edge/"+device+"/#")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--once", "--source", sampleClip, "--model", ssdModel,
+	cmd := exec.CommandContext(ctx, bin, append([]string{"run", "--once", "--source", sampleClip, "--model", ssdModel,
 		"--labels", ssdLabels, "--mqtt-url", broker.URL(), "--device-id", device,
-		"--state-dir", t.TempDir(), "--log-level", "debug")
+		"--state-dir", t.TempDir(), "--log-level", "debug"}, rt...)...)
 	// A threshold below the default keeps the letterboxed frames' borderline cat in the records.
 	cmd.Env = append(agentEnv(), agent.EnvName("model.score_threshold")+"=0.4")
 	var stderr bytes.Buffer
@@ -179,7 +194,7 @@ func TestEndToEnd(t *testing.T) {
 	// stored for that frame.
 	for _, frame := range []int{5, 35} {
 		png := saveFrame(t, sampleClip, frame)
-		out, err := infer(t, "--model", ssdModel, "--labels", ssdLabels, "--image", png, "--json", "--threshold", "0.4")
+		out, err := infer(t, append([]string{"--model", ssdModel, "--labels", ssdLabels, "--image", png, "--json", "--threshold", "0.4"}, rt...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +208,17 @@ func TestEndToEnd(t *testing.T) {
 	status := sub.get("edge/" + device + "/status")
 	if len(status) == 0 || !bytes.Contains(status[len(status)-1], []byte(`"offline"`)) {
 		t.Errorf("last status should be offline after a clean stop, got %q", status)
+	}
+	// The online status names the runtime the flags asked for.
+	var online struct {
+		Runtime string `json:"runtime"`
+		Choice  struct {
+			Runtime, Requested string
+		} `json:"runtime_choice"`
+	}
+	if len(status) == 0 || json.Unmarshal(status[0], &online) != nil || online.Runtime != rt[1] ||
+		online.Choice.Runtime != rt[1] || online.Choice.Requested != rt[1] {
+		t.Errorf("the online status should name the %s runtime: %q", rt[1], status)
 	}
 	// Every record, status and event the agent published is what docs/asyncapi.yaml says.
 	sub.checkAsyncAPI(t)

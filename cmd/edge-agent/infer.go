@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/tflite"
+	"github.com/edge-agent/edge-agent/tflite/backend"
 	"github.com/edge-agent/edge-agent/tflite/vision"
 )
 
@@ -34,8 +35,14 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxResults := fs.Int("max-results", 0, "detection: most detections printed (0 = all the model returns)")
 	task := fs.String("task", "auto", "how to decode the outputs: auto, classify, detect, pose, segment or raw")
 	maskPath := fs.String("mask", "", "segmentation: write the class mask as a PNG `file`")
+	// go by default: one image is not worth auto's 2 s of measuring; --runtime auto runs the
+	// model where the agent with model.runtime auto would.
+	rt := runtimeFlags(fs, backend.Go)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := rt.check(); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -56,14 +63,17 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// The agent's own pipeline on one image: OpenCV decoding and preprocessing, the interpreter,
 	// the task rule and the decoder are the ones its records come from.
-	p, err := agent.NewImagePredictor(agent.ModelConfig{
+	p, err := agent.NewImagePredictor(ctx, agent.ModelConfig{
 		Path: *modelPath, Labels: *labelsPath, Threads: *threads, Task: *task,
 		TopK: *top, Fit: "stretch", Mean: *mean, Std: *std,
+		Runtime: *rt.runtime, Library: *rt.library,
 	})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	// Which runtime ran it goes to stderr, so that stdout stays the result alone.
+	fmt.Fprintf(stderr, "runtime: %s\n", p.Runtime())
 	if p.Task() == vision.TaskDetect {
 		// --threshold is about detections; a classification prints its top K whatever they score.
 		p.Decoder().Threshold = float32(*threshold)
@@ -181,6 +191,9 @@ type inspectResult struct {
 	Runs     bool   `json:"runs"`
 	RunError string `json:"run_error,omitempty"`
 	Task     string `json:"task,omitempty"`
+	// Runtime is what --runtime found: the runtime that runs the model, and auto's timings.
+	Runtime      *backend.Choice `json:"runtime,omitempty"`
+	RuntimeError string          `json:"runtime_error,omitempty"`
 }
 
 // runModelInspect is `edge-agent model inspect MODEL`.
@@ -188,8 +201,10 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("model inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	rt := runtimeFlags(fs, "")
+	threads := fs.Int("threads", 1, "with --runtime: number of threads the kernels may use")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edge-agent model inspect [--json] MODEL")
+		fmt.Fprintln(stderr, "usage: edge-agent model inspect [--json] [--runtime auto|go|tflite [--library FILE] [--threads N]] MODEL")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -198,6 +213,14 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: model inspect needs exactly one model file", errUsage)
+	}
+	if *rt.runtime != "" {
+		if err := rt.check(); err != nil {
+			return err
+		}
+	}
+	if *threads < 1 || *threads > 64 {
+		return fmt.Errorf("%w: --threads must be between 1 and 64", errUsage)
 	}
 	path := fs.Arg(0)
 	m, err := tflite.LoadFile(path)
@@ -236,8 +259,23 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if md != nil {
 		r.MetaName, r.MetaDesc = md.Name, md.Description
 	}
+	// --runtime builds the model on that runtime (auto: on both, measured) and reports what runs it.
+	var rtErr error
+	if *rt.runtime != "" {
+		ip, choice, err := backend.Open(ctx, m, rt.config(*threads))
+		if err != nil {
+			rtErr = fmt.Errorf("model inspect --runtime %s: %w", *rt.runtime, err)
+			r.RuntimeError = err.Error()
+		} else {
+			ip.Close()
+			r.Runtime = &choice
+		}
+	}
 	if *asJSON {
-		return writeJSON(stdout, r)
+		if err := writeJSON(stdout, r); err != nil {
+			return err
+		}
+		return rtErr
 	}
 	fmt.Fprintf(stdout, "model:       %s\nsize:        %d bytes\nsha256:      %s\n", r.Path, r.Size, r.SHA256)
 	if r.Description != "" {
@@ -294,7 +332,16 @@ func runModelInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	if r.Metadata != "" {
 		fmt.Fprintf(stdout, "metadata:    unreadable: %s\n", r.Metadata)
 	}
-	return nil
+	switch {
+	case r.Runtime != nil:
+		fmt.Fprintf(stdout, "choice:      %s\n", r.Runtime)
+		if r.Runtime.Library != "" {
+			fmt.Fprintf(stdout, "library:     %s\n", r.Runtime.Library)
+		}
+	case rtErr != nil:
+		fmt.Fprintf(stdout, "choice:      --runtime %s cannot run it: %s\n", *rt.runtime, r.RuntimeError)
+	}
+	return rtErr
 }
 
 func inspectTensors(infos []tflite.TensorInfo) []inspectTensor {

@@ -1,11 +1,14 @@
-// Command tflite-bench measures the median Invoke latency of our TFLite runtime on every model in
-// testdata/models and models/, with 1 and 2 threads, and, when the official runtime's WASM
-// build is set up (see ../shared/tfref/README.md), the official runtime's latency in the same run.
-// It prints one line per model and thread count:
+// Command tflite-bench measures the median Invoke latency of every model in testdata/models and
+// models/ (and ../shared/models when present), with 1 and 2 threads, on this project's pure-Go
+// runtime and on the official TensorFlow Lite runtime: its C library in process (package
+// tflite/native), without and with the XNNPACK delegate, and its WASM build LiteRT.js when set up
+// (see ../shared/tfref/README.md). The in-process runtimes are timed in turn, in blocks of
+// invocations, so their figures share the machine's conditions. It prints one line per model and thread count:
 //
-//	bench MODEL_FILE threads=1 ours_ms=12.3 ref_ms=34.5 ratio=0.36
+//	bench MODEL_FILE threads=1 go_ms=12.3 tflite_ms=8.1 xnnpack_ms=3.2 litert_ms=5.0 ratio=3.84
 //
-// ratio is ours/ref; ref_ms=NA when there is no reference (not set up, or it cannot run the model).
+// ratio is go_ms over the smallest official figure; NA marks a figure that is missing (the
+// runtime is not set up, or cannot run the model; stderr says why).
 package main
 
 import (
@@ -25,6 +28,8 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/tflite"
+	"github.com/edge-agent/edge-agent/tflite/backend"
+	"github.com/edge-agent/edge-agent/tflite/native"
 )
 
 func main() {
@@ -42,7 +47,8 @@ type options struct {
 	runs    int
 	warmup  int
 	minTime time.Duration
-	tfref   string // folder with run.mjs and its node_modules; "" for no reference
+	tfref   string          // folder with run.mjs and its node_modules; "" for no LiteRT.js
+	lib     *native.Library // nil: no in-process official runtime
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,8 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	threads := fs.String("threads", "1,2", "comma-separated thread counts")
 	runs := fs.Int("runs", 20, "timed invocations per measurement (at least; more for fast models)")
 	warmup := fs.Int("warmup", 3, "untimed invocations before measuring")
-	noRef := fs.Bool("no-ref", false, "do not run the official runtime")
-	tfref := fs.String("tfref", "", "folder of the official runtime scripts (default: $TFREF_DIR, ~/.cache/tfref, ../shared/tfref)")
+	noRef := fs.Bool("no-ref", false, "do not run LiteRT.js (the official runtime's WASM build)")
+	tfref := fs.String("tfref", "", "folder of the LiteRT.js scripts (default: $TFREF_DIR, ~/.cache/tfref, ../shared/tfref)")
+	library := fs.String("library", "", "libtensorflowlite_c `file` (default: the first of "+strings.Join(native.DefaultPaths(), ", ")+")")
+	noNative := fs.Bool("no-native", false, "do not run the official runtime's C library")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,19 +78,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	models := fs.Args()
 	if len(models) == 0 {
-		for _, pattern := range []string{"testdata/models/*/*.tflite", "models/*.tflite"} {
-			m, _ := filepath.Glob(filepath.Join(root, pattern))
-			models = append(models, m...)
-		}
-		slices.Sort(models)
+		models = defaultModels(root)
 	}
 	if len(models) == 0 {
 		return errors.New("no models found")
 	}
+	if !*noNative {
+		if o.lib, err = native.Open(*library); err != nil {
+			if *library != "" {
+				return err
+			}
+			fmt.Fprintf(stderr, "tflite-bench: %v (make tflite-lib provisions it); tflite_ms=NA xnnpack_ms=NA\n", err)
+		}
+	}
 	if !*noRef {
 		o.tfref = findTFRef(*tfref, root)
 		if o.tfref == "" {
-			fmt.Fprintln(stderr, "tflite-bench: official runtime not found (run ../shared/tfref/setup.sh); ref_ms=NA")
+			fmt.Fprintln(stderr, "tflite-bench: LiteRT.js not found (run ../shared/tfref/setup.sh); litert_ms=NA")
 		}
 	}
 	for _, path := range models {
@@ -100,88 +112,171 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// defaultModels lists the repository's models and, when ../shared/models is there, the ones it
+// has that the repository has not (by file name).
+func defaultModels(root string) []string {
+	var models []string
+	seen := map[string]bool{}
+	for _, pattern := range []string{"testdata/models/*/*.tflite", "models/*.tflite", "../shared/models/*/*.tflite"} {
+		found, _ := filepath.Glob(filepath.Join(root, pattern))
+		slices.Sort(found)
+		for _, p := range found {
+			if !seen[filepath.Base(p)] {
+				seen[filepath.Base(p)] = true
+				models = append(models, p)
+			}
+		}
+	}
+	return models
+}
+
+// runner is one in-process runtime being measured.
+type runner struct {
+	name string
+	r    tflite.Runner
+	ms   float64 // median; 0 until measured
+}
+
 func benchModel(ctx context.Context, path string, threads int, o options, stderr io.Writer) (string, error) {
 	m, err := tflite.LoadFile(path)
 	if err != nil {
 		return "", err
 	}
-	ip, err := tflite.NewInterpreter(m, tflite.WithThreads(threads))
-	if err != nil {
-		return "", err
+	name := filepath.Base(path)
+	note := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "tflite-bench: %s threads=%d: %s\n", name, threads, fmt.Sprintf(format, args...))
 	}
-	defer ip.Close()
-	for i := 0; i < ip.InputCount(); i++ {
-		fillRamp(ip.Input(i))
-	}
-	ours, err := measure(ip, o)
-	if err != nil {
-		return "", err
-	}
-	ref := "NA"
-	ratio := "NA"
-	if o.tfref != "" {
-		ms, err := refLatency(ctx, o, path, threads, outputShapes(ip))
+	var rs []*runner
+	add := func(name string, r tflite.Runner, err error) {
 		if err != nil {
-			fmt.Fprintf(stderr, "tflite-bench: reference on %s: %v\n", filepath.Base(path), err)
+			note("%s: %v", name, err)
+			return
+		}
+		rs = append(rs, &runner{name: name, r: r})
+	}
+	goIP, err := tflite.NewInterpreter(m, tflite.WithThreads(threads))
+	add("go", goIP, err)
+	if o.lib != nil {
+		off, err := o.lib.NewInterpreter(m, native.Options{Threads: threads, XNNPACK: native.XNNPACKOff})
+		add("tflite", off, err)
+		xnn, err := o.lib.NewInterpreter(m, native.Options{Threads: threads})
+		if err == nil {
+			if mode, why := xnn.XNNPACK(); mode == native.XNNPACKOff {
+				xnn.Close()
+				err = fmt.Errorf("the delegate could not be applied: %s", why)
+			} else if why != "" {
+				note("xnnpack: %s", why)
+			}
+		}
+		add("xnnpack", xnn, err)
+	}
+	defer func() {
+		for _, r := range rs {
+			r.r.Close()
+		}
+	}()
+	for _, r := range rs {
+		for i := range r.r.InputCount() {
+			tflite.FillProbe(r.r.Input(i))
+		}
+	}
+	if err := measure(rs, o); err != nil {
+		return "", err
+	}
+	if len(rs) > 1 && rs[0].name == "go" {
+		for _, r := range rs[1:] {
+			if err := backend.Compare(rs[0].r, r.r); err != nil {
+				note("go and %s disagree: %v", r.name, err)
+			}
+		}
+	}
+	figures := map[string]float64{}
+	for _, r := range rs {
+		figures[r.name] = r.ms
+	}
+	if o.tfref != "" {
+		var shapes string
+		if len(rs) > 0 {
+			shapes = outputShapes(m, rs[0].r)
+		}
+		ms, err := refLatency(ctx, o, path, threads, shapes)
+		if err != nil {
+			note("litert: %v", err)
 		} else {
-			ref = formatMs(ms)
-			ratio = formatRatio(ours / ms)
+			figures["litert"] = ms
 		}
 	}
-	return fmt.Sprintf("bench %s threads=%d ours_ms=%s ref_ms=%s ratio=%s", filepath.Base(path), threads, formatMs(ours), ref, ratio), nil
+	line := fmt.Sprintf("bench %s threads=%d", name, threads)
+	for _, k := range []string{"go", "tflite", "xnnpack", "litert"} {
+		line += " " + k + "_ms=" + formatFigure(figures[k])
+	}
+	best := 0.0
+	for _, k := range []string{"tflite", "xnnpack", "litert"} {
+		if v := figures[k]; v > 0 && (best == 0 || v < best) {
+			best = v
+		}
+	}
+	ratio := "NA"
+	if figures["go"] > 0 && best > 0 {
+		ratio = formatRatio(figures["go"] / best)
+	}
+	return line + " ratio=" + ratio, nil
 }
 
-// measure returns the median Invoke latency in milliseconds over at least o.runs invocations and
-// o.minTime.
-func measure(ip *tflite.Interpreter, o options) (float64, error) {
-	for i := 0; i < o.warmup; i++ {
-		if err := ip.Invoke(); err != nil {
-			return 0, err
-		}
+func formatFigure(ms float64) string {
+	if ms <= 0 {
+		return "NA"
 	}
-	var times []float64
-	start := time.Now()
-	for len(times) < o.runs || (time.Since(start) < o.minTime && len(times) < 100000) {
-		t0 := time.Now()
-		if err := ip.Invoke(); err != nil {
-			return 0, err
-		}
-		times = append(times, float64(time.Since(t0).Nanoseconds())/1e6)
-	}
-	slices.Sort(times)
-	return times[len(times)/2], nil
+	return formatMs(ms)
 }
 
-// fillRamp writes the input the reference's --gen ramp writes: byte b = (i*7+3) mod 256 for
-// element i; float inputs get b/255, uint8 b, int8 b-128.
-func fillRamp(t *tflite.Tensor) {
-	switch t.Type() {
-	case tflite.Float32:
-		for i := range t.Float32s() {
-			t.Float32s()[i] = float32((i*7+3)%256) / 255
-		}
-	case tflite.UInt8:
-		for i := range t.UInt8s() {
-			t.UInt8s()[i] = uint8((i*7 + 3) % 256)
-		}
-	case tflite.Int8:
-		for i := range t.Int8s() {
-			t.Int8s()[i] = int8((i*7+3)%256 - 128)
+// measure sets each runner's ms to its median Invoke latency over at least o.runs invocations
+// and o.minTime, after o.warmup untimed ones. The runners take turns in blocks, three rounds of
+// them, so that a change in the machine's load touches all alike; blocks rather than single
+// calls, as a runtime's worker threads spin for a while after each call and would slow the next
+// runtime's.
+func measure(rs []*runner, o options) error {
+	const rounds = 3
+	times := make([][]float64, len(rs))
+	for round := range rounds {
+		for i, r := range rs {
+			warmup := 1
+			if round == 0 {
+				warmup = o.warmup
+			}
+			for range warmup {
+				if err := r.r.Invoke(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+			}
+			start := time.Now()
+			for n := 0; n < (o.runs+rounds-1)/rounds || (time.Since(start) < o.minTime/rounds && n < 100000); n++ {
+				t0 := time.Now()
+				if err := r.r.Invoke(); err != nil {
+					return fmt.Errorf("%s: %w", r.name, err)
+				}
+				times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)
+			}
 		}
 	}
+	for i, r := range rs {
+		slices.Sort(times[i])
+		r.ms = times[i][len(times[i])/2]
+	}
+	return nil
 }
 
 // outputShapes returns the --output-shapes argument LiteRT.js needs when the model declares an
 // output shape it cannot use (the SSD post-process outputs are declared []), else "".
-func outputShapes(ip *tflite.Interpreter) string {
+func outputShapes(m *tflite.Model, r tflite.Runner) string {
 	need := false
 	var parts []string
-	for i, info := range ip.Model().Outputs() {
+	for i, info := range m.Outputs() {
 		if len(info.Shape) == 0 {
 			need = true
 		}
 		var dims []string
-		for _, d := range ip.Output(i).Shape() {
+		for _, d := range r.Output(i).Shape() {
 			dims = append(dims, strconv.Itoa(d))
 		}
 		parts = append(parts, strings.Join(dims, ","))

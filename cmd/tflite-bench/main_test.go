@@ -6,24 +6,50 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/edge-agent/edge-agent/tflite/native/nativetest"
 )
 
 func TestBenchLines(t *testing.T) {
-	var stdout, stderr bytes.Buffer
+	lib := nativetest.Library(t)
 	models := []string{"../../testdata/models/tiny/hello_world_int8.tflite", "../../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"}
-	args := append([]string{"-no-ref", "-runs", "1", "-warmup", "0", "-threads", "1,2"}, models...)
+	num := `[0-9.e-]+`
+	for _, c := range []struct {
+		flags  []string
+		fields string
+	}{
+		{[]string{"-library", lib.Path()}, "go_ms=" + num + " tflite_ms=" + num + " xnnpack_ms=" + num + " litert_ms=NA ratio=" + num},
+		{[]string{"-no-native"}, "go_ms=" + num + " tflite_ms=NA xnnpack_ms=NA litert_ms=NA ratio=NA"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append(append([]string{"-no-ref", "-runs", "1", "-warmup", "0", "-threads", "1,2"}, c.flags...), models...)
+		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		re := regexp.MustCompile(`^bench (hello_world_int8|coco_ssd_mobilenet_v1_1\.0_quant_2018_06_29)\.tflite threads=[12] ` + c.fields + `$`)
+		if len(lines) != 4 {
+			t.Fatalf("%v: got %d lines, want 4:\n%s", c.flags, len(lines), stdout.String())
+		}
+		for _, l := range lines {
+			if !re.MatchString(l) {
+				t.Errorf("%v: bad line %q", c.flags, l)
+			}
+		}
+	}
+}
+
+// A model the official runtime refuses still gets its line, with NA and the reason on stderr.
+func TestBenchRefused(t *testing.T) {
+	lib := nativetest.Library(t)
+	var stdout, stderr bytes.Buffer
+	args := []string{"-no-ref", "-runs", "1", "-warmup", "0", "-threads", "1", "-library", lib.Path(), "../../testdata/models/int8_person/person_detect.tflite"}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	re := regexp.MustCompile(`^bench (hello_world_int8|coco_ssd_mobilenet_v1_1\.0_quant_2018_06_29)\.tflite threads=[12] ours_ms=[0-9.e-]+ ref_ms=NA ratio=NA$`)
-	if len(lines) != 4 {
-		t.Fatalf("got %d lines, want 4:\n%s", len(lines), stdout.String())
-	}
-	for _, l := range lines {
-		if !re.MatchString(l) {
-			t.Errorf("bad line %q", l)
-		}
+	if !regexp.MustCompile(`^bench person_detect\.tflite threads=1 go_ms=[0-9.e-]+ tflite_ms=NA xnnpack_ms=NA litert_ms=NA ratio=NA\n$`).MatchString(stdout.String()) ||
+		!strings.Contains(stderr.String(), "quantized_dimension") {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }
 
@@ -32,6 +58,7 @@ func TestBenchErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-threads", "0"},
 		{"-no-ref", "missing.tflite"},
+		{"-no-ref", "-library", "/nonexistent/libtensorflowlite_c.so"},
 		{"-bogus"},
 	} {
 		if err := run(context.Background(), args, &out, &out); err == nil {

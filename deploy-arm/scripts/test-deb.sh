@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-deb.sh DIST VERSION tests the Debian packages DIST/edge-agent_VERSION_{amd64,arm64,armhf}.deb.
 #
-# Every package is unpacked and inspected: architecture and version, the files and their modes,
+# Every package is unpacked and inspected: architecture and version, the files and their modes
+# (the TensorFlow Lite library and its license in the amd64 and arm64 packages, none in armhf),
 # /etc/edge-agent/edge-agent.yaml as the only conffile and byte-equal to deploy-arm/edge-agent.yaml,
 # the unit byte-equal to deploy-arm/edge-agent.service, the binary's ELF machine, and Depends equal
 # to what deb-depends.sh derives from the binary (every package named exists in the target's
@@ -12,11 +13,13 @@
 # service action, and /run/systemd/system present so the maintainer scripts act as under systemd:
 #   install  -> user edge-agent in group video, state directory, config mode 0640 root:edge-agent,
 #               unit enabled but not started, the binary runs (its Depends pulled in every library
-#               it needs) and accepts the shipped config (`run --check`), `systemd-analyze verify`
-#               passes on the installed unit;
+#               it needs) and accepts the shipped config (`run --check`), the TensorFlow Lite
+#               library loads from /usr/lib/edge-agent (`model inspect --runtime tflite`, and
+#               the agent's own check with model.runtime tflite),
+#               `systemd-analyze verify` passes on the installed unit;
 #   upgrade  -> to VERSION+upgradetest: the admin's edit of the config and the state survive, the
 #               service is try-restarted (restarted only if running), still enabled;
-#   remove   -> binary gone, service stopped, config and state kept;
+#   remove   -> binary and library gone, service stopped, config and state kept;
 #   purge    -> config, state, enablement and statoverride gone.
 # Run from the repository root.
 set -euo pipefail
@@ -63,6 +66,18 @@ for arch in amd64 arm64 armhf; do
 		check "$arch: $f" cmp "$x/usr/share/edge-agent/$f" "$f"
 	done
 	check "$arch: /usr/bin/edge-agent not executable" test -x "$x/usr/bin/edge-agent"
+	# The official TensorFlow Lite library: the checked 2.9.0 build for amd64 and arm64, none for armhf.
+	lib=$x/usr/lib/edge-agent/libtensorflowlite_c.so
+	case $arch in
+	amd64 | arm64)
+		want=$(awk -v f="linux_$arch/libtensorflowlite_c.so" '$2 == f {print $1}' third_party/tensorflow-lite/SHA256SUMS)
+		check "$arch: $lib missing" test -f "$lib"
+		check "$arch: $lib is not the TensorFlow Lite 2.9.0 build" test "$(sha256sum <"$lib" | cut -d' ' -f1)" = "$want"
+		check "$arch: library license" cmp "$x/usr/lib/edge-agent/LICENSE.tensorflow-lite" third_party/tensorflow-lite/LICENSE
+		check "$arch: library mode" test "$(stat -c %a "$lib")" = 644
+		;;
+	armhf) check "armhf: ships /usr/lib/edge-agent, which has no armhf build" test ! -e "$x/usr/lib/edge-agent" ;;
+	esac
 	for s in postinst prerm postrm; do
 		check "$arch: $s" cmp "$x/ctl/$s" "deploy-arm/debian/$s"
 	done
@@ -144,6 +159,17 @@ in_root /usr/bin/edge-agent version >&2 || fail "installed binary does not run"
 # The shipped config is valid for the agent's strict loader, and names the installed model.
 in_root /usr/bin/edge-agent run --check --config /etc/edge-agent/edge-agent.yaml >&2 || fail "the shipped config does not load"
 if in_root ldd /usr/bin/edge-agent | grep -q 'not found'; then fail "unresolved libraries: $(in_root ldd /usr/bin/edge-agent | grep 'not found')"; fi
+# The official TensorFlow Lite runtime loads from /usr/lib/edge-agent (the first place the agent
+# looks) with what Depends installed, and runs the shipped model.
+model=/usr/share/edge-agent/models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite
+out=$(in_root /usr/bin/edge-agent model inspect --runtime tflite "$model" 2>&1) || fail "model inspect --runtime tflite: $out"
+grep -q '^library: *'/usr/lib/edge-agent/libtensorflowlite_c.so'$' <<<"$out" || fail "the library did not load from /usr/lib/edge-agent: $out"
+grep -q '^choice: *tflite 2.9.0' <<<"$out" || fail "model inspect --runtime tflite: $out"
+if in_root ldd /usr/lib/edge-agent/libtensorflowlite_c.so | grep -q 'not found'; then fail "the TensorFlow Lite library has unresolved libraries"; fi
+# The agent itself loads the shipped model on it from there: model.runtime tflite makes a library
+# that does not load a configuration error.
+in_root env EDGE_AGENT_MODEL_RUNTIME=tflite /usr/bin/edge-agent run --check --config /etc/edge-agent/edge-agent.yaml >&2 ||
+	fail "the agent does not run the shipped config with model.runtime tflite"
 step "systemd-analyze verify the installed unit"
 systemd-analyze verify --root="$root" /lib/systemd/system/edge-agent.service
 echo marker >"$root/var/lib/edge-agent/outbox.db"
@@ -165,6 +191,7 @@ step "remove"
 in_root dpkg -r edge-agent >&2
 check "not removed" test "$(in_root dpkg-query -W -f '${Status}' edge-agent)" = "deinstall ok config-files"
 check "binary left behind" test ! -e "$root/usr/bin/edge-agent"
+check "TensorFlow Lite library left behind" test ! -e "$root/usr/lib/edge-agent"
 check "unit file left behind" test ! -e "$root/lib/systemd/system/edge-agent.service"
 check "remove must stop the service, got: $(policy_log)" test "$(policy_log)" = "edge-agent.service stop"
 check "config removed before purge" test -f "$root/etc/edge-agent/edge-agent.yaml"

@@ -16,6 +16,10 @@
 // of -threshold, the score threshold the agent filters with (such a detection can fall on either
 // side of it when the two platforms' scores differ slightly).
 //
+// With -iou MIN, a "box" object ({x, y, w, h}) is compared by its overlap instead: the two boxes'
+// intersection over union must be at least MIN. Two runtimes that pick neighbouring anchors for
+// the same object move a box's edges by tens of pixels while it still covers the object.
+//
 // It exits 0 when the outputs match, 1 with the differences listed when they do not, and 2 on a
 // usage or input error.
 package main
@@ -65,6 +69,7 @@ type options struct {
 	tol       map[string]float64
 	match     string  // key of arrays compared as sets of detections
 	threshold float64 // score threshold of matched arrays
+	iou       float64 // with > 0, boxes compare by intersection over union
 }
 
 func run(args []string, out io.Writer) (bool, error) {
@@ -73,6 +78,7 @@ func run(args []string, out io.Writer) (bool, error) {
 	tol := fs.String("tol", "", "comma-separated key=tolerance pairs for numbers")
 	match := fs.String("match", "", "key of arrays of detections to compare as sets")
 	threshold := fs.Float64("threshold", 0, "score threshold of the detections under -match")
+	iou := fs.Float64("iou", 0, "compare \"box\" objects by intersection over union, at least this (0: by coordinates)")
 	if err := fs.Parse(args); err != nil {
 		return false, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -83,7 +89,10 @@ func run(args []string, out io.Writer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	opt.match, opt.threshold = *match, *threshold
+	if *iou < 0 || *iou > 1 || math.IsNaN(*iou) {
+		return false, fmt.Errorf("%w: -iou %v: want a number between 0 and 1", errUsage, *iou)
+	}
+	opt.match, opt.threshold, opt.iou = *match, *threshold, *iou
 	want, err := readRecords(fs.Arg(0))
 	if err != nil {
 		return false, err
@@ -195,6 +204,8 @@ func compare(path, key string, want, got any, opt options, diffs *[]string) {
 				*diffs = append(*diffs, fmt.Sprintf("%s.%s: missing (want %s)", path, k, short(wv)))
 			case !inW:
 				*diffs = append(*diffs, fmt.Sprintf("%s.%s: unexpected (got %s)", path, k, short(gv)))
+			case k == "box" && opt.iou > 0:
+				compareBox(path+"."+k, wv, gv, opt.iou, diffs)
 			default:
 				compare(path+"."+k, k, wv, gv, opt, diffs)
 			}
@@ -322,4 +333,42 @@ func sameClass(a, b any) bool {
 	ma, ok1 := a.(map[string]any)
 	mb, ok2 := b.(map[string]any)
 	return ok1 && ok2 && ma["class"] == mb["class"]
+}
+
+// compareBox appends to diffs unless boxes want and got overlap by at least minIoU.
+func compareBox(path string, want, got any, minIoU float64, diffs *[]string) {
+	w, ok1 := boxOf(want)
+	g, ok2 := boxOf(got)
+	if !ok1 || !ok2 {
+		*diffs = append(*diffs, fmt.Sprintf("%s: want boxes {x, y, w, h}, got %s and %s", path, short(want), short(got)))
+		return
+	}
+	ix := max(0, min(w[0]+w[2], g[0]+g[2])-max(w[0], g[0]))
+	iy := max(0, min(w[1]+w[3], g[1]+g[3])-max(w[1], g[1]))
+	inter := ix * iy
+	union := w[2]*w[3] + g[2]*g[3] - inter
+	if iou := inter / union; union <= 0 || iou < minIoU {
+		*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s (IoU %.3f < %g)", path, short(want), short(got), inter/union, minIoU))
+	}
+}
+
+// boxOf reads a box's x, y, w and h.
+func boxOf(v any) ([4]float64, bool) {
+	var b [4]float64
+	m, ok := v.(map[string]any)
+	if !ok {
+		return b, false
+	}
+	for i, k := range []string{"x", "y", "w", "h"} {
+		n, ok := m[k].(json.Number)
+		if !ok {
+			return b, false
+		}
+		f, err := n.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return b, false
+		}
+		b[i] = f
+	}
+	return b, b[2] >= 0 && b[3] >= 0
 }

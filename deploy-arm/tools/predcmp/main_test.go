@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,28 @@ func TestRunMatchDetections(t *testing.T) {
 				t.Errorf("match = %v, want %v; output:\n%s", ok, c.ok, out.String())
 			}
 		})
+	}
+}
+
+// TestRunIoU: with -iou, boxes compare by overlap: the teddy bear the official arm64 runtime
+// places 22 pixels left and 30 wider (IoU 0.886) matches at 0.8, not at 0.9; a box elsewhere
+// does not.
+func TestRunIoU(t *testing.T) {
+	const want = `{"detections":[{"label":"teddy bear","class":87,"score":0.56,"box":{"x":115,"y":191,"w":234,"h":205}}]}` + "\n"
+	moved := strings.NewReplacer(`"x":115`, `"x":93`, `"w":234`, `"w":264`).Replace(want)
+	elsewhere := strings.NewReplacer(`"x":115`, `"x":400`).Replace(want)
+	w := writeFile(t, "want.jsonl", want)
+	for _, c := range []struct {
+		got, iou string
+		ok       bool
+	}{{moved, "0.8", true}, {moved, "0.9", false}, {elsewhere, "0.8", false}, {want, "1", true}} {
+		var out strings.Builder
+		ok, err := run([]string{"-match=detections", "-tol=score=0.03", "-iou=" + c.iou, w, writeFile(t, "got.jsonl", c.got)}, &out)
+		if err != nil || ok != c.ok {
+			t.Errorf("-iou %s on %s: match = %v, %v; want %v\n%s", c.iou, strings.TrimSpace(c.got), ok, err, c.ok, out.String())
+		}
+	}
+	if _, err := run([]string{"-iou=1.5", w, w}, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("-iou 1.5: %v", err)
 	}
 }

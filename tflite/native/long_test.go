@@ -1,0 +1,5 @@
+//go:build long
+
+package native_test
+
+const long = true
