@@ -88,6 +88,7 @@ test: test-deps vet tflite-lib
 	$(TFLITE_TEST_ENV) $(GO) test -timeout 14m ./...
 	$(GO) test -race -short -count=1 -run '$(RACE_AGENT)' ./agent/
 	$(GO) test -race -short -count=1 ./sync/ ./ota/
+	$(GO) test -tags purego -count=1 ./tflite/
 	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
 	$(MAKE) --no-print-directory fuzz
 

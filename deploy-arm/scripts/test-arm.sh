@@ -56,6 +56,11 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
 		EDGE_AGENT_TFLITE_LIBRARY=$lib EDGE_AGENT_TFLITE_VET=off "$xgo" "$arch" test -count=1 -timeout 30m -exec "${qemu[$arch]}" \
 			${TEST_ARM_SKIP:+-skip "$TEST_ARM_SKIP"} "${pkgs[@]}"
 	done
+	# qemu's default arm64 CPU has the dot-product extension (UDOT/SDOT, as a Pi 5); a Cortex-A72
+	# (Pi 4) has not, and takes the SMLAL kernels: run the kernel and whole-model tests on it too.
+	step "go test ./tflite -run 'SIMD|Golden|Published' for arm64 as a Cortex-A72 (no dotprod)"
+	QEMU_CPU=cortex-a72 "$xgo" arm64 test -count=1 -timeout 30m -exec "${qemu[arm64]}" \
+		-run 'SIMD|Golden|Published' ./tflite
 fi
 
 clip=testdata/clips/sample.mp4
