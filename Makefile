@@ -31,7 +31,7 @@ TFLITE_LIB  := $(TFLITE_DIR)/linux_$(GOHOSTARCH)/libtensorflowlite_c.so
 # The tests use (and must load) that copy on the machines it exists for; elsewhere they skip.
 TFLITE_TEST_ENV := $(if $(filter amd64 arm64,$(GOHOSTARCH)),EDGE_AGENT_TFLITE_LIBRARY=$(TFLITE_LIB))
 
-.PHONY: all deps test-deps build run test test-long fuzz bench bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
+.PHONY: all deps test-deps build run test test-long fuzz bench bench-mem bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
 
 all: build
 
@@ -106,6 +106,13 @@ test-long: test-deps tflite-lib
 
 bench: build tflite-lib
 	$(GO) run ./cmd/tflite-bench $(if $(TFLITE_TEST_ENV),-library $(TFLITE_LIB))
+
+# bench-mem runs the built binary as the issue measures it (/usr/bin/time's peak RSS) on
+# `version` (the floor: OpenCV's ~260 shared libraries and the binary), `infer` with the bundled
+# SSD and `run --once` on the sample clip (MQTT off, then the embedded broker), and prints each
+# peak with its file-backed and anonymous parts and the Go heap gctrace saw.
+bench-mem: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x ./cmd/edge-agent/ | grep -E '^(mem|ok|FAIL)'
 
 # bench-fleet pushes the bundled 4.2 MB model to 10, 100 and 500 simulated devices (the real
 # device-side OTA code with a stand-in runtime) on a local mosquitto: time to all committed and

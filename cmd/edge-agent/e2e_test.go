@@ -33,7 +33,7 @@ const (
 )
 
 // buildAgent builds the real edge-agent binary into a temporary directory.
-func buildAgent(t *testing.T) string {
+func buildAgent(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edge-agent")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
