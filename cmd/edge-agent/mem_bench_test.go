@@ -42,6 +42,8 @@ func BenchmarkMemory(b *testing.B) {
 		{"version", []string{"version"}, nil},
 		{"infer-ssd", []string{"infer", "--model", model, "--image", "testdata/models/detect/cats_and_dogs.jpg"}, nil},
 		{"run-once-no-mqtt", []string{"run", "--once", "--no-mqtt"}, nil},
+		// model.runtime auto (the default) may load the official library next to this runtime.
+		{"run-once-go-runtime", []string{"run", "--once", "--no-mqtt"}, []string{agent.EnvName("model.runtime") + "=go"}},
 		{"run-once-embedded", []string{"run", "--once"},
 			[]string{agent.EnvName("mqtt.embedded_listen") + "=127.0.0.1:" + freePort(b)}},
 	}
@@ -56,7 +58,7 @@ func BenchmarkMemory(b *testing.B) {
 			b.ReportMetric(m.anon, "anon_MB")
 			b.ReportMetric(m.file, "file_MB")
 			b.ReportMetric(m.goHeap, "go_gc_heap_MB")
-			fmt.Printf("mem %-18s peak_rss=%.1fMB sampled_peak=%.1fMB file=%.1fMB anon=%.1fMB go_gc_heap=%.0fMB go_goal=%.0fMB go_stacks=%.0fMB\n",
+			fmt.Printf("mem %-20s peak_rss=%.1fMB sampled_peak=%.1fMB file=%.1fMB anon=%.1fMB go_gc_heap=%.0fMB go_goal=%.0fMB go_stacks=%.0fMB\n",
 				c.name, m.peakRSS, m.sampled, m.file, m.anon, m.goHeap, m.goGoal, m.goStacks)
 		})
 	}
