@@ -107,11 +107,13 @@ test-long: test-deps tflite-lib
 bench: build tflite-lib
 	$(GO) run ./cmd/tflite-bench $(if $(TFLITE_TEST_ENV),-library $(TFLITE_LIB))
 
-# bench-mem runs the built binary as the issue measures it (/usr/bin/time's peak RSS) on
+# bench-mem runs the built binary under /usr/bin/time (its peak RSS, as a user would measure) on
 # `version` (the floor: OpenCV's ~260 shared libraries and the binary), `infer` with the bundled
 # SSD and `run --once` on the sample clip (MQTT off, then the embedded broker), and prints each
 # peak with its file-backed and anonymous parts and the Go heap gctrace saw.
 bench-mem: deps
+	@dpkg -s time >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends time; }
 	$(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x ./cmd/edge-agent/ | grep -E '^(mem|ok|FAIL)'
 
 # bench-fleet pushes the bundled 4.2 MB model to 10, 100 and 500 simulated devices (the real
