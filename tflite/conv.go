@@ -301,6 +301,21 @@ func (k *conv2D) eval(n *node) error {
 	return nil
 }
 
+// floatTiles walks output rows r0..r1 of a float convolution in tiles of k.tileRows: gemm gets
+// the tile's rows row0..row1 of a (the input itself for a direct 1x1 convolution, else the
+// tile's im2col copy in scratch) and the output rows to write.
+func (k *conv2D) floatTiles(src, dst []float32, scratch []byte, r0, r1 int, gemm func(a []float32, row0, row1 int, c []float32)) {
+	for t := r0; t < r1; t += k.tileRows {
+		te := min(t+k.tileRows, r1)
+		a, row0 := src, t
+		if !k.direct {
+			a, row0 = viewAs[float32](scratch), 0
+			im2col(a, src, &k.geom, t, te, 0)
+		}
+		gemm(a, row0, row0+te-t, dst[t*k.outC:])
+	}
+}
+
 // run computes the output positions of worker slots [lo, hi), using slot lo's scratch.
 func (k *conv2D) run(lo, hi int) {
 	n := k.n
@@ -308,32 +323,18 @@ func (k *conv2D) run(lo, hi int) {
 	in, out := n.inputs[0], n.outputs[0]
 	switch {
 	case k.fk != nil:
-		src, dst := in.Float32s(), out.Float32s()
-		for t := r0; t < r1; t += k.tileRows {
-			te := min(t+k.tileRows, r1)
-			a, row0 := src, t
-			if !k.direct {
-				a, row0 = viewAs[float32](scratch), 0
-				im2col(a, src, &k.geom, t, te, 0)
-			}
-			fgemmSIMD(a, k.k, row0, row0+te-t, &k.bfx, 0, k.bfx.panels(), k.biasPad, k.lo, k.hi, dst[t*k.outC:], k.outC)
-		}
+		k.floatTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, func(a []float32, row0, row1 int, c []float32) {
+			fgemmSIMD(a, k.k, row0, row1, &k.bfx, 0, k.bfx.panels(), k.biasPad, k.lo, k.hi, c, k.outC)
+		})
 	case k.qk != nil && k.typ == UInt8:
 		convTilesQ8(k, in.UInt8s(), out.UInt8s(), scratch, r0, r1, false)
 	case k.qk != nil:
 		convTilesQ8(k, in.Int8s(), out.Int8s(), scratch, r0, r1, true)
 	case k.typ == Float32:
 		bias := biasFloat32s(n)
-		src, dst := in.Float32s(), out.Float32s()
-		for t := r0; t < r1; t += k.tileRows {
-			te := min(t+k.tileRows, r1)
-			a, row0 := src, t
-			if !k.direct {
-				a, row0 = viewAs[float32](scratch), 0
-				im2col(a, src, &k.geom, t, te, 0)
-			}
-			gemmF32(a, k.k, row0, row0+te-t, &k.bf, 0, panels(k.outC), bias, k.lo, k.hi, dst[t*k.outC:], k.outC)
-		}
+		k.floatTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, func(a []float32, row0, row1 int, c []float32) {
+			gemmF32(a, k.k, row0, row1, &k.bf, 0, panels(k.outC), bias, k.lo, k.hi, c, k.outC)
+		})
 	case k.typ == UInt8:
 		convTilesQ(k, in.UInt8s(), out.UInt8s(), viewAs[uint8](scratch), r0, r1)
 	case k.typ == Int8:
