@@ -151,7 +151,13 @@ func TestOTAUpdateSwitchesModel(t *testing.T) {
 	if rec.Model != (ModelRef{Name: "mobilenet-float", Version: "2.0", SHA256: m.SHA256}) || len(rec.Classes) == 0 || rec.Classes[0].Label == "" {
 		t.Fatalf("record of the new model: %+v", rec)
 	}
-	if seq := a.states(m.ID); !slices.Equal(seq, []string{ota.StateReceiving, ota.StateVerifying, ota.StateActivated, ota.StateCommitted}) {
+	// The operator saw the commit on its own connection; the observer's copy may be behind it.
+	want := []string{ota.StateReceiving, ota.StateVerifying, ota.StateActivated, ota.StateCommitted}
+	seq := a.states(m.ID)
+	for deadline := time.Now().Add(10 * time.Second); len(seq) < len(want) && time.Now().Before(deadline); seq = a.states(m.ID) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !slices.Equal(seq, want) {
 		t.Fatalf("status sequence %v", seq)
 	}
 	// No restart: the sequence numbers of the records go on.
