@@ -76,6 +76,10 @@ vet: deps
 # model for minutes under it and add nothing the race detector could find.
 RACE_AGENT := TestShutdownLeavesNoGoroutine|TestReloadWhileCameraMissing|TestCommands|TestReloadBetweenFrames|TestReloadSwapsModelOnlyIfItLoads|TestHTTPOnTheRunningAgent|TestOTAUpdateSwitchesModel|TestOTABadUpdatesKeepTheModel|TestLiveViewWithGating|TestFrozenCameraReopenedThenWatchdog|TestStalledStreamStopsWatchdog|TestMissingCameraKeepsRunning|TestReadyAndWatchdogWhileFramesFlow|TestBrokerURLFromEnvironment
 
+# RACE_TFLITE are the tflite tests of the worker pool's hand-offs (its spinning and parking) and
+# of the kernels that split work over it.
+RACE_TFLITE := Pool|ThreadsAndClose|ColumnSplit|ArithQuantizedLUT|ArgMinMaxPool
+
 # FUZZ lists package:target:executions. The budgets are counts, not durations: with a duration
 # Go 1.26's fuzz coordinator can fail a clean run with "context deadline exceeded" when the
 # deadline lands while a worker is mid-call (golang/go#75804, fixed in Go 1.27). A count also
@@ -88,6 +92,7 @@ test: test-deps vet tflite-lib
 	$(TFLITE_TEST_ENV) $(GO) test -timeout 14m ./...
 	$(GO) test -race -short -count=1 -run '$(RACE_AGENT)' ./agent/
 	$(GO) test -race -short -count=1 ./sync/ ./ota/
+	$(GO) test -race -count=1 -run '$(RACE_TFLITE)' ./tflite/
 	$(GO) test -tags purego -count=1 ./tflite/
 	$(GO) test -tags matprofile -run TestMatLeak -count=1 ./camera/
 	$(MAKE) --no-print-directory fuzz

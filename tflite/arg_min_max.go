@@ -13,6 +13,7 @@ type argMinMax struct {
 	outer   int
 	axis    int // size of the reduced axis
 	inner   int
+	n       *node // the node being evaluated, for run
 }
 
 func newArgMax(n *node) (kernel, error) { return newArgMinMax(n, true) }
@@ -69,30 +70,43 @@ func splitAt(shape []int, axis int) (outer, size, inner int) {
 	return numElements(shape[:axis]), shape[axis], numElements(shape[axis+1:])
 }
 
+// argMinChunk is the number of input elements below which splitting the outputs over the worker
+// pool costs more than it saves.
+const argMinChunk = 32 << 10
+
 func (k *argMinMax) eval(n *node) error {
-	in, out := n.inputs[0], n.outputs[0]
-	if k.outType == Int32 {
-		argDispatch(k, in, out.Int32s())
-	} else {
-		argDispatch(k, in, out.Int64s())
+	if total := k.outer * k.inner; total > 0 {
+		k.n = n
+		n.pool.do(total, max(1, argMinChunk/max(k.axis, 1)), k)
+		k.n = nil
 	}
 	return nil
 }
 
-func argDispatch[I int32 | int64](k *argMinMax, in *Tensor, dst []I) {
+// run computes outputs [lo, hi), counted over outer and inner.
+func (k *argMinMax) run(lo, hi int) {
+	in, out := k.n.inputs[0], k.n.outputs[0]
+	if k.outType == Int32 {
+		argDispatch(k, in, out.Int32s(), lo, hi)
+	} else {
+		argDispatch(k, in, out.Int64s(), lo, hi)
+	}
+}
+
+func argDispatch[I int32 | int64](k *argMinMax, in *Tensor, dst []I, lo, hi int) {
 	switch in.typ {
 	case Float32:
-		argIndex(k, viewAs[float32](in.data), dst)
+		argIndex(k, viewAs[float32](in.data), dst, lo, hi)
 	case UInt8, Bool:
-		argIndex(k, in.data, dst)
+		argIndex(k, in.data, dst, lo, hi)
 	case Int8:
-		argIndex(k, viewAs[int8](in.data), dst)
+		argIndex(k, viewAs[int8](in.data), dst, lo, hi)
 	case Int16:
-		argIndex(k, viewAs[int16](in.data), dst)
+		argIndex(k, viewAs[int16](in.data), dst, lo, hi)
 	case Int32:
-		argIndex(k, viewAs[int32](in.data), dst)
+		argIndex(k, viewAs[int32](in.data), dst, lo, hi)
 	case Int64:
-		argIndex(k, viewAs[int64](in.data), dst)
+		argIndex(k, viewAs[int64](in.data), dst, lo, hi)
 	}
 }
 
@@ -100,21 +114,57 @@ type ordered interface {
 	~int8 | ~uint8 | ~int16 | ~int32 | ~int64 | ~float32
 }
 
-func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I) {
-	outer, size, inner := k.outer, k.axis, k.inner
-	for o := range outer {
-		base := o * size * inner
-		for j := range inner {
-			best, at := src[base+j], 0
-			p := base + j
-			for i := 1; i < size; i++ {
-				p += inner
-				v := src[p]
-				if k.isMax && v > best || !k.isMax && v < best {
-					best, at = v, i
-				}
+// argIndex computes outputs [lo, hi). The usual case reduces the last axis (a segmentation
+// model's per-pixel class: 513x513 pixels of 21 scores), where each output scans one contiguous
+// row; the comparison is chosen once, outside the loop.
+func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I, lo, hi int) {
+	size, inner := k.axis, k.inner
+	if inner == 1 {
+		for q := lo; q < hi; q++ {
+			row := src[q*size : (q+1)*size]
+			if k.isMax {
+				dst[q] = I(argMaxRow(row))
+			} else {
+				dst[q] = I(argMinRow(row))
 			}
-			dst[o*inner+j] = I(at)
+		}
+		return
+	}
+	isMax := k.isMax
+	for q := lo; q < hi; q++ {
+		o, j := q/inner, q%inner
+		p := o*size*inner + j
+		best, at := src[p], 0
+		for i := 1; i < size; i++ {
+			p += inner
+			v := src[p]
+			if isMax && v > best || !isMax && v < best {
+				best, at = v, i
+			}
+		}
+		dst[q] = I(at)
+	}
+}
+
+// argMaxRow returns the index of row's largest element, the first of equals; a NaN is never
+// larger (but wins as the first element, as in TFLite).
+func argMaxRow[T ordered](row []T) int {
+	best, at := row[0], 0
+	for i, v := range row {
+		if v > best {
+			best, at = v, i
 		}
 	}
+	return at
+}
+
+// argMinRow is argMaxRow for the smallest element.
+func argMinRow[T ordered](row []T) int {
+	best, at := row[0], 0
+	for i, v := range row {
+		if v < best {
+			best, at = v, i
+		}
+	}
+	return at
 }

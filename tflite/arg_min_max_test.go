@@ -87,3 +87,22 @@ func TestArgMinMaxErrors(t *testing.T) {
 	notConst.constant = false
 	wantDynamic(t, runOp(t, "ARG_MAX", newArgMax, mapOptions{0: int8(Int32)}, []*Tensor{in, notConst}, []*Tensor{newTensor("o", Int32, nil, nil)}))
 }
+
+// TestArgMinMaxPool checks a segmentation-sized ARG_MAX split over the worker pool, on the last
+// axis and on an inner one.
+func TestArgMinMaxPool(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	shape := []int{1, 65, 65, 21}
+	for _, typ := range []DataType{UInt8, Float32} {
+		for _, axis := range []int{3, 1} {
+			in := randTensor(r, typ, shape)
+			out := newTensor("o", Int32, nil, nil)
+			if err := runOpPool(t, "ARG_MAX", newArgMax, mapOptions{0: int8(Int32)}, testPool(t), []*Tensor{in, constI32([]int{}, int32(axis))}, []*Tensor{out}); err != nil {
+				t.Fatal(err)
+			}
+			wantShape, want := refArg(rawValues(in), shape, axis, true)
+			checkShape(t, out, wantShape, "ARG_MAX")
+			checkValues(t, out, want, "ARG_MAX")
+		}
+	}
+}

@@ -20,6 +20,9 @@ const (
 // pool costs more than it saves.
 const arithMinChunk = 16 << 10
 
+// arithLUTMin is the output size from which an 8-bit op tabulates its results (see lut).
+const arithLUTMin = 16 << 10
+
 type arithKernel struct {
 	op   int
 	act  int8
@@ -35,6 +38,14 @@ type arithKernel struct {
 	outRescale rescaler
 	outZP      int32
 	qmin, qmax int32
+	// lut is the 8-bit result for every pair of input bytes (a<<8 | b), for ops large enough
+	// that tabulating 64 Ki results at prepare beats computing each one (the rescale is about 9
+	// ns an element in Go): nil for small ones.
+	lut *[1 << 16]byte
+
+	// segs splits each row of the plan into this many pieces of work, for plans of few long
+	// rows (two same-shape tensors are one row).
+	segs int
 
 	// Operands of the current eval, for the pool's run callback.
 	a, b, out []byte
@@ -88,8 +99,29 @@ func (k *arithKernel) prepare(n *node) error {
 		return n.errorf("%w: type %v", errUnsupported, a.typ)
 	}
 	var err error
-	k.plan, err = prepareBroadcast(n, a, b, out)
-	return err
+	if k.plan, err = prepareBroadcast(n, a, b, out); err != nil {
+		return err
+	}
+	if (a.typ == UInt8 || a.typ == Int8) && k.lut == nil && k.plan.elements >= arithLUTMin {
+		k.lut = new([1 << 16]byte)
+		for x := range 256 {
+			for y := range 256 {
+				k.lut[x<<8|y] = k.quantized(byte(x), byte(y))
+			}
+		}
+	}
+	return nil
+}
+
+// quantized returns the 8-bit result for input bytes x and y.
+func (k *arithKernel) quantized(x, y byte) byte {
+	var v int32
+	if k.op == opMul {
+		v = k.outRescale.apply(k.tabA[x]*k.tabB[y]) + k.outZP
+	} else {
+		v = k.outRescale.apply(k.tabA[x]+k.tabB[y]) + k.outZP
+	}
+	return byte(min(max(v, k.qmin), k.qmax))
 }
 
 func (k *arithKernel) prepareQuantized(n *node) error {
@@ -135,32 +167,47 @@ func (k *arithKernel) prepareQuantized(n *node) error {
 func (k *arithKernel) eval(n *node) error {
 	k.a, k.b, k.out = n.inputs[0].data, n.inputs[1].data, n.outputs[0].data
 	if k.plan.rows > 0 {
-		n.pool.do(k.plan.rows, max(1, arithMinChunk/max(k.plan.inner, 1)), k)
+		k.segs = 1
+		if n.pool != nil && k.plan.rows < 2*n.pool.threads {
+			k.segs = max(1, min(n.pool.threads, k.plan.inner/arithMinChunk))
+		}
+		n.pool.do(k.plan.rows*k.segs, max(1, arithMinChunk/max(k.plan.inner/k.segs, 1)), k)
 	}
 	k.a, k.b, k.out = nil, nil, nil
 	return nil
 }
 
-// run computes rows [lo, hi) of the output.
+// run computes pieces [lo, hi) of the output (see segment).
 func (k *arithKernel) run(lo, hi int) {
 	switch k.typ {
 	case Float32:
-		binaryRows(k.op, &k.plan, lo, hi, viewAs[float32](k.a), viewAs[float32](k.b), viewAs[float32](k.out), k.fmin, k.fmax)
+		binaryRows(k, lo, hi, viewAs[float32](k.a), viewAs[float32](k.b), viewAs[float32](k.out), k.fmin, k.fmax)
 	case Int32:
-		binaryRows(k.op, &k.plan, lo, hi, viewAs[int32](k.a), viewAs[int32](k.b), viewAs[int32](k.out), k.imin, k.imax)
+		binaryRows(k, lo, hi, viewAs[int32](k.a), viewAs[int32](k.b), viewAs[int32](k.out), k.imin, k.imax)
 	case Int64:
-		binaryRows(k.op, &k.plan, lo, hi, viewAs[int64](k.a), viewAs[int64](k.b), viewAs[int64](k.out), math.MinInt64, math.MaxInt64)
+		binaryRows(k, lo, hi, viewAs[int64](k.a), viewAs[int64](k.b), viewAs[int64](k.out), math.MinInt64, math.MaxInt64)
 	default:
 		k.quantizedRows(lo, hi)
 	}
 }
 
-// binaryRows computes rows [lo, hi) of a float or integer ADD, SUB or MUL, clamped to [cmin, cmax].
-func binaryRows[T float32 | int32 | int64](op int, p *broadcastPlan, lo, hi int, a, b, out []T, cmin, cmax T) {
-	sa, sb := p.innerA, p.innerB
+// segment returns where piece u of the output starts (its offsets in out, a and b) and its
+// length: piece u is part u%segs of row u/segs.
+func (k *arithKernel) segment(u int) (o, ia, ib, n int) {
+	p := &k.plan
+	r, s := u/k.segs, u%k.segs
+	o, ia, ib = p.row(r)
+	c0, c1 := s*p.inner/k.segs, (s+1)*p.inner/k.segs
+	return o + c0, ia + c0*p.innerA, ib + c0*p.innerB, c1 - c0
+}
+
+// binaryRows computes pieces [lo, hi) of a float or integer ADD, SUB or MUL, clamped to
+// [cmin, cmax].
+func binaryRows[T float32 | int32 | int64](k *arithKernel, lo, hi int, a, b, out []T, cmin, cmax T) {
+	op, sa, sb := k.op, k.plan.innerA, k.plan.innerB
 	for r := lo; r < hi; r++ {
-		o, ia, ib := p.row(r)
-		dst := out[o : o+p.inner]
+		o, ia, ib, size := k.segment(r)
+		dst := out[o : o+size]
 		if sa == 1 && sb == 1 {
 			x, y := a[ia:ia+len(dst)], b[ib:ib+len(dst)]
 			if f, ok := any(dst).([]float32); ok {
@@ -215,7 +262,7 @@ func binaryRows[T float32 | int32 | int64](op int, p *broadcastPlan, lo, hi int,
 	}
 }
 
-// quantizedRows computes rows [lo, hi) of an 8-bit ADD, SUB or MUL.
+// quantizedRows computes pieces [lo, hi) of an 8-bit ADD, SUB or MUL.
 func (k *arithKernel) quantizedRows(lo, hi int) {
 	p := &k.plan
 	sa, sb := p.innerA, p.innerB
@@ -223,8 +270,17 @@ func (k *arithKernel) quantizedRows(lo, hi int) {
 	rq, zp, qmin, qmax := k.outRescale, k.outZP, k.qmin, k.qmax
 	mul := k.op == opMul
 	for r := lo; r < hi; r++ {
-		o, ia, ib := p.row(r)
-		dst := k.out[o : o+p.inner]
+		o, ia, ib, size := k.segment(r)
+		dst := k.out[o : o+size]
+		if lut := k.lut; lut != nil {
+			j, l := ia, ib
+			for i := range dst {
+				dst[i] = lut[int(k.a[j])<<8|int(k.b[l])]
+				j += sa
+				l += sb
+			}
+			continue
+		}
 		if sa == 1 && sb == 1 {
 			x, y := k.a[ia:ia+len(dst)], k.b[ib:ib+len(dst)]
 			if mul {

@@ -292,3 +292,63 @@ func TestRescalerMatchesFixedPoint(t *testing.T) {
 		}
 	}
 }
+
+// TestArithQuantizedLUT checks that large 8-bit ops, which read their results from a table built
+// at prepare and split long rows over the pool, give the bytes the per-element computation does.
+func TestArithQuantizedLUT(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := [][2][]int{
+		{{1, 40, 40, 12}, {1, 40, 40, 12}}, // one row of 19200
+		{{1, 48, 48, 1}, {1, 48, 48, 17}},  // MoveNet's broadcast SUB
+		{{1, 48, 48, 17}, {17}},
+	}
+	for _, typ := range []DataType{UInt8, Int8} {
+		lo, _ := typeRange(typ)
+		for _, op := range arithOps {
+			for _, s := range shapes {
+				for _, threads := range []int{1, 2} {
+					a := tensorQ(typ, s[0], 0.03, int64(lo)+120, randQ(r, typ, numElements(s[0]))...)
+					b := tensorQ(typ, s[1], 0.11, int64(lo)+90, randQ(r, typ, numElements(s[1]))...)
+					out := qOut(typ, 0.07, int64(lo)+60)
+					n := &node{op: op.name, inputs: []*Tensor{a, b}, outputs: []*Tensor{out}, opts: mapOptions{0: int8(actRelu6)}, pool: poolFor(t, threads)}
+					kn, err := op.f(n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := kn.prepare(n); err != nil {
+						t.Fatal(err)
+					}
+					k := kn.(*arithKernel)
+					if k.lut == nil {
+						t.Fatalf("%s %v %v: no table for %d elements", op.name, typ, s, out.NumElements())
+					}
+					out.data = alignedBytes(out.ByteSize())
+					if err := k.eval(n); err != nil {
+						t.Fatal(err)
+					}
+					got := slices.Clone(out.data)
+					k.lut, n.pool = nil, nil
+					if err := k.eval(n); err != nil {
+						t.Fatal(err)
+					}
+					if i := firstDiff(got, out.data); i >= 0 {
+						t.Errorf("%s %v %v threads=%d: element %d is %d from the table, %d computed", op.name, typ, s, threads, i, got[i], out.data[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstDiff returns the first index where a and b differ, or -1.
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
+}

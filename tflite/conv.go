@@ -26,6 +26,10 @@ const convTileBytes = 32 << 10
 // convMinRowsPerSlot is the number of output positions below which a worker is not worth it.
 const convMinRowsPerSlot = 64
 
+// convMinMACsPerSlot is the work below which a worker is not worth it when the slots split the
+// output channels: about 5 µs of the SIMD kernels, several times the pool's hand-off.
+const convMinMACsPerSlot = 1 << 18
+
 type conv2D struct {
 	gemmOp
 	rowSlots       // over output positions
@@ -34,6 +38,7 @@ type conv2D struct {
 	batch, outC, k int
 	direct         bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
 	tileRows       int  // output positions per im2col tile
+	colSplit       bool // this eval's slots split the filter's panels, not the output positions
 }
 
 // gemmOp is what CONV_2D and FULLY_CONNECTED share: both multiply by a filter packed for
@@ -296,9 +301,34 @@ func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) er
 func (k *conv2D) eval(n *node) error {
 	k.beginEval(n, k.outC, k.k)
 	k.n = n
-	n.pool.do(k.start(n, k.batch*k.geom.outH*k.geom.outW, convMinRowsPerSlot), 1, k)
+	n.pool.do(k.split(n), 1, k)
 	k.n = nil
 	return nil
+}
+
+// split divides the eval over worker slots and returns their number. Slots take output positions
+// while there are enough of them; a late layer has few positions and many channels (the SSD's
+// 10x10 by 768 by 768, a third of its multiply-adds), and there each slot takes a share of the
+// filter's panels for all positions instead, packing the same input tiles (a small cost next
+// to the product).
+func (k *conv2D) split(n *node) int {
+	rows := k.batch * k.geom.outH * k.geom.outW
+	active := k.start(n, rows, convMinRowsPerSlot)
+	k.colSplit = false
+	if active < k.slots {
+		panels := k.numPanels(k.outC)
+		byWork := rows * k.outC * k.k / convMinMACsPerSlot
+		if cols := min(k.slots, panels, byWork); cols > active {
+			if k.slotBytes > 0 {
+				cols = min(cols, len(n.scratch)/k.slotBytes)
+			}
+			if cols > active {
+				k.colSplit, k.active = true, cols
+				active = cols
+			}
+		}
+	}
+	return active
 }
 
 // floatTiles walks output rows r0..r1 of a float convolution in tiles of k.tileRows: gemm gets
@@ -316,35 +346,41 @@ func (k *conv2D) floatTiles(src, dst []float32, scratch []byte, r0, r1 int, gemm
 	}
 }
 
-// run computes the output positions of worker slots [lo, hi), using slot lo's scratch.
+// run computes worker slots [lo, hi), using slot lo's scratch: their output positions, or with
+// colSplit their panels of the filter for every position.
 func (k *conv2D) run(lo, hi int) {
 	n := k.n
 	r0, r1, scratch := k.span(n, lo, hi)
+	p0, p1 := 0, k.numPanels(k.outC)
+	if k.colSplit {
+		r0, r1 = 0, k.rows
+		p0, p1 = lo*p1/k.active, hi*p1/k.active
+	}
 	in, out := n.inputs[0], n.outputs[0]
 	switch {
 	case k.fk != nil:
 		k.floatTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, func(a []float32, row0, row1 int, c []float32) {
-			fgemmSIMD(a, k.k, row0, row1, &k.bfx, 0, k.bfx.panels(), k.biasPad, k.lo, k.hi, c, k.outC)
+			fgemmSIMD(a, k.k, row0, row1, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, c, k.outC)
 		})
 	case k.qk != nil && k.typ == UInt8:
-		convTilesQ8(k, in.UInt8s(), out.UInt8s(), scratch, r0, r1, false)
+		convTilesQ8(k, in.UInt8s(), out.UInt8s(), scratch, r0, r1, p0, p1, false)
 	case k.qk != nil:
-		convTilesQ8(k, in.Int8s(), out.Int8s(), scratch, r0, r1, true)
+		convTilesQ8(k, in.Int8s(), out.Int8s(), scratch, r0, r1, p0, p1, true)
 	case k.typ == Float32:
 		bias := biasFloat32s(n)
 		k.floatTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, func(a []float32, row0, row1 int, c []float32) {
-			gemmF32(a, k.k, row0, row1, &k.bf, 0, panels(k.outC), bias, k.lo, k.hi, c, k.outC)
+			gemmF32(a, k.k, row0, row1, &k.bf, p0, p1, bias, k.lo, k.hi, c, k.outC)
 		})
 	case k.typ == UInt8:
-		convTilesQ(k, in.UInt8s(), out.UInt8s(), viewAs[uint8](scratch), r0, r1)
+		convTilesQ(k, in.UInt8s(), out.UInt8s(), viewAs[uint8](scratch), r0, r1, p0, p1)
 	case k.typ == Int8:
-		convTilesQ(k, in.Int8s(), out.Int8s(), viewAs[int8](scratch), r0, r1)
+		convTilesQ(k, in.Int8s(), out.Int8s(), viewAs[int8](scratch), r0, r1, p0, p1)
 	}
 }
 
 // convTilesQ8 is convTilesQ for the SIMD kernel: each tile of output positions is packed (by
 // im2col, or widened from the input rows) and multiplied by the packed filter.
-func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1 int, signed bool) {
+func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1, p0, p1 int, signed bool) {
 	kp := k.b8.kp
 	tile := newQTile(k.qk, scratch, k.tileRows, kp)
 	for t := r0; t < r1; t += k.tileRows {
@@ -356,11 +392,11 @@ func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1
 		} else {
 			im2colTile(&tile, src, &k.geom, t, te, T(k.inZp))
 		}
-		qgemmSIMD(&tile, te-t, &k.b8, 0, k.b8.panels(), &k.rq, dst[t*k.outC:], k.outC, signed)
+		qgemmSIMD(&tile, te-t, &k.b8, p0, p1, &k.rq, dst[t*k.outC:], k.outC, signed)
 	}
 }
 
-func convTilesQ[T uint8 | int8](k *conv2D, src, dst, scratch []T, r0, r1 int) {
+func convTilesQ[T uint8 | int8](k *conv2D, src, dst, scratch []T, r0, r1, p0, p1 int) {
 	for t := r0; t < r1; t += k.tileRows {
 		te := min(t+k.tileRows, r1)
 		a, row0 := src, t
@@ -368,7 +404,7 @@ func convTilesQ[T uint8 | int8](k *conv2D, src, dst, scratch []T, r0, r1 int) {
 			a, row0 = scratch, 0
 			im2col(a, src, &k.geom, t, te, T(k.inZp))
 		}
-		gemmQ(a, k.k, row0, row0+te-t, &k.bq, 0, panels(k.outC), &k.rq, dst[t*k.outC:], k.outC)
+		gemmQ(a, k.k, row0, row0+te-t, &k.bq, p0, p1, &k.rq, dst[t*k.outC:], k.outC)
 	}
 }
 

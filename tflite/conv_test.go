@@ -800,3 +800,57 @@ func TestConvFamilyEmptyBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestConv2DColumnSplit checks convolutions of few output positions and many channels, which
+// split the filter's panels over the worker slots instead of the positions: with 2 threads they
+// give the bits one thread does, on the SIMD and the portable kernels, with a last panel of fewer
+// columns and with a const and a non-const filter.
+func TestConv2DColumnSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	cases := []struct {
+		in   []int
+		outC int
+		f    int
+	}{
+		{[]int{1, 10, 10, 96}, 200, 1}, // the direct 1x1 path
+		{[]int{1, 6, 6, 64}, 72, 3},    // im2col tiles
+	}
+	for _, c := range cases {
+		for _, typ := range []DataType{Float32, UInt8, Int8} {
+			for _, constant := range []bool{true, false} {
+				kernelSets(t, func(t *testing.T) {
+					axis := 0
+					inputs, out1 := randConvOperands(r, typ, c.in, []int{c.outC, c.f, c.f, c.in[3]}, axis)
+					inputs[1].constant = constant
+					opts := mapOptions{convOptStrideW: int32(1), convOptStrideH: int32(1), convOptAct: int8(actRelu6)}
+					if err := runOpPool(t, "CONV", newConv2D, opts, nil, inputs, []*Tensor{out1}); err != nil {
+						t.Fatal(err)
+					}
+					out2 := newTensor("out", typ, nil, out1.quant)
+					pr, err := prepareOp(t, "CONV", newConv2D, opts, testPool(t), inputs, []*Tensor{out2})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := pr.k.eval(pr.n); err != nil {
+						t.Fatal(err)
+					}
+					if k := pr.k.(*conv2D); !k.colSplit || k.active != 2 {
+						t.Fatalf("%v %v: colSplit %v over %d slots, want 2 slots of panels", c.in, typ, k.colSplit, k.active)
+					}
+					if i := firstDiff(out1.data, out2.data); i >= 0 {
+						t.Errorf("%v %v const=%v: byte %d differs between 1 and 2 threads", c.in, typ, constant, i)
+					}
+				})
+			}
+		}
+	}
+}
+
+// kernelSets runs f with this CPU's SIMD kernels (when it has them) and with the portable ones.
+func kernelSets(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	if simdQ != nil || simdF != nil || simdDW != nil {
+		t.Run("kernels=simd", f)
+	}
+	t.Run("kernels=go", func(t *testing.T) { withPortableKernels(func() { f(t) }) })
+}
