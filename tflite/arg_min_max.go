@@ -1,5 +1,7 @@
 package tflite
 
+import "math"
+
 // ARG_MAX and ARG_MIN: the index of the largest (smallest) element along one axis, as int32 or
 // int64. Quantized inputs are compared as raw values (the order is the same as the real values'
 // for a positive scale); ties keep the first index, and NaN never wins, as in TFLite.
@@ -120,6 +122,14 @@ type ordered interface {
 func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I, lo, hi int) {
 	size, inner := k.axis, k.inner
 	if inner == 1 {
+		switch src := any(src).(type) {
+		case []uint8:
+			argRowsKeyed(k.isMax, src, dst, size, lo, hi)
+			return
+		case []int8:
+			argRowsKeyed(k.isMax, src, dst, size, lo, hi)
+			return
+		}
 		for q := lo; q < hi; q++ {
 			row := src[q*size : (q+1)*size]
 			if k.isMax {
@@ -143,6 +153,29 @@ func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I, lo, hi
 			}
 		}
 		dst[q] = I(at)
+	}
+}
+
+// argRowsKeyed is argIndex on the last axis for 8-bit rows. The winner of a row is unpredictable
+// (a class score per pixel), and a branch on it mispredicts about once a row: so each element
+// becomes a key that sorts by value, then by index, first index highest (value<<32 | ^index for
+// the largest, value<<32 | index for the smallest), and the row's key is a branch-free max or min.
+func argRowsKeyed[T uint8 | int8, I int32 | int64](isMax bool, src []T, dst []I, size, lo, hi int) {
+	for q := lo; q < hi; q++ {
+		row := src[q*size : (q+1)*size]
+		if isMax {
+			best := int64(math.MinInt64)
+			for i, v := range row {
+				best = max(best, int64(v)<<32|int64(^uint32(i)))
+			}
+			dst[q] = I(^uint32(best))
+		} else {
+			best := int64(math.MaxInt64)
+			for i, v := range row {
+				best = min(best, int64(v)<<32|int64(uint32(i)))
+			}
+			dst[q] = I(uint32(best))
+		}
 	}
 }
 
