@@ -407,8 +407,13 @@ func TestDamagedStoreKeepsDeviceUp(t *testing.T) {
 		}
 		return false
 	})
-	st := obs.lastJSON("edge/test-pi/status")
-	rec, _ := st["store_recovered"].(map[string]any)
+	// The status is its own message, published beside the event, not necessarily before it.
+	var st, rec map[string]any
+	waitUntil(t, 20*time.Second, "a status with store_recovered", func() bool {
+		st = obs.lastJSON("edge/test-pi/status")
+		rec, _ = st["store_recovered"].(map[string]any)
+		return rec != nil
+	})
 	moved, _ := rec["moved_to"].(string)
 	if _, err := os.Stat(moved); err != nil || !strings.Contains(moved, "edge-agent.db.corrupt-") {
 		t.Fatalf("status %v: the damaged file is not kept where it says (%v)", st, err)

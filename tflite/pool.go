@@ -28,11 +28,13 @@ type pool struct {
 	workers []*poolWorker // threads-1 of them; the calling goroutine is the first thread
 	// mu serializes do: workers' mailboxes hold one job at a time.
 	mu sync.Mutex
-	// left counts the parts handed to workers and not yet finished.
+	// left counts the parts handed to workers and not yet finished; gen numbers the jobs.
 	left atomic.Int32
-	// waiter is the caller parked in wait (1), woken through wake by the worker that finishes
-	// the last part.
-	waiter atomic.Int32
+	gen  uint64
+	// waiter is the job whose caller sleeps on wake (0: none), woken by the worker that
+	// finishes that job's last part. Holding the job, not a flag, keeps a worker that is slow
+	// between its last decrement and its wake-up from waking the caller of a later job.
+	waiter atomic.Uint64
 	wake   chan struct{}
 	wg     sync.WaitGroup
 	stop   sync.Once
@@ -44,8 +46,9 @@ type poolWorker struct {
 	_      [64]byte
 	t      task
 	lo, hi int
-	seq    atomic.Uint32 // bumped by do for each part it posts here
-	parked atomic.Int32  // 1 while the worker sleeps on wake
+	gen    uint64        // the job the part belongs to
+	seq    atomic.Uint64 // bumped by do for each part it posts here
+	parked atomic.Uint64 // while the worker sleeps on wake: the seq it waits for; else 0
 	quit   atomic.Bool
 	wake   chan struct{}
 	_      [64]byte
@@ -68,16 +71,19 @@ func newPool(threads int) *pool {
 // work is a worker's loop: wait for a part in the mailbox, run it, report it done.
 func (p *pool) work(w *poolWorker) {
 	defer p.wg.Done()
-	var seen uint32 // not w.seq.Load(): do may post before this goroutine first runs
+	var seen uint64 // not w.seq.Load(): do may post before this goroutine first runs
 	for {
 		spinUntil(func() bool { return w.seq.Load() != seen || w.quit.Load() })
 		if w.seq.Load() == seen && !w.quit.Load() {
-			// Park. do bumps seq before it looks at parked, and we set parked before we look
-			// at seq again, so one of us sees the other; whoever then clears parked owns
-			// the wake-up (do sends it, or we consume it or never need it).
-			w.parked.Store(1)
+			// Park, waiting for post seen+1. do bumps seq before it looks at parked, and we
+			// set parked before we look at seq again, so one of us sees the other; whoever
+			// then clears parked owns the wake-up (do sends it, or we consume it or never
+			// need it). parked holds the post awaited, so a post whose CAS comes late (its
+			// goroutine descheduled while we ran its part and came back here) cannot wake
+			// us for the next one.
+			w.parked.Store(seen + 1)
 			if w.seq.Load() != seen || w.quit.Load() {
-				if !w.parked.CompareAndSwap(1, 0) {
+				if !w.parked.CompareAndSwap(seen+1, 0) {
 					<-w.wake
 				}
 			} else {
@@ -88,9 +94,9 @@ func (p *pool) work(w *poolWorker) {
 			return
 		}
 		seen = w.seq.Load()
-		w.t.run(w.lo, w.hi)
-		w.t = nil // do not keep the kernel alive past the call
-		if p.left.Add(-1) == 0 && p.waiter.CompareAndSwap(1, 0) {
+		t, lo, hi, gen := w.t, w.lo, w.hi, w.gen
+		t.run(lo, hi)
+		if p.left.Add(-1) == 0 && p.waiter.CompareAndSwap(gen, 0) {
 			p.wake <- struct{}{}
 		}
 	}
@@ -115,9 +121,8 @@ func spinUntil(done func() bool) bool {
 
 // post hands [lo, hi) of t to worker w.
 func (p *pool) post(w *poolWorker, t task, lo, hi int) {
-	w.t, w.lo, w.hi = t, lo, hi
-	w.seq.Add(1)
-	if w.parked.CompareAndSwap(1, 0) {
+	w.t, w.lo, w.hi, w.gen = t, lo, hi, p.gen
+	if s := w.seq.Add(1); w.parked.CompareAndSwap(s, 0) {
 		w.wake <- struct{}{}
 	}
 }
@@ -137,6 +142,7 @@ func (p *pool) do(total, minChunk int, t task) {
 	for lo := chunk; lo < total; lo += chunk {
 		posted++
 	}
+	p.gen++
 	p.left.Store(posted)
 	i := 0
 	for lo := chunk; lo < total; lo += chunk {
@@ -148,9 +154,9 @@ func (p *pool) do(total, minChunk int, t task) {
 		return
 	}
 	// Park until the last part's worker wakes us, with the same handshake as a worker's.
-	p.waiter.Store(1)
+	p.waiter.Store(p.gen)
 	if p.left.Load() == 0 {
-		if p.waiter.CompareAndSwap(1, 0) {
+		if p.waiter.CompareAndSwap(p.gen, 0) {
 			return
 		}
 	}
@@ -165,7 +171,7 @@ func (p *pool) close() {
 	p.stop.Do(func() {
 		for _, w := range p.workers {
 			w.quit.Store(true)
-			if w.parked.CompareAndSwap(1, 0) {
+			if v := w.parked.Load(); v != 0 && w.parked.CompareAndSwap(v, 0) {
 				w.wake <- struct{}{}
 			}
 		}

@@ -1,6 +1,7 @@
 package tflite
 
 import (
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,4 +65,40 @@ func TestPoolCallerParks(t *testing.T) {
 			t.Fatalf("do returned after %d of 30 indices", n)
 		}
 	}
+}
+
+// TestPoolStress hands random jobs to pools of 2-4 threads (more goroutines than this machine's
+// processors, so that any of them can be descheduled anywhere) for a few seconds, with pauses
+// that let the workers park, and checks every index of every job ran exactly once. It found a
+// wake-up handshake that a descheduled caller could complete one job late.
+func TestPoolStress(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	budget := 3 * time.Second
+	if testing.Short() {
+		budget = time.Second
+	}
+	deadline := time.Now().Add(budget)
+	jobs := 0
+	for time.Now().Before(deadline) {
+		p := newPool(2 + r.IntN(3))
+		c := &countTask{hits: make([]atomic.Int32, 64)}
+		for range 200 + r.IntN(2000) {
+			total := 1 + r.IntN(64)
+			for i := range total {
+				c.hits[i].Store(0)
+			}
+			p.do(total, 1+r.IntN(4), c)
+			jobs++
+			for i := range total {
+				if n := c.hits[i].Load(); n != 1 {
+					t.Fatalf("job %d: index %d of %d ran %d times", jobs, i, total, n)
+				}
+			}
+			if r.IntN(500) == 0 {
+				time.Sleep(time.Duration(r.IntN(400)) * time.Microsecond)
+			}
+		}
+		p.close()
+	}
+	t.Logf("%d jobs", jobs)
 }
