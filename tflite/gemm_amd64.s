@@ -225,6 +225,64 @@ fnext:
 	VZEROUPPER
 	RET
 
+// func fgemmFMA1(args *fgemmArgs): one row of A (a batch-1 FULLY_CONNECTED, a convolution of one
+// position), for any float kernel with 16-column panels. The 6-row kernel would compute six
+// copies of the row; here two depths per step go to two pairs of accumulators, added at the end.
+TEXT ·fgemmFMA1(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	MOVQ 0(DI), R8
+	MOVQ 64(DI), BX
+	MOVQ 72(DI), DX
+	MOVQ 80(DI), SI
+	MOVQ 88(DI), R15
+	SHLQ $2, R15
+	MOVQ R15, R14
+	ANDQ $-8, R14
+
+f1panel:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   CX, CX
+
+f1pair:
+	CMPQ         CX, R14
+	JGE          f1tail
+	VBROADCASTSS (R8)(CX*1), Y12
+	VBROADCASTSS 4(R8)(CX*1), Y13
+	VFMADD231PS  (BX), Y12, Y0
+	VFMADD231PS  32(BX), Y12, Y1
+	VFMADD231PS  64(BX), Y13, Y2
+	VFMADD231PS  96(BX), Y13, Y3
+	ADDQ         $128, BX
+	ADDQ         $8, CX
+	JMP          f1pair
+
+f1tail:
+	CMPQ         CX, R15
+	JGE          f1store
+	VBROADCASTSS (R8)(CX*1), Y12
+	VFMADD231PS  (BX), Y12, Y0
+	VFMADD231PS  32(BX), Y12, Y1
+	ADDQ         $64, BX
+
+f1store:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VBROADCASTSS 120(DI), Y12
+	VBROADCASTSS 124(DI), Y13
+	VMOVUPS      (SI), Y14
+	VMOVUPS      32(SI), Y15
+	MOVQ         DX, AX
+	FSTORE(Y0, Y1)
+	ADDQ         $64, DX
+	ADDQ         $64, SI
+	DECQ         96(DI)
+	JNZ          f1panel
+	VZEROUPPER
+	RET
+
 // Element-wise float32 (see ewArgs): 8 values per step, clamped as FSTORE does.
 #define EWSTORE \
 	VMAXPS  Y0, Y14, Y0; \

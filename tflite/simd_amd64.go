@@ -65,7 +65,9 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) {
-	if kern.id == fAVX512 {
+	if args.rows == 1 {
+		fgemmFMA1(args) // both kernels pack 16-column panels
+	} else if kern.id == fAVX512 {
 		fgemmAVX512(args)
 	} else {
 		fgemmFMA(args)
@@ -88,6 +90,11 @@ func fgemmFMA(args *fgemmArgs)
 
 //go:noescape
 func fgemmAVX512(args *fgemmArgs)
+
+// fgemmFMA1 is fgemmFMA for one row of A (gemm_amd64.s).
+//
+//go:noescape
+func fgemmFMA1(args *fgemmArgs)
 
 // dwQU8AVX2 and dwQS8AVX2 are the 8-bit depthwise kernels (depthwise_amd64.s).
 //
