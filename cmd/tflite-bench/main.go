@@ -1,7 +1,7 @@
-// Command tflite-bench measures the median Invoke latency of every model in testdata/models and
-// models/ (and ../shared/models when present), with 1 and 2 threads, on this project's pure-Go
-// runtime and on the official TensorFlow Lite runtime: its C library in process (package
-// tflite/native), without and with the XNNPACK delegate, and its WASM build LiteRT.js when set up
+// Command tflite-bench measures the median Invoke latency of every model in testdata/models,
+// tflite/testdata/blazeface and models/ (and ../shared/models when present), with 1 and 2
+// threads, on this project's pure-Go runtime and on the official TensorFlow Lite runtime: its C
+// library in process (package tflite/native), without and with the XNNPACK delegate, and its WASM build LiteRT.js when set up
 // (see ../shared/tfref/README.md). The in-process runtimes are timed in turn, in blocks of
 // invocations, so their figures share the machine's conditions. It prints one line per model and thread count:
 //
@@ -112,12 +112,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// defaultModels lists the repository's models and, when ../shared/models is there, the ones it
-// has that the repository has not (by file name).
+// defaultModels lists the repository's models (BlazeFace is tflite's test data) and, when
+// ../shared/models is there, the ones it has that the repository has not (by file name).
 func defaultModels(root string) []string {
 	var models []string
 	seen := map[string]bool{}
-	for _, pattern := range []string{"testdata/models/*/*.tflite", "models/*.tflite", "../shared/models/*/*.tflite"} {
+	for _, pattern := range []string{"testdata/models/*/*.tflite", "tflite/testdata/blazeface/*.tflite", "models/*.tflite", "../shared/models/*/*.tflite"} {
 		found, _ := filepath.Glob(filepath.Join(root, pattern))
 		slices.Sort(found)
 		for _, p := range found {
