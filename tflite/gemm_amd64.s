@@ -134,6 +134,15 @@ TEXT ·qgemmS8AVX2(SB), NOSPLIT, $0-8
 	VFMADD231PS  Y12, Y14, ACC0; \
 	VFMADD231PS  Y13, Y14, ACC1
 
+// FSTAGE loads the output stage of a panel for FSTORE: the clamp bounds lo and hi of fgemmArgs
+// into Y12, Y13, its 16 bias values (SI) into Y14, Y15, and its first output row (DX) into AX.
+#define FSTAGE \
+	VBROADCASTSS 120(DI), Y12; \
+	VBROADCASTSS 124(DI), Y13; \
+	VMOVUPS      (SI), Y14; \
+	VMOVUPS      32(SI), Y15; \
+	MOVQ         DX, AX
+
 // FSTORE adds the bias (Y14, Y15 hold it), clamps to [lo, hi] (Y12, Y13) as Go's
 // min(max(v, lo), hi) does, NaN included, and stores 16 floats at AX.
 #define FSTORE(ACC0, ACC1) \
@@ -190,11 +199,7 @@ floop:
 	CMPQ CX, R15
 	JLT  floop
 
-	VBROADCASTSS 120(DI), Y12
-	VBROADCASTSS 124(DI), Y13
-	VMOVUPS      (SI), Y14
-	VMOVUPS      32(SI), Y15
-	MOVQ         DX, AX
+	FSTAGE
 	FSTORE(Y0, Y1)
 	CMPQ 112(DI), $2
 	JLT  fnext
@@ -270,11 +275,7 @@ f1tail:
 f1store:
 	VADDPS       Y2, Y0, Y0
 	VADDPS       Y3, Y1, Y1
-	VBROADCASTSS 120(DI), Y12
-	VBROADCASTSS 124(DI), Y13
-	VMOVUPS      (SI), Y14
-	VMOVUPS      32(SI), Y15
-	MOVQ         DX, AX
+	FSTAGE
 	FSTORE(Y0, Y1)
 	ADDQ         $64, DX
 	ADDQ         $64, SI

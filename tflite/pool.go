@@ -138,16 +138,10 @@ func (p *pool) do(total, minChunk int, t task) {
 	chunk := (total + parts - 1) / parts
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var posted int32
-	for lo := chunk; lo < total; lo += chunk {
-		posted++
-	}
 	p.gen++
-	p.left.Store(posted)
-	i := 0
-	for lo := chunk; lo < total; lo += chunk {
+	p.left.Store(int32((total+chunk-1)/chunk - 1)) // the ranges after the caller's
+	for i, lo := 0, chunk; lo < total; i, lo = i+1, lo+chunk {
 		p.post(p.workers[i], t, lo, min(lo+chunk, total))
-		i++
 	}
 	t.run(0, min(chunk, total))
 	if spinUntil(func() bool { return p.left.Load() == 0 }) {
@@ -180,7 +174,8 @@ func (p *pool) close() {
 }
 
 // rowSlots splits a kernel's output rows over worker slots (task ranges of pool.do), each with
-// its own region of the node's scratch. CONV_2D, DEPTHWISE_CONV_2D and the 2D pools use it.
+// its own region of the node's scratch. CONV_2D, DEPTHWISE_CONV_2D, the 2D pools and the resizes
+// use it.
 type rowSlots struct {
 	slots     int // worker threads, hence scratch regions
 	slotBytes int // scratch bytes per slot; 0 for none

@@ -41,9 +41,7 @@ type resizeKernel struct {
 	inW, depth   int
 	outH, outW   int
 	ys, xs       []resizeSpan
-	// Operands of the current eval, for the pool's run callback.
-	src, dst []byte
-	n        *node
+	n            *node // the node being evaluated, for the pool's run callback
 }
 
 // resizeMinChunk is the number of output elements below which splitting rows over the pool
@@ -185,29 +183,28 @@ func nearestSource(v, in int, scale float32, alignCorners, halfPixel bool) int {
 }
 
 func (k *resizeKernel) eval(n *node) error {
-	k.src, k.dst = n.inputs[0].data, n.outputs[0].data
 	rows := k.batch * k.outH
 	if rows > 0 && k.outW > 0 && k.depth > 0 {
 		k.n = n
 		n.pool.do(k.start(n, rows, max(1, resizeMinChunk/(k.outW*k.depth))), 1, k)
 		k.n = nil
 	}
-	k.src, k.dst = nil, nil
 	return nil
 }
 
 // run computes the output rows of worker slots [lo, hi), counted over batch and height.
 func (k *resizeKernel) run(slot0, slot1 int) {
 	lo, hi, scratch := k.span(k.n, slot0, slot1)
+	src, dst := k.n.inputs[0].data, k.n.outputs[0].data
 	switch {
 	case !k.bilinear:
-		k.nearest(lo, hi, k.typ.Size(), k.dst, k.src)
+		k.nearest(lo, hi, k.typ.Size(), dst, src)
 	case k.typ == Float32:
-		k.bilinearFloat(lo, hi, viewAs[float32](k.dst), viewAs[float32](k.src))
+		k.bilinearFloat(lo, hi, viewAs[float32](dst), viewAs[float32](src))
 	case k.typ == UInt8:
-		bilinear8(k, lo, hi, k.dst, k.src, viewAs[int32](scratch))
+		bilinear8(k, lo, hi, dst, src, viewAs[int32](scratch))
 	default:
-		bilinear8(k, lo, hi, viewAs[int8](k.dst), viewAs[int8](k.src), viewAs[int32](scratch))
+		bilinear8(k, lo, hi, viewAs[int8](dst), viewAs[int8](src), viewAs[int32](scratch))
 	}
 }
 
