@@ -62,10 +62,14 @@ func TestSubscriptionsSurviveReconnect(t *testing.T) {
 	if m := messages()[3]; string(m.Payload) != "after" || m.Retained {
 		t.Fatalf("got %+v", m)
 	}
-	mu.Lock()
-	n := connects
-	mu.Unlock()
-	if n != 2 {
+	// OnConnect runs on its own goroutine beside the session: wait for it, then count.
+	onConnects := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return connects
+	}
+	waitFor(t, 5*time.Second, "OnConnect for the second connection", func() bool { return onConnects() >= 2 })
+	if n := onConnects(); n != 2 {
 		t.Fatalf("OnConnect ran %d times for 2 connections", n)
 	}
 
