@@ -16,6 +16,15 @@ APT_PKGS := libopencv-dev pkg-config ffmpeg gstreamer1.0-plugins-base gstreamer1
 # downloaded browser) and Jinja2 to render the Home Assistant templates as Home Assistant does.
 TEST_APT_PKGS := chromium python3-jinja2
 
+# OPENCV=slim links a static OpenCV and FFmpeg cut down to what the agent uses
+# (deploy-arm/scripts/opencv-slim.sh: built once from Debian's sources, about 20 minutes; amd64)
+# instead of Debian's shared OpenCV, for about a third of the memory (docs/architecture.md,
+# Memory). `make build OPENCV=slim`, `make bench-mem OPENCV=slim`, `make test-slim`.
+OPENCV ?= debian
+SLIM_APT_PKGS := cmake ninja-build nasm dpkg-dev libjpeg-dev libpng-dev zlib1g-dev libprotobuf-dev \
+	protobuf-compiler libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+GOCV = $(if $(filter slim,$(OPENCV)),OPENCV=slim deploy-arm/scripts/xgo.sh $(GOHOSTARCH),$(GO))
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
@@ -31,17 +40,24 @@ TFLITE_LIB  := $(TFLITE_DIR)/linux_$(GOHOSTARCH)/libtensorflowlite_c.so
 # The tests use (and must load) that copy on the machines it exists for; elsewhere they skip.
 TFLITE_TEST_ENV := $(if $(filter amd64 arm64,$(GOHOSTARCH)),EDGE_AGENT_TFLITE_LIBRARY=$(TFLITE_LIB))
 
-.PHONY: all deps test-deps build run test test-long fuzz bench bench-mem bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
+.PHONY: all deps test-deps opencv-deps test-slim build run test test-long fuzz bench bench-mem bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
 
 all: build
 
 # deps installs the Debian packages (only those missing) and downloads the Go modules.
-deps:
+deps: $(if $(filter slim,$(OPENCV)),opencv-deps)
 	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { \
 		echo "installing Debian packages: $(APT_PKGS)"; \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS); }
 	$(GO) mod download
+
+# opencv-deps installs what building the slim OpenCV needs.
+opencv-deps:
+	@dpkg -s $(SLIM_APT_PKGS) >/dev/null 2>&1 || { \
+		echo "installing Debian packages for the slim OpenCV: $(SLIM_APT_PKGS)"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SLIM_APT_PKGS); }
 
 test-deps: deps
 	@dpkg -s $(TEST_APT_PKGS) >/dev/null 2>&1 || { \
@@ -50,7 +66,7 @@ test-deps: deps
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(TEST_APT_PKGS); }
 
 build: deps
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
+	$(GOCV) build -ldflags '$(LDFLAGS)' -o $(BIN)/edge-agent ./cmd/edge-agent
 
 # tflite-lib provisions the official TensorFlow Lite library in $(TFLITE_DIR) (npm, installed with
 # apt when missing).
@@ -119,7 +135,16 @@ bench: build tflite-lib
 bench-mem: deps
 	@dpkg -s time >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends time; }
-	$(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x ./cmd/edge-agent/ | grep -E '^(mem|ok|FAIL)'
+	$(GOCV) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x ./cmd/edge-agent/ | grep -E '^(mem|ok|FAIL)'
+
+# test-slim runs the tests of everything that touches OpenCV (capture, preprocessing, the agent
+# and the binary end to end) linked against the slim OpenCV, and checks that binary is static in
+# OpenCV and FFmpeg. Not part of `make test`: the first build of that OpenCV takes 20 minutes.
+test-slim: test-deps opencv-deps tflite-lib
+	$(MAKE) --no-print-directory build OPENCV=slim BIN=$(BIN)/slim
+	@! ldd $(BIN)/slim/edge-agent | grep -E 'libopencv|libav(codec|format|util)|libswscale' || \
+		{ echo "test-slim: the slim binary loads a shared OpenCV or FFmpeg"; exit 1; }
+	OPENCV=slim $(TFLITE_TEST_ENV) deploy-arm/scripts/xgo.sh $(GOHOSTARCH) test -timeout 14m -count=1 ./camera/... ./agent/ ./cmd/edge-agent/
 
 # bench-fleet pushes the bundled 4.2 MB model to 10, 100 and 500 simulated devices (the real
 # device-side OTA code with a stand-in runtime) on a local mosquitto: time to all committed and

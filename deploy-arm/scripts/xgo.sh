@@ -11,6 +11,9 @@
 # The sysroot (see sysroot.sh) is $SYSROOT_<ARCH> if set, else $SYSROOT_CACHE/sysroot-ARCH
 # ($SYSROOT_CACHE defaults to ~/.cache/edge-agent); it is created if missing. For amd64 the host's
 # own OpenCV is used and no sysroot is needed. GO names the go command (default: go).
+#
+# OPENCV=slim links the static slim OpenCV of opencv-slim.sh (built once, about 20 minutes)
+# instead of Debian's shared one: gocv's customenv tag, with cgo's flags from that build.
 set -euo pipefail
 
 arch=${1:?usage: xgo.sh ARCH GO-ARGS...}
@@ -51,5 +54,18 @@ if [ -n "$sr" ]; then
 	# OpenCV's libraries pull in their own dependencies (BLAS, ffmpeg, GStreamer...): the linker
 	# must find those in the sysroot too, not on the host.
 	export CGO_LDFLAGS="${CGO_LDFLAGS:-} -Wl,-rpath-link=$sr/usr/lib/$triplet -Wl,-rpath-link=$sr/lib/$triplet"
+fi
+if [ "${OPENCV:-debian}" = slim ]; then
+	cv=$("$here/opencv-slim.sh" "$arch")
+	pcdirs=$cv/lib/pkgconfig:${PKG_CONFIG_LIBDIR:-$(pkg-config --variable pc_path pkg-config)}
+	# opencv4.pc leaves out videoio's FFmpeg and GStreamer libraries: they are named here.
+	libs=$(PKG_CONFIG_LIBDIR=$pcdirs pkg-config --static --libs opencv4 libavformat libavcodec libswscale libavutil \
+		gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-pbutils-1.0 gstreamer-audio-1.0 gstreamer-riff-1.0 gstreamer-base-1.0 gstreamer-1.0)
+	export CGO_CPPFLAGS="${CGO_CPPFLAGS:-} -I$cv/include/opencv4"
+	export CGO_LDFLAGS="${CGO_LDFLAGS:-} $libs"
+	export GOFLAGS="${GOFLAGS:-} -tags=customenv"
+elif [ "${OPENCV:-debian}" != debian ]; then
+	echo "xgo.sh: OPENCV=$OPENCV: want debian or slim" >&2
+	exit 2
 fi
 exec "${GO:-go}" "$@"
