@@ -3,9 +3,12 @@ package tflite
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/edge-agent/edge-agent/tflite/internal/fb"
@@ -447,5 +450,119 @@ func BenchmarkDetectionPostProcess(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDetectionPostProcessBytesMatchFloats checks the fast variant's byte path (fastNMSU8)
+// against the float one on the same predictions: uint8 class scores, and the same scores
+// dequantized into a float32 tensor, must give the same detections bit for bit, ties included
+// (few distinct bytes, so most rows have several best classes).
+func TestDetectionPostProcessBytesMatchFloats(t *testing.T) {
+	const boxes, classes = 300, 12
+	rng := rand.New(rand.NewPCG(3, 4))
+	anchors := tensorF32([]int{boxes, 4})
+	for i := range boxes {
+		a := anchors.Float32s()[i*4 : i*4+4]
+		a[0], a[1] = rng.Float32(), rng.Float32()
+		a[2], a[3] = 0.05+rng.Float32()/4, 0.05+rng.Float32()/4
+	}
+	enc := tensorF32([]int{1, boxes, 4})
+	for i := range enc.Float32s() {
+		enc.Float32s()[i] = rng.Float32() - 0.5
+	}
+	for _, scale := range []float32{1.0 / 256, 0.37, 1e-35} {
+		cls := newTensor("scores", UInt8, []int{1, boxes, classes + 1}, &Quantization{Scale: []float32{scale}, ZeroPoint: []int64{7}})
+		for i := range cls.UInt8s() {
+			cls.UInt8s()[i] = uint8(rng.IntN(6) * 40)
+		}
+		f := tensorF32([]int{1, boxes, classes + 1})
+		for i, v := range cls.UInt8s() {
+			f.Float32s()[i] = (float32(v) - 7) * scale
+		}
+		opts := dppOptions(map[string]any{"num_classes": int32(classes), "max_detections": int32(20),
+			"nms_score_threshold": float32(-1e30), "nms_iou_threshold": float32(0.4)})
+		got, err := runDPP(t, opts, enc, cls, anchors)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := runDPP(t, opts, enc, f, anchors)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.count != want.count || got.count < 10 {
+			t.Fatalf("scale %v: %v detections from bytes, %v from floats (want at least 10)", scale, got.count, want.count)
+		}
+		for name, pair := range map[string][2][]float32{"boxes": {got.boxes, want.boxes}, "classes": {got.classes, want.classes}, "scores": {got.scores, want.scores}} {
+			for i := range pair[1] {
+				if math.Float32bits(pair[0][i]) != math.Float32bits(pair[1][i]) {
+					t.Fatalf("scale %v: %s[%d] = %v from bytes, %v from floats", scale, name, i, pair[0][i], pair[1][i])
+				}
+			}
+		}
+	}
+	if orderKeeping(1e-35) || !orderKeeping(1.0/256) {
+		t.Error("orderKeeping: want the byte path for 1/256 and not for 1e-35")
+	}
+}
+
+// TestDetectionPostProcessPool runs an SSD-sized case (1917 boxes, 90 classes) on one thread and
+// on a pool of two, fast and regular variants, and wants the same bytes; and a box made invalid
+// in the pool's part must still fail the op.
+func TestDetectionPostProcessPool(t *testing.T) {
+	const boxes, classes = 1917, 91
+	rng := rand.New(rand.NewPCG(5, 6))
+	enc := newTensor("enc", UInt8, []int{1, boxes, 4}, &Quantization{Scale: []float32{0.05}, ZeroPoint: []int64{128}})
+	for i := range enc.UInt8s() {
+		enc.UInt8s()[i] = uint8(108 + rng.IntN(40))
+	}
+	cls := newTensor("scores", UInt8, []int{1, boxes, classes}, &Quantization{Scale: []float32{1.0 / 256}, ZeroPoint: []int64{0}})
+	for i := range cls.UInt8s() {
+		cls.UInt8s()[i] = uint8(rng.IntN(256))
+	}
+	anchors := tensorF32([]int{boxes, 4})
+	for i := range boxes {
+		a := anchors.Float32s()[i*4 : i*4+4]
+		a[0], a[1], a[2], a[3] = rng.Float32(), rng.Float32(), 0.05+rng.Float32()/4, 0.05+rng.Float32()/4
+	}
+	p := newPool(2)
+	defer p.close()
+	run := func(regular bool, pl *pool) ([]*Tensor, error) {
+		outs := []*Tensor{tensorF32(nil), tensorF32(nil), tensorF32(nil), tensorF32(nil)}
+		n := &node{op: "TFLite_Detection_PostProcess", inputs: []*Tensor{enc, cls, anchors}, outputs: outs, opts: mapOptions{}, pool: pl,
+			custom: flexMapBytes(dppOptions(map[string]any{"num_classes": int32(classes - 1), "max_detections": int32(10),
+				"nms_score_threshold": float32(1e-8), "nms_iou_threshold": float32(0.6), "use_regular_nms": regular}))}
+		k, err := newDetectionPostProcess(n)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.prepare(n); err != nil {
+			return nil, err
+		}
+		for _, o := range outs {
+			o.data = alignedBytes(o.ByteSize())
+		}
+		return outs, k.eval(n)
+	}
+	for _, regular := range []bool{false, true} {
+		one, err := run(regular, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		two, err := run(regular, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one[3].Float32s()[0] != 10 {
+			t.Fatalf("regular=%v: %v detections, want 10", regular, one[3].Float32s()[0])
+		}
+		for i := range one {
+			if !slices.Equal(one[i].data, two[i].data) {
+				t.Errorf("regular=%v: output %d differs between one thread and two", regular, i)
+			}
+		}
+	}
+	anchors.Float32s()[(boxes-3)*4+2] = -1 // a negative height, in the second thread's half
+	if _, err := run(false, p); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("decoded box %d is invalid", boxes-3)) {
+		t.Errorf("invalid box: error %v, want decoded box %d is invalid", err, boxes-3)
 	}
 }
