@@ -113,3 +113,45 @@ func TestActivationsErrors(t *testing.T) {
 	wantErr(t, runOp(t, "RELU", newRelu, nil, []*Tensor{in}, []*Tensor{tensorF32(nil)}), true)
 	wantErr(t, runOp(t, "RELU", newRelu, nil, []*Tensor{newTensor("i", Int32, []int{2}, nil)}, []*Tensor{newTensor("o", Int32, nil, nil)}), true)
 }
+
+// TestLogisticF32 checks the inlined exponential against the formula it replaces,
+// float32(1 / (1 + math.Exp(-x))), on a dense sweep of [-120, 120], on random bit patterns
+// (every finite float32 range) and on the special values: never more than one float32 step
+// apart, and apart at all only where float64 rounding decides (a few in a million).
+func TestLogisticF32(t *testing.T) {
+	want := func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+	var xs []float32
+	for x := -120.0; x <= 120; x += 1.0 / 4096 {
+		xs = append(xs, float32(x))
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 1 << 20 {
+		xs = append(xs, math.Float32frombits(rng.Uint32()))
+	}
+	special := []float32{0, float32(math.Copysign(0, -1)), 699.9, -699.9, 700, -700, 1e-30, -1e-30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32}
+	xs = append(xs, special...)
+	got := make([]float32, len(xs))
+	logisticF32(got, xs)
+	apart := 0
+	for i, x := range xs {
+		w := want(x)
+		if w != w || got[i] != got[i] {
+			if (w != w) != (got[i] != got[i]) {
+				t.Errorf("logistic(%v) = %v, want %v", x, got[i], w)
+			}
+			continue
+		}
+		d := int64(math.Float32bits(got[i])) - int64(math.Float32bits(w))
+		switch {
+		case d == 0:
+		case (d == 1 || d == -1) && i < len(xs)-len(special):
+			apart++
+		default:
+			t.Errorf("logistic(%v) = %v, want %v", x, got[i], w)
+		}
+	}
+	if apart > len(xs)/100000 {
+		t.Errorf("%d of %d inputs one step apart, want at most %d", apart, len(xs), len(xs)/100000)
+	}
+}
