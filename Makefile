@@ -94,7 +94,7 @@ RACE_AGENT := TestShutdownLeavesNoGoroutine|TestReloadWhileCameraMissing|TestCom
 
 # RACE_TFLITE are the tflite tests of the worker pool's hand-offs (its spinning and parking) and
 # of the kernels that split work over it.
-RACE_TFLITE := Pool|DetectionPostProcessPool|ThreadsAndClose|ColumnSplit|ArithQuantizedLUT|ArgMinMaxPool|ResizeBilinear8Exact
+RACE_TFLITE := Pool|DetectionPostProcessPool|PadFloat|ThreadsAndClose|ColumnSplit|ArithQuantizedLUT|ArgMinMaxPool|ResizeBilinear8Exact
 
 # FUZZ lists package:target:executions. The budgets are counts, not durations: with a duration
 # Go 1.26's fuzz coordinator can fail a clean run with "context deadline exceeded" when the

@@ -1,5 +1,7 @@
 package tflite
 
+import "slices"
+
 // PAD and PADV2: constant padding with zero (PAD: the output zero point for quantized tensors,
 // the quantized representation of 0.0), or with PADV2's scalar constant_values (raw, which TFLite
 // requires to share the output's quantization). MIRROR_PAD reflects the input at its borders.
@@ -9,7 +11,16 @@ type padKernel struct {
 	size     int
 	padValue byte // for 1-byte types without constant_values; wider types pad with zero bytes
 	v2       bool // PADV2: constant_values is input 2
+	// When only the last dimension is padded (BlazeFace widens its channels so before each
+	// residual ADD), the output is written row by row over the pool: rows of inRow bytes of
+	// input become rows of before + inRow + after bytes. rows is 0 otherwise.
+	rows, inRow, before, after int
+	// Operands of the current eval, for the pool's run callback.
+	in, out, value []byte
 }
+
+// padMinBytesPerSlot is the output size below which a worker is not worth it.
+const padMinBytesPerSlot = 32 << 10
 
 func newPad(n *node) (kernel, error) {
 	if err := checkCounts(n, 2, 2, 1); err != nil {
@@ -75,6 +86,12 @@ func (k *padKernel) prepare(n *node) error {
 		}
 		k.padValue = byte(zp)
 	}
+	k.rows = 0
+	if rank > 0 && slices.Equal(shape[:rank-1], in.shape[:rank-1]) && in.shape[rank-1] > 0 {
+		k.rows = numElements(shape[:rank-1])
+		k.inRow = in.shape[rank-1] * k.size
+		k.before, k.after = pads[2*rank-2]*k.size, pads[2*rank-1]*k.size
+	}
 	outStrides := contiguousStrides(shape)
 	k.w = walk{rank: rank, srcStride: contiguousStrides(in.shape), dstStride: outStrides}
 	copy(k.w.count[:], in.shape)
@@ -87,6 +104,16 @@ func (k *padKernel) prepare(n *node) error {
 
 func (k *padKernel) eval(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
+	if k.rows > 0 {
+		k.in, k.out = in.data, out.data
+		if k.v2 {
+			k.value = n.inputs[2].data[:k.size]
+		}
+		rowBytes := k.before + k.inRow + k.after
+		n.pool.do(k.rows, max(1, padMinBytesPerSlot/rowBytes), k)
+		k.in, k.out, k.value = nil, nil, nil
+		return nil
+	}
 	dst := out.data
 	switch {
 	case k.v2:
@@ -100,6 +127,40 @@ func (k *padKernel) eval(n *node) error {
 	}
 	copyWalkBytes(&k.w, k.size, dst, in.data)
 	return nil
+}
+
+// run writes output rows [lo, hi) of a pad of the last dimension.
+func (k *padKernel) run(lo, hi int) {
+	rowBytes := k.before + k.inRow + k.after
+	if k.value == nil && k.padValue == 0 {
+		// One clear of the whole range and one copy per row: the pads are a few elements
+		// each, and two calls per row for them cost more than clearing the rows first.
+		clear(k.out[lo*rowBytes : hi*rowBytes])
+		for r := lo; r < hi; r++ {
+			copy(k.out[r*rowBytes+k.before:], k.in[r*k.inRow:(r+1)*k.inRow])
+		}
+		return
+	}
+	for r := lo; r < hi; r++ {
+		row := k.out[r*rowBytes : (r+1)*rowBytes]
+		k.fill(row[:k.before])
+		copy(row[k.before:], k.in[r*k.inRow:(r+1)*k.inRow])
+		k.fill(row[k.before+k.inRow:])
+	}
+}
+
+// fill sets dst to the pad value.
+func (k *padKernel) fill(dst []byte) {
+	switch {
+	case k.value != nil:
+		fillElements(dst, k.value)
+	case k.padValue == 0:
+		clear(dst)
+	default:
+		for i := range dst {
+			dst[i] = k.padValue
+		}
+	}
 }
 
 // fillElements fills dst with copies of the element v (len(dst) a multiple of len(v)).

@@ -8,6 +8,10 @@ import (
 
 func TestPadFloat(t *testing.T) {
 	r := rand.New(rand.NewPCG(51, 52))
+	// Two threads as well: a pad of the last dimension alone (the channels of BlazeFace's
+	// [1 64 64 24] -> [1 64 64 28]) writes its rows over the pool.
+	p := newPool(2)
+	defer p.close()
 	for _, c := range []struct {
 		shape []int
 		pads  []int32
@@ -17,12 +21,22 @@ func TestPadFloat(t *testing.T) {
 		{[]int{1, 2, 1, 2, 1, 2}, []int32{0, 1, 1, 0, 0, 0, 2, 2, 1, 1, 0, 3}},
 		{[]int{3}, []int32{0, 0}},
 		{[]int{2, 0}, []int32{1, 1, 1, 1}},
+		{[]int{1, 64, 64, 24}, []int32{0, 0, 0, 0, 0, 0, 0, 4}},
+		{[]int{5, 3}, []int32{0, 0, 2, 1}},
+		{[]int{7}, []int32{3, 0}},
 	} {
 		v := randF32(r, numElements(c.shape), 5)
 		rank := len(c.shape)
 		out := tensorF32(nil)
 		if err := runOp(t, "PAD", newPad, nil, []*Tensor{tensorF32(c.shape, v...), constI32([]int{rank, 2}, c.pads...)}, []*Tensor{out}); err != nil {
 			t.Fatal(err)
+		}
+		out2 := tensorF32(nil)
+		if err := runOpPool(t, "PAD", newPad, nil, p, []*Tensor{tensorF32(c.shape, v...), constI32([]int{rank, 2}, c.pads...)}, []*Tensor{out2}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out.data, out2.data) {
+			t.Errorf("%v padded %v: two threads differ from one", c.shape, c.pads)
 		}
 		shape := make([]int, rank)
 		for d := range rank {
