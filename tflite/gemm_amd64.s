@@ -441,3 +441,41 @@ znext:
 	JNZ  zpanel
 	VZEROUPPER
 	RET
+
+// Widening 8-bit rows of A into the int16 tiles (setRow, tilePut): 16 values a step,
+// VPMOVZXBW or VPMOVSXBW, and their sum by VPMADDWD with ones into 8 int32 lanes. n is a
+// positive multiple of 16.
+#define WIDEN(name, MOVX) \
+TEXT name(SB), NOSPLIT, $0-28 \
+	MOVQ dst+0(FP), DI \
+	MOVQ src+8(FP), SI \
+	MOVQ n+16(FP), CX \
+	VPXOR Y2, Y2, Y2 \
+	MOVL $0x00010001, AX \
+	MOVQ AX, X3 \
+	VPBROADCASTD X3, Y3 \
+widenloop: \
+	MOVX (SI), Y0 \
+	VMOVDQU Y0, (DI) \
+	VPMADDWD Y3, Y0, Y1 \
+	VPADDD Y1, Y2, Y2 \
+	ADDQ $16, SI \
+	ADDQ $32, DI \
+	SUBQ $16, CX \
+	JNZ widenloop \
+	VEXTRACTI128 $1, Y2, X1 \
+	VPADDD X1, X2, X2 \
+	VPSHUFD $0x4e, X2, X1 \
+	VPADDD X1, X2, X2 \
+	VPSHUFD $0xb1, X2, X1 \
+	VPADDD X1, X2, X2 \
+	MOVQ X2, AX \
+	MOVL AX, ret+24(FP) \
+	VZEROUPPER \
+	RET
+
+// func widenU8AVX2(dst *int16, src unsafe.Pointer, n int) int32
+WIDEN(·widenU8AVX2, VPMOVZXBW)
+
+// func widenS8AVX2(dst *int16, src unsafe.Pointer, n int) int32
+WIDEN(·widenS8AVX2, VPMOVSXBW)

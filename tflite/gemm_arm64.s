@@ -1764,3 +1764,79 @@ ewmul:
 	B    ewdone
 ewdone:
 	RET
+
+// func widenU8NEON(dst *int16, src unsafe.Pointer, n int) int32
+TEXT ·widenU8NEON(SB), NOSPLIT, $0-28
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V3.B16, V3.B16, V3.B16
+widenu:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x2f08a401 // uxtl v1.8h, v0.8b
+	WORD $0x6f08a402 // uxtl2 v2.8h, v0.16b
+	VST1.P [V1.H8, V2.H8], 32(R0)
+	WORD $0x6e606823 // uadalp v3.4s, v1.8h
+	WORD $0x6e606843 // uadalp v3.4s, v2.8h
+	SUBS $16, R2
+	BNE  widenu
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R3
+	MOVW R3, ret+24(FP)
+	RET
+
+// func copySumU8NEON(dst *byte, src unsafe.Pointer, n int) int32
+TEXT ·copySumU8NEON(SB), NOSPLIT, $0-28
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V3.B16, V3.B16, V3.B16
+copysumu:
+	VLD1.P 16(R1), [V0.B16]
+	VST1.P [V0.B16], 16(R0)
+	WORD $0x6e202801 // uaddlp v1.8h, v0.16b
+	WORD $0x6e606823 // uadalp v3.4s, v1.8h
+	SUBS $16, R2
+	BNE  copysumu
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R3
+	MOVW R3, ret+24(FP)
+	RET
+
+// func widenS8NEON(dst *int16, src unsafe.Pointer, n int) int32
+TEXT ·widenS8NEON(SB), NOSPLIT, $0-28
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V3.B16, V3.B16, V3.B16
+widens:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x0f08a401 // sxtl v1.8h, v0.8b
+	WORD $0x4f08a402 // sxtl2 v2.8h, v0.16b
+	VST1.P [V1.H8, V2.H8], 32(R0)
+	WORD $0x4e606823 // sadalp v3.4s, v1.8h
+	WORD $0x4e606843 // sadalp v3.4s, v2.8h
+	SUBS $16, R2
+	BNE  widens
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R3
+	MOVW R3, ret+24(FP)
+	RET
+
+// func copySumS8NEON(dst *byte, src unsafe.Pointer, n int) int32
+TEXT ·copySumS8NEON(SB), NOSPLIT, $0-28
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	VEOR V3.B16, V3.B16, V3.B16
+copysums:
+	VLD1.P 16(R1), [V0.B16]
+	VST1.P [V0.B16], 16(R0)
+	WORD $0x4e202801 // saddlp v1.8h, v0.16b
+	WORD $0x4e606823 // sadalp v3.4s, v1.8h
+	SUBS $16, R2
+	BNE  copysums
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R3
+	MOVW R3, ret+24(FP)
+	RET

@@ -54,6 +54,7 @@ func main() {
 	}
 	fgemm(&g)
 	ew(&g)
+	widen(&g)
 	d.p(header)
 	d.p("// Depthwise convolution kernels for arm64 (NEON): see depthwise_simd.go for the tap")
 	d.p("// addressing and weight layouts, and dwArgs for the argument block (offsets below).")
@@ -509,4 +510,53 @@ func ew(t *text) {
 	}
 	t.p("ewdone:")
 	t.p("\tRET")
+}
+
+// widen: 8-bit rows of A into the GEMM's tiles, 16 values a step, and their sum by pairwise
+// add-accumulate into four int32 lanes (UADALP/SADALP): widen*NEON to int16 (UXTL/SXTL) for
+// the SMLAL kernel's tiles, copySum*NEON as bytes for the dot-product kernel's. Arguments:
+// dst 0, src 8, n 16 (a positive multiple of 16), the sum returned at 24.
+func widen(t *text) {
+	for _, signed := range []bool{false, true} {
+		ty, x := "U8", "u"
+		if signed {
+			ty, x = "S8", "s"
+		}
+		for _, bytes := range []bool{false, true} {
+			name, label := "widen"+ty+"NEON", "widen"+x
+			if bytes {
+				name, label = "copySum"+ty+"NEON", "copysum"+x
+			}
+			dst := "*int16"
+			if bytes {
+				dst = "*byte"
+			}
+			t.p("")
+			t.p("// func %s(dst %s, src unsafe.Pointer, n int) int32", name, dst)
+			t.p("TEXT ·%s(SB), NOSPLIT, $0-28", name)
+			t.p("\tMOVD dst+0(FP), R0")
+			t.p("\tMOVD src+8(FP), R1")
+			t.p("\tMOVD n+16(FP), R2")
+			t.p("\tVEOR V3.B16, V3.B16, V3.B16")
+			t.p("%s:", label)
+			t.p("\tVLD1.P 16(R1), [V0.B16]")
+			if bytes {
+				t.p("\tVST1.P [V0.B16], 16(R0)")
+				t.n("%saddlp v1.8h, v0.16b", x)
+				t.n("%sadalp v3.4s, v1.8h", x)
+			} else {
+				t.n("%sxtl v1.8h, v0.8b", x)
+				t.n("%sxtl2 v2.8h, v0.16b", x)
+				t.p("\tVST1.P [V1.H8, V2.H8], 32(R0)")
+				t.n("%sadalp v3.4s, v1.8h", x)
+				t.n("%sadalp v3.4s, v2.8h", x)
+			}
+			t.p("\tSUBS $16, R2")
+			t.p("\tBNE  %s", label)
+			t.n("addv s3, v3.4s")
+			t.p("\tVMOV V3.S[0], R3")
+			t.p("\tMOVW R3, ret+24(FP)")
+			t.p("\tRET")
+		}
+	}
 }

@@ -2,7 +2,11 @@
 
 package tflite
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The amd64 kernels need AVX2 (integer and float 256-bit vectors) and FMA; CPUs without them
 // (before Haswell) and the purego build use the portable kernels.
@@ -126,3 +130,22 @@ func runDW(args *dwArgs, kind dwKind) {
 func ewF32AVX2(args *ewArgs)
 
 func runEW(args *ewArgs) { ewF32AVX2(args) }
+
+// widenU8AVX2 and widenS8AVX2 set dst[i] to src[i] (uint8 or int8) for i < n, a positive
+// multiple of 16, and return the sum (gemm_amd64.s).
+//
+//go:noescape
+func widenU8AVX2(dst *int16, src unsafe.Pointer, n int) int32
+
+//go:noescape
+func widenS8AVX2(dst *int16, src unsafe.Pointer, n int) int32
+
+func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
+	if signed {
+		return widenS8AVX2(dst, src, n)
+	}
+	return widenU8AVX2(dst, src, n)
+}
+
+// runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
+func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }

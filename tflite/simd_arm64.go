@@ -2,7 +2,11 @@
 
 package tflite
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run gen_arm64.go
 
@@ -99,3 +103,33 @@ func dwFNEON(args *dwArgs)
 
 //go:noescape
 func ewF32NEON(args *ewArgs)
+
+// widenU8NEON and widenS8NEON set dst[i] to src[i] (uint8 or int8) for i < n, a positive
+// multiple of 16, and return the sum; copySumU8NEON and copySumS8NEON copy the bytes instead,
+// for the dot-product kernel's byte tiles (gemm_arm64.s).
+//
+//go:noescape
+func widenU8NEON(dst *int16, src unsafe.Pointer, n int) int32
+
+//go:noescape
+func widenS8NEON(dst *int16, src unsafe.Pointer, n int) int32
+
+//go:noescape
+func copySumU8NEON(dst *byte, src unsafe.Pointer, n int) int32
+
+//go:noescape
+func copySumS8NEON(dst *byte, src unsafe.Pointer, n int) int32
+
+func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
+	if signed {
+		return widenS8NEON(dst, src, n)
+	}
+	return widenU8NEON(dst, src, n)
+}
+
+func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
+	if signed {
+		return copySumS8NEON(dst, src, n)
+	}
+	return copySumU8NEON(dst, src, n)
+}

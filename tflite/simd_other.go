@@ -2,6 +2,8 @@
 
 package tflite
 
+import "unsafe"
+
 // Without assembly (the purego build tag, or an architecture with no kernels, such as 32-bit ARM
 // whose Go assembler lacks NEON) the portable kernels of gemm.go run.
 var (
@@ -20,3 +22,11 @@ func runDW(*dwArgs, dwKind) { panic("tflite: no SIMD kernels in this build") }
 func runEW(*ewArgs) { panic("tflite: no SIMD kernels in this build") }
 
 func kernelVariants() ([]*qKernel, []*fKernel) { return nil, nil }
+
+func runWiden(*int16, unsafe.Pointer, int, bool) int32 {
+	panic("tflite: no SIMD kernels in this build")
+}
+
+func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
+	panic("tflite: no SIMD kernels in this build")
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // The SIMD kernels against the portable ones: the same op on the same operands, once with this
@@ -429,5 +430,60 @@ func TestSIMDModelsMatchPortable(t *testing.T) {
 				t.Logf("output %d (%s): largest difference %.2g, largest value %.3g", j, w.name, worst, scale)
 			}
 		})
+	}
+}
+
+// TestWiden8 checks the widening of 8-bit rows into tiles (widen8, copySum8: SIMD kernels on
+// blocks of 16 where the build has them) against the plain loop: lengths around the block
+// size, starts at every offset of a block, both signs.
+func TestWiden8(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	buf := make([]byte, 300)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	buf[3], buf[4] = 0, 255 // the extremes of both types
+	for n := 0; n <= 200; n += 1 + n/8 {
+		for off := range 17 {
+			if off+n > len(buf) {
+				continue
+			}
+			u := buf[off : off+n]
+			s := unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))[off : off+n]
+			var wantU, wantS int32
+			for i := range n {
+				wantU += int32(u[i])
+				wantS += int32(s[i])
+			}
+			d16 := make([]int16, n+1)
+			d16[n] = 12345
+			if got := widen8(d16, u); got != wantU {
+				t.Errorf("widen8 uint8 n=%d off=%d: sum %d, want %d", n, off, got, wantU)
+			}
+			for i := range n {
+				if d16[i] != int16(u[i]) {
+					t.Fatalf("widen8 uint8 n=%d off=%d: [%d] = %d, want %d", n, off, i, d16[i], u[i])
+				}
+			}
+			if got := widen8(d16, s); got != wantS {
+				t.Errorf("widen8 int8 n=%d off=%d: sum %d, want %d", n, off, got, wantS)
+			}
+			for i := range n {
+				if d16[i] != int16(s[i]) {
+					t.Fatalf("widen8 int8 n=%d off=%d: [%d] = %d, want %d", n, off, i, d16[i], s[i])
+				}
+			}
+			d8 := make([]byte, n+1)
+			d8[n] = 77
+			if got := copySum8(d8, u); got != wantU || !bytes.Equal(d8[:n], u) {
+				t.Errorf("copySum8 uint8 n=%d off=%d: sum %d, want %d", n, off, got, wantU)
+			}
+			if got := copySum8(d8, s); got != wantS || !bytes.Equal(d8[:n], u) {
+				t.Errorf("copySum8 int8 n=%d off=%d: sum %d, want %d", n, off, got, wantS)
+			}
+			if d16[n] != 12345 || d8[n] != 77 {
+				t.Fatalf("n=%d off=%d: wrote past the end", n, off)
+			}
+		}
 	}
 }
