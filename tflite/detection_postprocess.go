@@ -496,16 +496,7 @@ func (k *detectionPostProcess) suppress(keep []int32, maxDet int) []int32 {
 		numActive--
 		bi := (*[4]float32)(k.boxes[keep[i]*4:])
 		for j := i + 1; j < len(keep); j++ {
-			if !active[j] {
-				continue
-			}
-			bj := (*[4]float32)(k.boxes[keep[j]*4:])
-			// Boxes apart in y have an IoU of 0, never above the threshold (which is > 0):
-			// the test iou would make first, without the call.
-			if min(bi[2], bj[2]) <= max(bi[0], bj[0]) {
-				continue
-			}
-			if iou(bi, bj) > k.iouThreshold {
+			if active[j] && iou(bi, (*[4]float32)(k.boxes[keep[j]*4:])) > k.iouThreshold {
 				active[j] = false
 				numActive--
 			}

@@ -183,39 +183,37 @@ func setRow[T uint8 | int8](t *qTile, r int, src []T) {
 	}
 }
 
-// widen8 sets dst[i] = src[i] for every i of src and returns their sum: the SIMD kernel on
-// whole blocks of 16 where there is one (it was 10% of the SSD's time as a Go loop), Go for the
-// rest.
-func widen8[T uint8 | int8](dst []int16, src []T) int32 {
+// put8 sets dst[i] = src[i] for every i of src and returns their sum: the portable loop of
+// widen8 and copySum8.
+func put8[D int16 | byte, T uint8 | int8](dst []D, src []T) int32 {
 	dst = dst[:len(src)]
 	var s int32
-	i := 0
-	if simdQ != nil && len(src) >= 16 {
-		i = len(src) &^ 15
-		s = runWiden(&dst[0], unsafe.Pointer(&src[0]), i, ^T(0) < 0)
-	}
-	for ; i < len(src); i++ {
-		dst[i] = int16(src[i])
-		s += int32(src[i])
+	for i, v := range src {
+		dst[i] = D(v)
+		s += int32(v)
 	}
 	return s
 }
 
-// copySum8 copies src into dst and returns the sum of src's values, as widen8 does for byte
-// tiles (arm64's dot-product kernel).
+// widen8 is put8 into int16 tiles: the SIMD kernel on whole blocks of 16 where there is one
+// (as a Go loop it was 10% of the SSD's time), put8 for the rest.
+func widen8[T uint8 | int8](dst []int16, src []T) int32 {
+	i, s := 0, int32(0)
+	if simdQ != nil && len(src) >= 16 {
+		i = len(src) &^ 15
+		s = runWiden(&dst[0], unsafe.Pointer(&src[0]), i, ^T(0) < 0)
+	}
+	return s + put8(dst[i:], src[i:])
+}
+
+// copySum8 is put8 into byte tiles (arm64's dot-product kernel), as widen8.
 func copySum8[T uint8 | int8](dst []byte, src []T) int32 {
-	dst = dst[:len(src)]
-	var s int32
-	i := 0
+	i, s := 0, int32(0)
 	if simdQ != nil && simdQ.aBytes && len(src) >= 16 {
 		i = len(src) &^ 15
 		s = runCopySum(&dst[0], unsafe.Pointer(&src[0]), i, ^T(0) < 0)
 	}
-	for ; i < len(src); i++ {
-		dst[i] = byte(src[i])
-		s += int32(src[i])
-	}
-	return s
+	return s + put8(dst[i:], src[i:])
 }
 
 // im2colTile writes the patches of output positions [m0, m1) into tile rows 0.., as im2col does.
@@ -266,28 +264,16 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 	}
 }
 
-// tilePut copies src to the tile's elements from o on and returns its sum.
+// tilePut copies src to the tile's elements from o on and returns its sum. Short spans (a 3x3
+// patch of 3 channels: 9 values) take put8 directly, without the kernels' calls.
 func tilePut[T uint8 | int8](t *qTile, o int, src []T) int32 {
-	if len(src) < 16 {
-		// Short spans (a 3x3 patch of 3 channels: 9 values) stay inline, without the calls.
-		var s int32
-		if t.a8 != nil {
-			dst := t.a8[o : o+len(src)]
-			for i, v := range src {
-				dst[i] = byte(v)
-				s += int32(v)
-			}
-			return s
-		}
-		dst := t.a16[o : o+len(src)]
-		for i, v := range src {
-			dst[i] = int16(v)
-			s += int32(v)
-		}
-		return s
-	}
-	if t.a8 != nil {
+	switch {
+	case t.a8 != nil && len(src) < 16:
+		return put8(t.a8[o:o+len(src)], src)
+	case t.a8 != nil:
 		return copySum8(t.a8[o:o+len(src)], src)
+	case len(src) < 16:
+		return put8(t.a16[o:o+len(src)], src)
 	}
 	return widen8(t.a16[o:o+len(src)], src)
 }

@@ -104,52 +104,34 @@ func (k *padKernel) prepare(n *node) error {
 
 func (k *padKernel) eval(n *node) error {
 	in, out := n.inputs[0], n.outputs[0]
+	if k.v2 {
+		k.value = n.inputs[2].data[:k.size]
+	}
 	if k.rows > 0 {
 		k.in, k.out = in.data, out.data
-		if k.v2 {
-			k.value = n.inputs[2].data[:k.size]
-		}
 		rowBytes := k.before + k.inRow + k.after
 		n.pool.do(k.rows, max(1, padMinBytesPerSlot/rowBytes), k)
-		k.in, k.out, k.value = nil, nil, nil
-		return nil
+		k.in, k.out = nil, nil
+	} else {
+		k.fill(out.data)
+		copyWalkBytes(&k.w, k.size, out.data, in.data)
 	}
-	dst := out.data
-	switch {
-	case k.v2:
-		fillElements(dst, n.inputs[2].data[:k.size])
-	case k.padValue == 0:
-		clear(dst)
-	default:
-		for i := range dst {
-			dst[i] = k.padValue
-		}
-	}
-	copyWalkBytes(&k.w, k.size, dst, in.data)
+	k.value = nil
 	return nil
 }
 
-// run writes output rows [lo, hi) of a pad of the last dimension.
+// run writes output rows [lo, hi) of a pad of the last dimension: one fill of the whole range,
+// then one copy per row (the pads are a few elements each, and filling them one by one cost
+// more than filling the rows first).
 func (k *padKernel) run(lo, hi int) {
 	rowBytes := k.before + k.inRow + k.after
-	if k.value == nil && k.padValue == 0 {
-		// One clear of the whole range and one copy per row: the pads are a few elements
-		// each, and two calls per row for them cost more than clearing the rows first.
-		clear(k.out[lo*rowBytes : hi*rowBytes])
-		for r := lo; r < hi; r++ {
-			copy(k.out[r*rowBytes+k.before:], k.in[r*k.inRow:(r+1)*k.inRow])
-		}
-		return
-	}
+	k.fill(k.out[lo*rowBytes : hi*rowBytes])
 	for r := lo; r < hi; r++ {
-		row := k.out[r*rowBytes : (r+1)*rowBytes]
-		k.fill(row[:k.before])
-		copy(row[k.before:], k.in[r*k.inRow:(r+1)*k.inRow])
-		k.fill(row[k.before+k.inRow:])
+		copy(k.out[r*rowBytes+k.before:], k.in[r*k.inRow:(r+1)*k.inRow])
 	}
 }
 
-// fill sets dst to the pad value.
+// fill sets dst to the pad value: PADV2's constant, else padValue.
 func (k *padKernel) fill(dst []byte) {
 	switch {
 	case k.value != nil:
