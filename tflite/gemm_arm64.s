@@ -1693,6 +1693,74 @@ fnext:
 	BNE  fpanel
 	RET
 
+// func fgemmNEON1(args *fgemmArgs)
+TEXT ·fgemmNEON1(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 64(R0), R9
+	MOVD 72(R0), R10
+	MOVD 80(R0), R11
+	MOVD 88(R0), R13
+	MOVD 96(R0), R14
+	ADD  $120, R0, R17
+	VLD1R (R17), [V28.S4]
+	ADD  $124, R0, R17
+	VLD1R (R17), [V29.S4]
+f1panel:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	MOVD R1, R15
+	MOVD R13, R17
+	CMP  $4, R17
+	BLT  f1pair
+f1loop:
+	VLD1.P 16(R15), [V0.S4]
+	VLD1.P 64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1.P 64(R9), [V12.S4, V13.S4, V14.S4, V15.S4]
+	WORD $0x4f801110 // fmla v16.4s, v8.4s, v0.s[0]
+	WORD $0x4f801131 // fmla v17.4s, v9.4s, v0.s[0]
+	WORD $0x4fa01152 // fmla v18.4s, v10.4s, v0.s[1]
+	WORD $0x4fa01173 // fmla v19.4s, v11.4s, v0.s[1]
+	WORD $0x4f801990 // fmla v16.4s, v12.4s, v0.s[2]
+	WORD $0x4f8019b1 // fmla v17.4s, v13.4s, v0.s[2]
+	WORD $0x4fa019d2 // fmla v18.4s, v14.4s, v0.s[3]
+	WORD $0x4fa019f3 // fmla v19.4s, v15.4s, v0.s[3]
+	SUB  $4, R17
+	CMP  $4, R17
+	BGE  f1loop
+f1pair:
+	CMP  $2, R17
+	BLT  f1one
+	FMOVD.P 8(R15), F0
+	VLD1.P 64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	WORD $0x4f801110 // fmla v16.4s, v8.4s, v0.s[0]
+	WORD $0x4f801131 // fmla v17.4s, v9.4s, v0.s[0]
+	WORD $0x4fa01152 // fmla v18.4s, v10.4s, v0.s[1]
+	WORD $0x4fa01173 // fmla v19.4s, v11.4s, v0.s[1]
+	SUB  $2, R17
+f1one:
+	CBZ  R17, f1store
+	FMOVS.P 4(R15), F0
+	VLD1.P 32(R9), [V8.S4, V9.S4]
+	WORD $0x4f801110 // fmla v16.4s, v8.4s, v0.s[0]
+	WORD $0x4f801131 // fmla v17.4s, v9.4s, v0.s[0]
+f1store:
+	VLD1.P 32(R11), [V8.S4, V9.S4]
+	WORD $0x4e32d610 // fadd v16.4s, v16.4s, v18.4s
+	WORD $0x4e33d631 // fadd v17.4s, v17.4s, v19.4s
+	WORD $0x4e28d610 // fadd v16.4s, v16.4s, v8.4s
+	WORD $0x4e29d631 // fadd v17.4s, v17.4s, v9.4s
+	WORD $0x4e3cf610 // fmax v16.4s, v16.4s, v28.4s
+	WORD $0x4e3cf631 // fmax v17.4s, v17.4s, v28.4s
+	WORD $0x4ebdf610 // fmin v16.4s, v16.4s, v29.4s
+	WORD $0x4ebdf631 // fmin v17.4s, v17.4s, v29.4s
+	VST1.P [V16.S4, V17.S4], 32(R10)
+	SUBS $1, R14
+	BNE  f1panel
+	RET
+
 // func ewF32NEON(args *ewArgs)
 TEXT ·ewF32NEON(SB), NOSPLIT, $0-8
 	MOVD args+0(FP), R0

@@ -60,7 +60,13 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 	}
 }
 
-func runF(kern *fKernel, args *fgemmArgs) { fgemmNEON(args) }
+func runF(kern *fKernel, args *fgemmArgs) {
+	if args.rows == 1 {
+		fgemmNEON1(args)
+	} else {
+		fgemmNEON(args)
+	}
+}
 
 func runEW(args *ewArgs) { ewF32NEON(args) }
 
@@ -91,6 +97,11 @@ func qgemmS8Dot(args *qgemmArgs)
 
 //go:noescape
 func fgemmNEON(args *fgemmArgs)
+
+// fgemmNEON1 is fgemmNEON for one row of A.
+//
+//go:noescape
+func fgemmNEON1(args *fgemmArgs)
 
 //go:noescape
 func dwQU8NEON(args *dwArgs)
