@@ -40,7 +40,7 @@ TFLITE_LIB  := $(TFLITE_DIR)/linux_$(GOHOSTARCH)/libtensorflowlite_c.so
 # The tests use (and must load) that copy on the machines it exists for; elsewhere they skip.
 TFLITE_TEST_ENV := $(if $(filter amd64 arm64,$(GOHOSTARCH)),EDGE_AGENT_TFLITE_LIBRARY=$(TFLITE_LIB))
 
-.PHONY: all deps test-deps opencv-deps test-slim build run test test-long fuzz bench bench-mem bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
+.PHONY: all deps test-deps opencv-deps test-slim build run test test-long fuzz bench bench-insn bench-mem bench-fleet bench-motion bench-cluster vet fmt clean tflite-lib
 
 all: build
 
@@ -127,6 +127,19 @@ test-long: test-deps tflite-lib
 
 bench: build tflite-lib
 	$(GO) run ./cmd/tflite-bench $(if $(TFLITE_TEST_ENV),-library $(TFLITE_LIB))
+
+# bench-insn counts the instructions of one Invoke on one thread, ours next to the official
+# library's, on amd64 (callgrind) and on arm64 under qemu-aarch64 with QEMU's counting plugin
+# (deploy-arm/scripts/qemu-plugins.sh builds it once, about 2 minutes), as a CPU with the
+# dot-product extension and as a Cortex-A72: the arm64 figures that wall time under emulation
+# cannot give. About 13 minutes for every model; BENCH_MODELS names some instead.
+BENCH_INSN_APT_PKGS := valgrind meson ninja-build libglib2.0-dev dpkg-dev
+bench-insn: deploy-deps tflite-lib
+	@dpkg -s $(BENCH_INSN_APT_PKGS) >/dev/null 2>&1 || { \
+		echo "installing Debian packages for bench-insn: $(BENCH_INSN_APT_PKGS)"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(BENCH_INSN_APT_PKGS); }
+	TFLITE_DIR=$(TFLITE_DIR) $(DEPLOY)/scripts/bench-insn.sh $(BENCH_MODELS)
 
 # bench-mem runs the built binary under /usr/bin/time (its peak RSS, as a user would measure) on
 # `version` (the floor: OpenCV's ~260 shared libraries and the binary), `infer` with the bundled

@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tfref := fs.String("tfref", "", "folder of the LiteRT.js scripts (default: $TFREF_DIR, ~/.cache/tfref, ../shared/tfref)")
 	library := fs.String("library", "", "libtensorflowlite_c `file` (default: the first of "+strings.Join(native.DefaultPaths(), ", ")+")")
 	noNative := fs.Bool("no-native", false, "do not run the official runtime's C library")
+	invokes := fs.Int("invokes", 0, "time nothing: run `N` invocations of one runtime (-runtime) on each model and thread count, for an instruction counter (make bench-insn)")
+	runtime := fs.String("runtime", "go", "the runtime -invokes runs: go, tflite or xnnpack")
+	list := fs.Bool("list", false, "print the models measured by default, one per line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +85,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(models) == 0 {
 		return errors.New("no models found")
+	}
+	if *list {
+		for _, m := range models {
+			fmt.Fprintln(stdout, m)
+		}
+		return nil
+	}
+	if *invokes > 0 {
+		if *runtime != "go" {
+			if o.lib, err = native.Open(*library); err != nil {
+				return err
+			}
+		}
+		for _, path := range models {
+			for _, n := range o.threads {
+				if err := invokeOnly(path, *runtime, n, *invokes, o.lib); err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+			}
+		}
+		return nil
 	}
 	if !*noNative {
 		if o.lib, err = native.Open(*library); err != nil {
@@ -221,6 +245,48 @@ func benchModel(ctx context.Context, path string, threads int, o options, stderr
 		ratio = formatRatio(figures["go"] / best)
 	}
 	return line + " ratio=" + ratio, nil
+}
+
+// invokeOnly runs n invocations of runtime (go, tflite or xnnpack) on the model at path with the
+// probe input, and nothing else that grows with n: an instruction counter's totals for two values
+// of n differ by exactly that many invocations.
+func invokeOnly(path, runtime string, threads, n int, lib *native.Library) error {
+	m, err := tflite.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	var r tflite.Runner
+	switch runtime {
+	case "go":
+		r, err = tflite.NewInterpreter(m, tflite.WithThreads(threads))
+	case "tflite":
+		r, err = lib.NewInterpreter(m, native.Options{Threads: threads, XNNPACK: native.XNNPACKOff})
+	case "xnnpack":
+		var ip *native.Interpreter
+		ip, err = lib.NewInterpreter(m, native.Options{Threads: threads})
+		if err == nil {
+			if mode, why := ip.XNNPACK(); mode == native.XNNPACKOff {
+				ip.Close()
+				return fmt.Errorf("the XNNPACK delegate could not be applied: %s", why)
+			}
+		}
+		r = ip
+	default:
+		return fmt.Errorf("unknown runtime %q (want go, tflite or xnnpack)", runtime)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for i := range r.InputCount() {
+		tflite.FillProbe(r.Input(i))
+	}
+	for range n {
+		if err := r.Invoke(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func formatFigure(ms float64) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,5 +81,50 @@ func TestFormatRatio(t *testing.T) {
 		if got := formatRatio(r); got != want {
 			t.Errorf("formatRatio(%v) = %q, want %q", r, got, want)
 		}
+	}
+}
+
+// -invokes runs the model and prints nothing (an instruction counter reads the process); a model
+// that fails, or a runtime it does not know, is an error.
+func TestInvokesOnly(t *testing.T) {
+	lib := nativetest.Library(t)
+	model := "../../testdata/models/tiny/hello_world_int8.tflite"
+	for _, rt := range []string{"go", "tflite", "xnnpack"} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{"-invokes", "3", "-runtime", rt, "-threads", "1,2", "-library", lib.Path(), model}, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v", rt, err)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%s: printed %q", rt, stdout.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"-invokes", "1", "-runtime", "onnx", model},
+		{"-invokes", "1", "../../testdata/models/tiny/missing.tflite"},
+		{"-invokes", "1", "-runtime", "tflite", "-library", lib.Path(), "../../testdata/models/int8_person/person_detect.tflite"},
+	} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// -list prints the default models, which exist, the shipped SSD among them.
+func TestList(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-list"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	ssd := false
+	for _, l := range lines {
+		if _, err := os.Stat(l); err != nil {
+			t.Errorf("listed %q: %v", l, err)
+		}
+		ssd = ssd || strings.HasSuffix(l, "/models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite")
+	}
+	if !ssd {
+		t.Errorf("the SSD is not listed:\n%s", stdout.String())
 	}
 }

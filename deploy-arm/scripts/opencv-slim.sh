@@ -19,10 +19,10 @@
 #   - GStreamer, libjpeg, libpng, zlib and protobuf stay Debian's shared libraries (small, and
 #     GStreamer's plugins are Debian's anyway).
 #
-# The sources come from the machine's Debian mirror (apt-get source, checked against the signed
-# index) into $SYSROOT_CACHE/src; the build goes to $SYSROOT_CACHE/opencv-slim-ARCH, stamped with
-# the recipe number and the source versions, so a second run does nothing, and a new recipe or
-# a Debian update of either source rebuilds. It is built in a temporary directory and renamed
+# The sources come from the machine's Debian mirror (debsrc.sh: apt-get source, checked against
+# the signed index) into $SYSROOT_CACHE/src; the build goes to $SYSROOT_CACHE/opencv-slim-ARCH,
+# stamped with the recipe number and the source versions, so a second run does nothing, and a
+# new recipe or a Debian update of either source rebuilds. It is built in a temporary directory and renamed
 # into place only when complete.
 # Build time on 2 cores: about 20 minutes for amd64. JOBS overrides the parallelism.
 set -euo pipefail
@@ -37,36 +37,8 @@ if [ "$arch" != amd64 ] || [ "$(dpkg --print-architecture)" != amd64 ]; then
 	exit 2
 fi
 
-src=$cache/src
-mkdir -p "$src"
-
-# fetch PACKAGE: the unpacked, patched Debian source tree of PACKAGE for bookworm, printed.
-fetch() {
-	local pkg=$1 apt=$src/apt
-	if [ ! -f "$apt/sources.list" ] || [ -z "$(find "$apt/lists" -name '*Sources*' -mmin -1440 2>/dev/null | head -1)" ]; then
-		mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-		"$here/apt-mirrors.sh" bookworm | sed 's/^deb /deb-src [signed-by=\/usr\/share\/keyrings\/debian-archive-keyring.gpg] /' >"$apt/sources.list"
-		# Offline with an older index: build what that index names rather than fail.
-		apt-get "${aptopts[@]}" update -q >&2 ||
-			[ -n "$(find "$apt/lists" -name '*Sources*' 2>/dev/null | head -1)" ]
-	fi
-	local ver dir
-	ver=$(apt-cache "${aptopts[@]}" showsrc "$pkg" | awk '/^Version:/{print $2}' | sort -V | tail -1)
-	dir=$src/$pkg-${ver#*:}
-	if [ ! -f "$dir/.unpacked" ]; then
-		rm -rf "$dir" "$src/$pkg.dl" && mkdir -p "$src/$pkg.dl"
-		(cd "$src/$pkg.dl" && apt-get "${aptopts[@]}" source --download-only -q "$pkg=$ver" >&2 &&
-			dpkg-source -x --no-check ./*.dsc "$dir" >&2)
-		rm -rf "$src/$pkg.dl"
-		touch "$dir/.unpacked"
-	fi
-	echo "$dir"
-}
-aptopts=(-o "Dir::Etc::SourceList=$src/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
-	-o "Dir::State::Lists=$src/apt/lists" -o "Dir::Cache=$src/apt/cache" -o APT::Sandbox::User=root)
-
-opencv_src=$(fetch opencv)
-ffmpeg_src=$(fetch ffmpeg)
+opencv_src=$("$here/debsrc.sh" opencv)
+ffmpeg_src=$("$here/debsrc.sh" ffmpeg)
 
 # Bump recipe when a configure or cmake option below changes: the cache is rebuilt.
 recipe=1
