@@ -47,6 +47,7 @@ type options struct {
 	runs    int
 	warmup  int
 	minTime time.Duration
+	settle  time.Duration   // pause before each block, for the last runtime's threads to park
 	tfref   string          // folder with run.mjs and its node_modules; "" for no LiteRT.js
 	lib     *native.Library // nil: no in-process official runtime
 }
@@ -63,11 +64,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	noNative := fs.Bool("no-native", false, "do not run the official runtime's C library")
 	invokes := fs.Int("invokes", 0, "time nothing: run `N` invocations of one runtime (-runtime) on each model and thread count, for an instruction counter (make bench-insn)")
 	runtime := fs.String("runtime", "go", "the runtime -invokes runs: go, tflite or xnnpack")
+	settle := fs.Duration("settle", 100*time.Millisecond, "pause before each runtime's block of invocations")
 	list := fs.Bool("list", false, "print the models measured by default, one per line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := options{runs: max(*runs, 1), warmup: max(*warmup, 0), minTime: 300 * time.Millisecond}
+	o := options{runs: max(*runs, 1), warmup: max(*warmup, 0), minTime: 300 * time.Millisecond, settle: *settle}
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -298,14 +300,18 @@ func formatFigure(ms float64) string {
 
 // measure sets each runner's ms to its median Invoke latency over at least o.runs invocations
 // and o.minTime, after o.warmup untimed ones. The runners take turns in blocks, three rounds of
-// them, so that a change in the machine's load touches all alike; blocks rather than single
-// calls, as a runtime's worker threads spin for a while after each call and would slow the next
-// runtime's.
+// them, so that a change in the machine's load touches all alike. Blocks rather than single
+// calls, and a pause of o.settle before each block: a runtime's worker threads spin for a while
+// after each call (ours, TFLite's and XNNPACK's thread pools all do), and on a machine with as
+// many cores as threads the next runtime's workers would share their cores with them (on 2
+// cores, without the pause, ours went from 1 to 2 threads 1.63-1.64 times faster beside the
+// official runtimes and 1.76-1.78 times alone).
 func measure(rs []*runner, o options) error {
 	const rounds = 3
 	times := make([][]float64, len(rs))
 	for round := range rounds {
 		for i, r := range rs {
+			time.Sleep(o.settle)
 			warmup := 1
 			if round == 0 {
 				warmup = o.warmup
