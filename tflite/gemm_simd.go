@@ -238,7 +238,15 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 			}
 			base := (b*g.inH + iy) * g.inW
 			if inside {
-				s += tilePut(t, o, in[(base+ix0)*c:(base+ix0)*c+span])
+				src := in[(base+ix0)*c : (base+ix0)*c+span]
+				switch {
+				case span == 9 && t.a8 != nil: // put9 here, as tilePut's call costs as much
+					s += put9(t.a8[o:o+9], src)
+				case span == 9:
+					s += put9(t.a16[o:o+9], src)
+				default:
+					s += tilePut(t, o, src)
+				}
 				o += span
 				continue
 			}
@@ -276,6 +284,14 @@ func tilePut[T uint8 | int8](t *qTile, o int, src []T) int32 {
 		return put8(t.a16[o:o+len(src)], src)
 	}
 	return widen8(t.a16[o:o+len(src)], src)
+}
+
+// put9 is put8 for a row of a 3x3 filter on 3 channels (RGB, the first layer of most image
+// models), unrolled: the loop cost more than the moves.
+func put9[D int16 | byte, T uint8 | int8](dst []D, src []T) int32 {
+	d, s := (*[9]D)(dst), (*[9]T)(src)
+	d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = D(s[0]), D(s[1]), D(s[2]), D(s[3]), D(s[4]), D(s[5]), D(s[6]), D(s[7]), D(s[8])
+	return int32(s[0]) + int32(s[1]) + int32(s[2]) + int32(s[3]) + int32(s[4]) + int32(s[5]) + int32(s[6]) + int32(s[7]) + int32(s[8])
 }
 
 // tileFill sets n elements of the tile from o on to v and returns their sum.
