@@ -229,7 +229,20 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 		o := r * t.kp
 		span := g.filtW * c
 		inside := g.wx.dilation == 1 && ix0 >= 0 && ix0+g.filtW <= g.inW
-		for fy := 0; fy < g.filterH; fy++ {
+		whole := inside && span == 9 && g.filterH == 3 && iy0 >= 0 && iy0+2*g.wy.dilation < g.inH
+		if whole {
+			// A 3x3 patch of 3 channels (RGB), the first layer of most image models, wholly
+			// inside the image: one call for its 27 values, where the rows' calls and loops
+			// cost several times the moves.
+			p, dy := ((b*g.inH+iy0)*g.inW+ix0)*c, g.wy.dilation*g.inW*c
+			if t.a8 != nil {
+				s = patch3x3RGB(t.a8[o:o+27], in, p, dy)
+			} else {
+				s = patch3x3RGB(t.a16[o:o+27], in, p, dy)
+			}
+			o += 27
+		}
+		for fy := 0; fy < g.filterH && !whole; fy++ {
 			iy := iy0 + fy*g.wy.dilation
 			if iy < 0 || iy >= g.inH {
 				s += tileFill(t, o, span, pad)
@@ -238,15 +251,7 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 			}
 			base := (b*g.inH + iy) * g.inW
 			if inside {
-				src := in[(base+ix0)*c : (base+ix0)*c+span]
-				switch {
-				case span == 9 && t.a8 != nil: // put9 here, as tilePut's call costs as much
-					s += put9(t.a8[o:o+9], src)
-				case span == 9:
-					s += put9(t.a16[o:o+9], src)
-				default:
-					s += tilePut(t, o, src)
-				}
+				s += tilePut(t, o, in[(base+ix0)*c:(base+ix0)*c+span])
 				o += span
 				continue
 			}
@@ -286,12 +291,17 @@ func tilePut[T uint8 | int8](t *qTile, o int, src []T) int32 {
 	return widen8(t.a16[o:o+len(src)], src)
 }
 
-// put9 is put8 for a row of a 3x3 filter on 3 channels (RGB, the first layer of most image
-// models), unrolled: the loop cost more than the moves.
-func put9[D int16 | byte, T uint8 | int8](dst []D, src []T) int32 {
-	d, s := (*[9]D)(dst), (*[9]T)(src)
-	d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = D(s[0]), D(s[1]), D(s[2]), D(s[3]), D(s[4]), D(s[5]), D(s[6]), D(s[7]), D(s[8])
-	return int32(s[0]) + int32(s[1]) + int32(s[2]) + int32(s[3]) + int32(s[4]) + int32(s[5]) + int32(s[6]) + int32(s[7]) + int32(s[8])
+// patch3x3RGB is put8 for a 3x3 patch of 3 channels: the rows of 9 values at in[p], in[p+dy]
+// and in[p+2*dy] into dst[0:27]. Fixed-length arrays leave no bounds to check in the loop.
+func patch3x3RGB[D int16 | byte, T uint8 | int8](dst []D, in []T, p, dy int) int32 {
+	d := (*[27]D)(dst)
+	r0, r1, r2 := (*[9]T)(in[p:p+9]), (*[9]T)(in[p+dy:p+dy+9]), (*[9]T)(in[p+2*dy:p+2*dy+9])
+	var s int32
+	for i := range 9 {
+		d[i], d[9+i], d[18+i] = D(r0[i]), D(r1[i]), D(r2[i])
+		s += int32(r0[i]) + int32(r1[i]) + int32(r2[i])
+	}
+	return s
 }
 
 // tileFill sets n elements of the tile from o on to v and returns their sum.
