@@ -240,7 +240,6 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 			} else {
 				s = patch3x3RGB(t.a16[o:o+27], in, p, dy)
 			}
-			o += 27
 		}
 		for fy := 0; fy < g.filterH && !whole; fy++ {
 			iy := iy0 + fy*g.wy.dilation

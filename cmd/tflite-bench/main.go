@@ -172,29 +172,21 @@ func benchModel(ctx context.Context, path string, threads int, o options, stderr
 	note := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "tflite-bench: %s threads=%d: %s\n", name, threads, fmt.Sprintf(format, args...))
 	}
-	var rs []*runner
-	add := func(name string, r tflite.Runner, err error) {
-		if err != nil {
-			note("%s: %v", name, err)
-			return
-		}
-		rs = append(rs, &runner{name: name, r: r})
-	}
-	goIP, err := tflite.NewInterpreter(m, tflite.WithThreads(threads))
-	add("go", goIP, err)
+	runtimes := []string{"go"}
 	if o.lib != nil {
-		off, err := o.lib.NewInterpreter(m, native.Options{Threads: threads, XNNPACK: native.XNNPACKOff})
-		add("tflite", off, err)
-		xnn, err := o.lib.NewInterpreter(m, native.Options{Threads: threads})
-		if err == nil {
-			if mode, why := xnn.XNNPACK(); mode == native.XNNPACKOff {
-				xnn.Close()
-				err = fmt.Errorf("the delegate could not be applied: %s", why)
-			} else if why != "" {
-				note("xnnpack: %s", why)
-			}
+		runtimes = append(runtimes, "tflite", "xnnpack")
+	}
+	var rs []*runner
+	for _, rt := range runtimes {
+		r, why, err := newRunner(m, rt, threads, o.lib)
+		if err != nil {
+			note("%s: %v", rt, err)
+			continue
 		}
-		add("xnnpack", xnn, err)
+		if why != "" {
+			note("%s: %s", rt, why)
+		}
+		rs = append(rs, &runner{name: rt, r: r})
 	}
 	defer func() {
 		for _, r := range rs {
@@ -249,33 +241,43 @@ func benchModel(ctx context.Context, path string, threads int, o options, stderr
 	return line + " ratio=" + ratio, nil
 }
 
-// invokeOnly runs n invocations of runtime (go, tflite or xnnpack) on the model at path with the
-// probe input, and nothing else that grows with n: an instruction counter's totals for two values
-// of n differ by exactly that many invocations.
-func invokeOnly(path, runtime string, threads, n int, lib *native.Library) error {
-	m, err := tflite.LoadFile(path)
-	if err != nil {
-		return err
-	}
-	var r tflite.Runner
-	switch runtime {
+// newRunner builds the runtime named rt (go, tflite or xnnpack) for m; why is what the XNNPACK
+// delegate said when it took only part of the model.
+func newRunner(m *tflite.Model, rt string, threads int, lib *native.Library) (r tflite.Runner, why string, err error) {
+	switch rt {
 	case "go":
 		r, err = tflite.NewInterpreter(m, tflite.WithThreads(threads))
 	case "tflite":
 		r, err = lib.NewInterpreter(m, native.Options{Threads: threads, XNNPACK: native.XNNPACKOff})
 	case "xnnpack":
-		var ip *native.Interpreter
-		ip, err = lib.NewInterpreter(m, native.Options{Threads: threads})
-		if err == nil {
-			if mode, why := ip.XNNPACK(); mode == native.XNNPACKOff {
-				ip.Close()
-				return fmt.Errorf("the XNNPACK delegate could not be applied: %s", why)
-			}
+		ip, err := lib.NewInterpreter(m, native.Options{Threads: threads})
+		if err != nil {
+			return nil, "", err
 		}
-		r = ip
+		mode, why := ip.XNNPACK()
+		if mode == native.XNNPACKOff {
+			ip.Close()
+			return nil, "", fmt.Errorf("the delegate could not be applied: %s", why)
+		}
+		return ip, why, nil
 	default:
-		return fmt.Errorf("unknown runtime %q (want go, tflite or xnnpack)", runtime)
+		return nil, "", fmt.Errorf("unknown runtime %q (want go, tflite or xnnpack)", rt)
 	}
+	if err != nil {
+		return nil, "", err
+	}
+	return r, "", nil
+}
+
+// invokeOnly runs n invocations of runtime rt on the model at path with the probe input, and
+// nothing else that grows with n: an instruction counter's totals for two values of n differ by
+// exactly that many invocations.
+func invokeOnly(path, rt string, threads, n int, lib *native.Library) error {
+	m, err := tflite.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	r, _, err := newRunner(m, rt, threads, lib)
 	if err != nil {
 		return err
 	}

@@ -94,8 +94,8 @@ millions() {
 
 declare -A per
 for model in "${models[@]}"; do
-	for target in "amd64 host" $(for c in $cpus; do echo "arm64:$c"; done); do
-		arch=${target%%[ :]*} cpu=${target#*[ :]}
+	for target in amd64:host $(for c in $cpus; do echo "arm64:$c"; done); do
+		arch=${target%%:*} cpu=${target#*:}
 		line="insn $(basename "$model") arch=$arch cpu=$cpu"
 		per=()
 		for rt in go tflite xnnpack; do
