@@ -1,6 +1,9 @@
 package tflite
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // CONV_2D: NHWC input, OHWI filter, optional bias, computed as im2col tiles times the packed
 // filter (gemm.go). A 1x1 convolution with stride 1 and no padding reads the input rows
@@ -37,6 +40,9 @@ type conv2D struct {
 	geom           im2colGeom
 	batch, outC, k int
 	direct         bool // 1x1, stride 1, no padding: the input rows are the GEMM's A
+	inPlace        bool // float SIMD: A's rows are read from the input, a run per filter row
+	indOff         int  // with inPlace, the byte offset of a slot's address table in its scratch
+	cx0, cx1       int  // with inPlace, the output columns whose windows are inside the input's width
 	tileRows       int  // output positions per im2col tile
 	colSplit       bool // this eval's slots split the filter's panels, not the output positions
 }
@@ -267,6 +273,18 @@ func (k *conv2D) prepare(n *node) error {
 		if !k.direct {
 			slotBytes = (k.tileRows*k.k*4 + 63) &^ 63
 		}
+		// Filter rows are contiguous in the input without a horizontal dilation: the kernel
+		// reads them there, and only positions whose window leaves the input are copied.
+		k.inPlace = !k.direct && wx.dilation == 1
+		if k.inPlace {
+			k.cx0 = min((wx.pad+wx.stride-1)/wx.stride, wx.out)
+			k.cx1 = k.cx0
+			if last := inW - fW + wx.pad; last >= 0 { // the last column's window start
+				k.cx1 = max(k.cx0, min(wx.out, last/wx.stride+1))
+			}
+			k.indOff = slotBytes
+			slotBytes += roundUp(k.tileRows, k.fk.mr) * fH * 8
+		}
 	case !k.direct:
 		slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
 	}
@@ -346,6 +364,79 @@ func (k *conv2D) floatTiles(src, dst []float32, scratch []byte, r0, r1 int, gemm
 	}
 }
 
+// floatTilesInPlace is floatTiles for the SIMD kernel reading A in place: per tile, the table
+// of each position's filter-row addresses (inPlaceTile), then the product.
+func (k *conv2D) floatTilesInPlace(src, dst []float32, scratch []byte, r0, r1, p0, p1 int) {
+	buf := viewAs[float32](scratch[:k.indOff])
+	ind := fgemmInd{tab: viewAs[uintptr](scratch[k.indOff:]), segs: k.geom.filterH, segLen: k.geom.filtW * k.geom.inC}
+	for t := r0; t < r1; t += k.tileRows {
+		te := min(t+k.tileRows, r1)
+		k.inPlaceTile(&ind, buf, src, t, te)
+		fgemmSIMD(nil, 0, 0, te-t, &ind, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, dst[t*k.outC:], k.outC)
+	}
+}
+
+// inPlaceTile writes ind's table for output positions [t, te): per group of mr positions, per
+// filter row, the address of its filtW*inC input values. A position whose window leaves the
+// input is copied by im2col into its row of buf, and its runs point there. The last group is
+// padded with its last position, as the kernel expects. Positions inside advance by a constant
+// step: the table costs a few stores per position (it was 40% of a first layer's time with a
+// division and the bounds checks per position).
+func (k *conv2D) inPlaceTile(ind *fgemmInd, buf, src []float32, t, te int) {
+	g := &k.geom
+	mr, segs := k.fk.mr, ind.segs
+	tab := ind.tab
+	rowStep := uintptr(g.wy.dilation * g.inW * g.inC * 4)
+	colStep := uintptr(g.wx.stride * g.inC * 4)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(src)))
+	b, oy, ox := t/(g.outH*g.outW), (t/g.outW)%g.outH, t%g.outW
+	grp, lane := 0, 0 // position i's group and lane, without a division per position
+	for m := t; m < te; {
+		// One output row's positions at a time: those with all filter rows inside the input
+		// and ox in [k.cx0, k.cx1) read in place.
+		end := min(te, m+g.outW-ox)
+		iy0 := oy*g.wy.stride - g.wy.pad
+		rowIn := iy0 >= 0 && iy0+(g.filterH-1)*g.wy.dilation < g.inH
+		p := base + uintptr(((b*g.inH+iy0)*g.inW+ox*g.wx.stride-g.wx.pad)*g.inC*4)
+		for ; m < end; m, ox, p = m+1, ox+1, p+colStep {
+			at := tab[grp+lane : grp+lane+(segs-1)*mr+1]
+			if rowIn && ox >= k.cx0 && ox < k.cx1 {
+				a := p
+				for s := 0; s < len(at); s += mr {
+					at[s] = a
+					a += rowStep
+				}
+			} else {
+				i := m - t
+				row := buf[i*k.k : (i+1)*k.k]
+				im2col(row, src, g, m, m+1, 0)
+				a := uintptr(unsafe.Pointer(&row[0]))
+				for s := 0; s < len(at); s += mr {
+					at[s] = a
+					a += uintptr(ind.segLen * 4)
+				}
+			}
+			if lane++; lane == mr {
+				grp, lane = grp+segs*mr, 0
+			}
+		}
+		if ox == g.outW {
+			ox = 0
+			if oy++; oy == g.outH {
+				oy = 0
+				b++
+			}
+		}
+	}
+	if lane != 0 {
+		for s := 0; s < segs; s++ {
+			for i := lane; i < mr; i++ {
+				tab[grp+s*mr+i] = tab[grp+s*mr+lane-1]
+			}
+		}
+	}
+}
+
 // run computes worker slots [lo, hi), using slot lo's scratch: their output positions, or with
 // colSplit their panels of the filter for every position.
 func (k *conv2D) run(lo, hi int) {
@@ -358,9 +449,11 @@ func (k *conv2D) run(lo, hi int) {
 	}
 	in, out := n.inputs[0], n.outputs[0]
 	switch {
+	case k.inPlace:
+		k.floatTilesInPlace(in.Float32s(), out.Float32s(), scratch, r0, r1, p0, p1)
 	case k.fk != nil:
 		k.floatTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, func(a []float32, row0, row1 int, c []float32) {
-			fgemmSIMD(a, k.k, row0, row1, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, c, k.outC)
+			fgemmSIMD(a, k.k, row0, row1, nil, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, c, k.outC)
 		})
 	case k.qk != nil && k.typ == UInt8:
 		convTilesQ8(k, in.UInt8s(), out.UInt8s(), scratch, r0, r1, p0, p1, false)

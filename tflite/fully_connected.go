@@ -177,5 +177,5 @@ func gemmF32SIMDRows(k *fullyConnected, in, out []float32, m0, m1, p0, p1 int) {
 	if m1 <= m0 {
 		return
 	}
-	fgemmSIMD(in, k.depth, m0, m1, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, out[m0*k.units:], k.units)
+	fgemmSIMD(in, k.depth, m0, m1, nil, &k.bfx, p0, p1, k.biasPad, k.lo, k.hi, out[m0*k.units:], k.units)
 }

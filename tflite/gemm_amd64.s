@@ -155,15 +155,17 @@ TEXT ·qgemmS8AVX2(SB), NOSPLIT, $0-8
 	VMOVUPS ACC0, (AX); \
 	VMOVUPS ACC1, 32(AX)
 
+// SEGSTART readies a panel's walk over the runs of each row (fgemmArgs.segs, .ind): the runs
+// left and the next run's row addresses, kept in the argument block (every register is taken).
+#define SEGSTART \
+	MOVQ 128(DI), CX; \
+	MOVQ CX, 144(DI); \
+	MOVQ 136(DI), CX; \
+	MOVQ CX, 152(DI)
+
 // func fgemmFMA(args *fgemmArgs)
 TEXT ·fgemmFMA(SB), NOSPLIT, $0-8
 	MOVQ args+0(FP), DI
-	MOVQ 0(DI), R8
-	MOVQ 8(DI), R9
-	MOVQ 16(DI), R10
-	MOVQ 24(DI), R11
-	MOVQ 32(DI), R12
-	MOVQ 40(DI), R13
 	MOVQ 64(DI), BX
 	MOVQ 72(DI), DX
 	MOVQ 80(DI), SI
@@ -183,6 +185,17 @@ fpanel:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	SEGSTART
+
+fseg:
+	MOVQ   152(DI), CX
+	MOVQ   0(CX), R8
+	MOVQ   8(CX), R9
+	MOVQ   16(CX), R10
+	MOVQ   24(CX), R11
+	MOVQ   32(CX), R12
+	MOVQ   40(CX), R13
+	ADDQ   $48, 152(DI)
 	XORQ   CX, CX
 
 floop:
@@ -198,6 +211,8 @@ floop:
 	ADDQ $4, CX
 	CMPQ CX, R15
 	JLT  floop
+	DECQ 144(DI)
+	JNZ  fseg
 
 	FSTAGE
 	FSTORE(Y0, Y1)
@@ -367,14 +382,6 @@ TEXT ·fgemmAVX512(SB), NOSPLIT, $0-8
 	SHLQ $2, R15
 
 zpanel:
-	MOVQ   0(DI), R8
-	MOVQ   8(DI), R9
-	MOVQ   16(DI), R10
-	MOVQ   24(DI), R11
-	MOVQ   32(DI), R12
-	MOVQ   40(DI), R13
-	MOVQ   48(DI), R14
-	MOVQ   56(DI), AX
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -383,6 +390,19 @@ zpanel:
 	VXORPS Z5, Z5, Z5
 	VXORPS Z6, Z6, Z6
 	VXORPS Z7, Z7, Z7
+	SEGSTART
+
+zseg:
+	MOVQ   152(DI), CX
+	MOVQ   0(CX), R8
+	MOVQ   8(CX), R9
+	MOVQ   16(CX), R10
+	MOVQ   24(CX), R11
+	MOVQ   32(CX), R12
+	MOVQ   40(CX), R13
+	MOVQ   48(CX), R14
+	MOVQ   56(CX), AX
+	ADDQ   $64, 152(DI)
 	XORQ   CX, CX
 
 zloop:
@@ -399,6 +419,8 @@ zloop:
 	ADDQ $4, CX
 	CMPQ CX, R15
 	JLT  zloop
+	DECQ 144(DI)
+	JNZ  zseg
 
 	VBROADCASTSS 120(DI), Z10
 	VBROADCASTSS 124(DI), Z11

@@ -1482,14 +1482,14 @@ fpanel:
 	VEOR V29.B16, V29.B16, V29.B16
 	VEOR V30.B16, V30.B16, V30.B16
 	VEOR V31.B16, V31.B16, V31.B16
-	MOVD R1, R15
-	MOVD R2, R16
-	MOVD R3, R19
-	MOVD R4, R20
-	MOVD R5, R21
-	MOVD R6, R22
-	MOVD R7, R23
-	MOVD R8, R24
+	MOVD 128(R0), R1
+	MOVD 136(R0), R2
+fseg:
+	LDP  0(R2), (R15, R16)
+	LDP  16(R2), (R19, R20)
+	LDP  32(R2), (R21, R22)
+	LDP  48(R2), (R23, R24)
+	ADD  $64, R2
 	MOVD R13, R17
 	CMP  $4, R17
 	BLT  ftail
@@ -1572,7 +1572,7 @@ floop:
 	CMP  $4, R17
 	BGE  floop
 ftail:
-	CBZ  R17, fstore
+	CBZ  R17, fsegend
 	FMOVS.P 4(R15), F0
 	FMOVS.P 4(R16), F1
 	FMOVS.P 4(R19), F2
@@ -1600,6 +1600,9 @@ ftail:
 	WORD $0x4f87113f // fmla v31.4s, v9.4s, v7.s[0]
 	SUB  $1, R17
 	B    ftail
+fsegend:
+	SUBS $1, R1
+	BNE  fseg
 fstore:
 	ADD  $120, R0, R17
 	VLD1R (R17), [V12.S4]

@@ -55,17 +55,33 @@ type qgemmArgs struct {
 	outZp  int32
 }
 
-// fgemmArgs is what a float32 micro-kernel reads (the assembly relies on this layout).
+// fgemmArgs is what a float32 micro-kernel reads (the assembly relies on this layout). A row of
+// A is segs runs of k values (one run: a GEMM's row or an im2col copy; several: a convolution's
+// filter rows read in place from its input); for each run the kernel takes its mr row addresses
+// from ind, mr apart: &a for one run.
 type fgemmArgs struct {
 	a      [simdMaxMR]unsafe.Pointer // rows of A (rows past the tile repeat the last one)
 	b      unsafe.Pointer            // first panel
 	c      unsafe.Pointer            // output row 0 at the first panel's first column
 	bias   unsafe.Pointer            // float32 per column from the first panel's
-	k      int                       // depth
+	k      int                       // depth of one run
 	panels int
 	ldc    int // bytes between output rows
 	rows   int
 	lo, hi float32
+	segs   int            // runs per row, at least 1
+	ind    unsafe.Pointer // per run, mr row addresses (uintptr or pointers)
+	// The kernel's own: runs left and the next run's addresses.
+	segsLeft int
+	cursor   uintptr
+}
+
+// fgemmInd gives the rows of A to fgemmSIMD as runs read in place: per group of mr rows (the
+// last one padded by repeating its last row), per run, the mr rows' addresses.
+type fgemmInd struct {
+	tab    []uintptr
+	segs   int
+	segLen int // values per run
 }
 
 // roundUp rounds n up to a multiple of m.
@@ -369,24 +385,31 @@ func qgemmSIMD[T uint8 | int8](t *qTile, rows int, b *packedQ8, p0, p1 int, q *r
 	}
 }
 
-// fgemmSIMD computes rows [m0, m1) of A (row i at a[i*lda]) times B panels [p0, p1), plus
-// bias, clamped to [lo, hi], into c (row m0 at c[0]), with b's kernel. bias has a padded
-// length: a multiple of nr.
-func fgemmSIMD(a []float32, lda, m0, m1 int, b *packedF32x, p0, p1 int, bias []float32, lo, hi float32, c []float32, ldc int) {
+// fgemmSIMD computes rows [m0, m1) of A (row i at a[i*lda], or through ind when not nil) times
+// B panels [p0, p1), plus bias, clamped to [lo, hi], into c (row m0 at c[0]), with b's kernel.
+// bias has a padded length: a multiple of nr.
+func fgemmSIMD(a []float32, lda, m0, m1 int, ind *fgemmInd, b *packedF32x, p0, p1 int, bias []float32, lo, hi float32, c []float32, ldc int) {
 	kern := b.kern
 	mr, nr := kern.mr, kern.nr
 	full := b.n / nr
 	var args fgemmArgs
 	var tmp [simdMaxMR * simdMaxNR]float32
-	args.k = b.k
+	args.k, args.segs, args.ind = b.k, 1, unsafe.Pointer(&args.a)
+	if ind != nil {
+		args.k, args.segs = ind.segLen, ind.segs
+	}
 	args.lo, args.hi = lo, hi
 	step := max(1, gemmBlockBytes/(nr*b.k*4))
 	for pb := p0; pb < p1; pb += step {
 		pe := min(pb+step, p1)
 		for r := m0; r < m1; r += mr {
 			n := min(mr, m1-r)
-			for i := 0; i < mr; i++ {
-				args.a[i] = unsafe.Pointer(&a[(r+min(i, n-1))*lda])
+			if ind != nil {
+				args.ind = unsafe.Pointer(&ind.tab[(r-m0)/mr*ind.segs*mr])
+			} else {
+				for i := 0; i < mr; i++ {
+					args.a[i] = unsafe.Pointer(&a[(r+min(i, n-1))*lda])
+				}
 			}
 			args.rows = n
 			if fe := min(pe, full); pb < fe {

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen_arm64 writes gemm_arm64.s and depthwise_arm64.s, the NEON kernels. Go's arm64 assembler
+// gen_arm64 writes gemm_arm64.s, depthwise_arm64.s and pooling_arm64.s, the NEON kernels. Go's arm64 assembler
 // has no mnemonics for most NEON arithmetic (SMLAL, SDOT, UDOT, FMLA by element, SCVTF, FCVTNS,
 // SQXTN...), so those instructions are emitted as WORD directives, each encoded here by the GNU
 // assembler for aarch64 (Debian's binutils-aarch64-linux-gnu) and commented with its mnemonic.
@@ -63,7 +63,11 @@ func main() {
 		dwQ(&d, signed)
 	}
 	dwF(&d)
-	for name, t := range map[string]*text{"gemm_arm64.s": &g, "depthwise_arm64.s": &d} {
+	var pl text
+	pl.p(header)
+	pl.p("// Float32 pooling for arm64 (NEON): see pooling_simd.go and poolArgs (offsets below).")
+	pool(&pl)
+	for name, t := range map[string]*text{"gemm_arm64.s": &g, "depthwise_arm64.s": &d, "pooling_arm64.s": &pl} {
 		if err := encode(t); err != nil {
 			log.Fatal(err)
 		}
@@ -243,9 +247,22 @@ func fgemm(t *text) {
 	t.p("// func fgemmNEON(args *fgemmArgs)")
 	t.p("TEXT ·fgemmNEON(SB), NOSPLIT, $0-8")
 	loadArgs(t)
-	t.p("\tMOVD 88(R0), R13") // k
+	t.p("\tMOVD 88(R0), R13") // k, of one run
 	t.p("\tMOVD 96(R0), R14") // panels
-	startPanel(t, "fpanel")
+	// Each run of a row (fgemmArgs.segs, .ind) reloads the row walkers from ind: R1 counts
+	// the runs left, R2 walks ind (R1-R8, the first run's rows, are not needed).
+	t.p("fpanel:")
+	for i := 16; i < 32; i++ {
+		t.p("\tVEOR V%d.B16, V%d.B16, V%d.B16", i, i, i)
+	}
+	t.p("\tMOVD 128(R0), R1")
+	t.p("\tMOVD 136(R0), R2")
+	t.p("fseg:")
+	for i := 0; i < 8; i += 2 {
+		t.p("\tLDP  %d(R2), (%s, %s)", 8*i, rowRegs[i], rowRegs[i+1])
+	}
+	t.p("\tADD  $64, R2")
+	t.p("\tMOVD R13, R17")
 	t.p("\tCMP  $4, R17")
 	t.p("\tBLT  ftail")
 	t.p("floop:")
@@ -264,7 +281,7 @@ func fgemm(t *text) {
 	t.p("\tCMP  $4, R17")
 	t.p("\tBGE  floop")
 	t.p("ftail:")
-	t.p("\tCBZ  R17, fstore")
+	t.p("\tCBZ  R17, fsegend")
 	for r, reg := range rowRegs {
 		t.p("\tFMOVS.P 4(%s), F%d", reg, r)
 	}
@@ -275,6 +292,9 @@ func fgemm(t *text) {
 	}
 	t.p("\tSUB  $1, R17")
 	t.p("\tB    ftail")
+	t.p("fsegend:")
+	t.p("\tSUBS $1, R1")
+	t.p("\tBNE  fseg")
 	t.p("fstore:")
 	t.p("\tADD  $120, R0, R17")
 	t.p("\tVLD1R (R17), [V12.S4]")
@@ -581,6 +601,71 @@ func ew(t *text) {
 		t.p("\tB    ewdone")
 	}
 	t.p("ewdone:")
+	t.p("\tRET")
+}
+
+// pool: one output pixel of a float32 max or average pool (poolArgs: dst 0, taps 8, ntaps 16,
+// c 24, avg 32, lo 40, hi 44, count 48), 8 channels a step with the taps in order; a last
+// partial block overlaps the one before. FMAX keeps NaNs and orders -0 below +0, as Go's max.
+func pool(t *text) {
+	t.p("")
+	t.p("// func poolF32NEON(args *poolArgs)")
+	t.p("TEXT ·poolF32NEON(SB), NOSPLIT, $0-8")
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 8(R0), R2")
+	t.p("\tMOVD 16(R0), R3")
+	t.p("\tMOVD 24(R0), R4")
+	t.p("\tMOVD 32(R0), R5")
+	for i, off := range []int{40, 44, 48} {
+		t.p("\tADD  $%d, R0, R17", off)
+		t.p("\tVLD1R (R17), [V%d.S4]", 12+i)
+	}
+	t.p("\tLSL  $2, R4")
+	t.p("\tMOVW $0xff7fffff, R7 // -MaxFloat32, the max's start")
+	t.p("\tCBZ  R5, pstart")
+	t.p("\tMOVW $0, R7 // 0, the sum's")
+	t.p("pstart:")
+	t.p("\tVDUP R7, V15.S4")
+	t.p("\tMOVD $0, R6")
+	t.p("pblock:")
+	t.n("mov v0.16b, v15.16b")
+	t.n("mov v1.16b, v15.16b")
+	t.p("\tMOVD R2, R8")
+	t.p("\tMOVD R3, R9")
+	t.p("\tCBNZ R5, pavg")
+	for _, op := range []string{"max", "add"} {
+		label := map[string]string{"max": "pmax", "add": "pavg"}[op]
+		t.p("%s:", label)
+		t.p("\tMOVD.P 8(R8), R10")
+		t.p("\tADD  R6, R10")
+		t.p("\tVLD1 (R10), [V2.S4, V3.S4]")
+		t.n("f%s v0.4s, v0.4s, v2.4s", op)
+		t.n("f%s v1.4s, v1.4s, v3.4s", op)
+		t.p("\tSUBS $1, R9")
+		t.p("\tBNE  %s", label)
+		if op == "max" {
+			t.p("\tB    pstore")
+		}
+	}
+	t.n("fdiv v0.4s, v0.4s, v14.4s")
+	t.n("fdiv v1.4s, v1.4s, v14.4s")
+	t.p("pstore:")
+	for _, v := range []int{0, 1} {
+		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
+		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
+	}
+	t.p("\tADD  R6, R1, R10")
+	t.p("\tVST1 [V0.S4, V1.S4], (R10)")
+	t.p("\tADD  $32, R6")
+	t.p("\tCMP  R4, R6")
+	t.p("\tBGE  pdone")
+	t.p("\tADD  $32, R6, R10")
+	t.p("\tCMP  R4, R10")
+	t.p("\tBLE  pblock")
+	t.p("\tSUB  $32, R4, R6 // the last 8 channels, overlapping the block before")
+	t.p("\tB    pblock")
+	t.p("pdone:")
 	t.p("\tRET")
 }
 

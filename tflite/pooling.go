@@ -116,6 +116,10 @@ func (k *pool2D) run(lo, hi int) {
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:
+		if k.simdPoolF32() {
+			k.rowsF32SIMD(in.Float32s(), out.Float32s(), r0, r1)
+			return
+		}
 		k.rowsF32(in.Float32s(), out.Float32s(), viewAs[float32](scratch)[:k.c], r0, r1)
 	case UInt8:
 		poolRowsQ(k, in.UInt8s(), out.UInt8s(), viewAs[int32](scratch)[:k.c], r0, r1)

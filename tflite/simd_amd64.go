@@ -69,7 +69,7 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) {
-	if args.rows == 1 {
+	if args.rows == 1 && args.ind == unsafe.Pointer(&args.a) { // A not read through a table
 		fgemmFMA1(args) // both kernels pack 16-column panels
 	} else if kern.id == fAVX512 {
 		fgemmAVX512(args)
@@ -149,3 +149,10 @@ func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
 
 // runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }
+
+// poolF32AVX2 is the float32 pooling kernel (gemm_amd64.s).
+//
+//go:noescape
+func poolF32AVX2(args *poolArgs)
+
+func runPool(args *poolArgs) { poolF32AVX2(args) }

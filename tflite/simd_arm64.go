@@ -61,7 +61,7 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) {
-	if args.rows == 1 {
+	if args.rows == 1 && args.ind == unsafe.Pointer(&args.a) { // A not read through a table
 		fgemmNEON1(args)
 	} else {
 		fgemmNEON(args)
@@ -144,3 +144,10 @@ func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
 	}
 	return copySumU8NEON(dst, src, n)
 }
+
+// poolF32NEON is the float32 pooling kernel (pooling_arm64.s).
+//
+//go:noescape
+func poolF32NEON(args *poolArgs)
+
+func runPool(args *poolArgs) { poolF32NEON(args) }

@@ -30,3 +30,5 @@ func runWiden(*int16, unsafe.Pointer, int, bool) int32 {
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
 	panic("tflite: no SIMD kernels in this build")
 }
+
+func runPool(*poolArgs) { panic("tflite: no SIMD kernels in this build") }

@@ -364,6 +364,59 @@ func TestSIMDElementwiseMatchesPortable(t *testing.T) {
 	}
 }
 
+// TestSIMDPoolingMatchesPortable: float MAX_POOL_2D and AVERAGE_POOL_2D with the SIMD kernel
+// and with the portable loop, on random shapes (channels around the vector width, windows
+// clipped by padding, large windows), with infinities and NaNs: the same bits, but for a zero's
+// sign.
+func TestSIMDPoolingMatchesPortable(t *testing.T) {
+	if simdEW == nil {
+		t.Skip("no SIMD kernels in this build or on this CPU")
+	}
+	old := simdEW
+	defer func() { simdEW = old }()
+	r := rand.New(rand.NewPCG(61, 62))
+	special := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0, float32(math.Copysign(0, -1)), -math.MaxFloat32, 1e30}
+	for i := 0; i < 300; i++ {
+		c := poolCase{name: fmt.Sprintf("r%d", i), batch: 1 + r.IntN(2), inH: 1 + r.IntN(9), inW: 1 + r.IntN(9),
+			c: []int{8, 9, 15, 16, 24, 28, 42, 5 + r.IntN(60)}[r.IntN(8)], filterH: 1 + r.IntN(4), filterW: 1 + r.IntN(4),
+			strideH: 1 + r.IntN(3), strideW: 1 + r.IntN(3), padding: int8(r.IntN(2)), act: []int8{actNone, actRelu, actRelu6, actReluN1To1}[r.IntN(4)]}
+		if i%10 == 0 { // a global pool of up to poolMaxTaps taps, or one past it
+			c.inH, c.inW, c.filterH, c.filterW = 8, 9, 8, 7+r.IntN(3)
+		}
+		if c.padding == paddingValid {
+			c.filterH, c.filterW = min(c.filterH, c.inH), min(c.filterW, c.inW)
+		}
+		in := newTensor("in", Float32, []int{c.batch, c.inH, c.inW, c.c}, nil)
+		for j := range in.Float32s() {
+			in.Float32s()[j] = float32(r.NormFloat64() * 4)
+			if r.IntN(20) == 0 {
+				in.Float32s()[j] = special[r.IntN(len(special))]
+			}
+		}
+		for _, op := range []struct {
+			name string
+			f    kernelFactory
+		}{{"MAX_POOL_2D", newMaxPool2D}, {"AVERAGE_POOL_2D", newAveragePool2D}} {
+			name := fmt.Sprintf("%s %v", op.name, c)
+			outs := make([]*Tensor, 2)
+			for k, ew := range []*ewKernel{old, nil} {
+				simdEW = ew
+				outs[k] = newTensor("out", Float32, nil, nil)
+				if err := runOpPool(t, op.name, op.f, poolOpts(c), poolFor(t, 1+i%2), []*Tensor{in}, []*Tensor{outs[k]}); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			got, want := outs[0].Float32s(), outs[1].Float32s()
+			for j := range want {
+				g, w := got[j], want[j]
+				if math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) && !(g == 0 && w == 0) {
+					t.Fatalf("%s: output[%d] = %v, portable %v", name, j, g, w)
+				}
+			}
+		}
+	}
+}
+
 // TestSIMDModelsMatchPortable runs whole models with the SIMD kernels and with the portable
 // ones on the same input: quantized models must give the same bytes, float models agree within
 // rounding (relative to the largest output).
