@@ -32,6 +32,70 @@ qu8pix:
 	MOVD R2, R19
 qu8blk:
 	VLD1.P 32(R16), [V0.S4, V1.S4]
+	CMP  $9, R4
+	BNE  qu8loop
+	ADD  R3, R10, R14
+	LDP  0(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x2f08a442 // uxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x2f08a4c6 // uxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  16(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x2f08a442 // uxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x2f08a4c6 // uxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  32(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x2f08a442 // uxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x2f08a4c6 // uxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  48(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x2f08a442 // uxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x2f08a4c6 // uxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	MOVD 64(R1), R13
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x2f08a442 // uxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	B    qu8store
+qu8loop:
 	MOVD R1, R11
 	MOVD R4, R12
 qu8tap:
@@ -45,6 +109,7 @@ qu8tap:
 	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
 	SUBS $1, R12
 	BNE  qu8tap
+qu8store:
 	VLD1.P 32(R15), [V4.S4, V5.S4]
 	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
 	WORD $0x6e24dc00 // fmul v0.4s, v0.4s, v4.4s
@@ -100,6 +165,70 @@ qs8pix:
 	MOVD R2, R19
 qs8blk:
 	VLD1.P 32(R16), [V0.S4, V1.S4]
+	CMP  $9, R4
+	BNE  qs8loop
+	ADD  R3, R10, R14
+	LDP  0(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x0f08a4c6 // sxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  16(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x0f08a4c6 // sxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  32(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x0f08a4c6 // sxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	LDP  48(R1), (R13, R20)
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	ADD  R14, R20
+	FMOVD (R20), F6
+	WORD $0x0f08a4c6 // sxtl v6.8h, v6.8b
+	VLD1.P 16(R8), [V7.H8]
+	WORD $0x0e6780c0 // smlal v0.4s, v6.4h, v7.4h
+	WORD $0x4e6780c1 // smlal2 v1.4s, v6.8h, v7.8h
+	MOVD 64(R1), R13
+	ADD  R14, R13
+	FMOVD (R13), F2
+	WORD $0x0f08a442 // sxtl v2.8h, v2.8b
+	VLD1.P 16(R8), [V3.H8]
+	WORD $0x0e638040 // smlal v0.4s, v2.4h, v3.4h
+	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
+	B    qs8store
+qs8loop:
 	MOVD R1, R11
 	MOVD R4, R12
 qs8tap:
@@ -113,6 +242,7 @@ qs8tap:
 	WORD $0x4e638041 // smlal2 v1.4s, v2.8h, v3.8h
 	SUBS $1, R12
 	BNE  qs8tap
+qs8store:
 	VLD1.P 32(R15), [V4.S4, V5.S4]
 	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
 	WORD $0x6e24dc00 // fmul v0.4s, v0.4s, v4.4s
@@ -167,6 +297,61 @@ fpix:
 	MOVD R2, R19
 fblk:
 	VLD1.P 32(R16), [V0.S4, V1.S4]
+	CMP  $9, R4
+	BNE  floop
+	ADD  R3, R10, R14
+	LDP  0(R1), (R13, R15)
+	ADD  R14, R13
+	VLD1 (R13), [V2.S4, V3.S4]
+	VLD1.P 32(R8), [V4.S4, V5.S4]
+	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
+	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	ADD  R14, R15
+	VLD1 (R15), [V6.S4, V7.S4]
+	VLD1.P 32(R8), [V8.S4, V9.S4]
+	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
+	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	LDP  16(R1), (R13, R15)
+	ADD  R14, R13
+	VLD1 (R13), [V2.S4, V3.S4]
+	VLD1.P 32(R8), [V4.S4, V5.S4]
+	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
+	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	ADD  R14, R15
+	VLD1 (R15), [V6.S4, V7.S4]
+	VLD1.P 32(R8), [V8.S4, V9.S4]
+	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
+	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	LDP  32(R1), (R13, R15)
+	ADD  R14, R13
+	VLD1 (R13), [V2.S4, V3.S4]
+	VLD1.P 32(R8), [V4.S4, V5.S4]
+	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
+	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	ADD  R14, R15
+	VLD1 (R15), [V6.S4, V7.S4]
+	VLD1.P 32(R8), [V8.S4, V9.S4]
+	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
+	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	LDP  48(R1), (R13, R15)
+	ADD  R14, R13
+	VLD1 (R13), [V2.S4, V3.S4]
+	VLD1.P 32(R8), [V4.S4, V5.S4]
+	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
+	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	ADD  R14, R15
+	VLD1 (R15), [V6.S4, V7.S4]
+	VLD1.P 32(R8), [V8.S4, V9.S4]
+	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
+	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	MOVD 64(R1), R13
+	ADD  R14, R13
+	VLD1 (R13), [V2.S4, V3.S4]
+	VLD1.P 32(R8), [V4.S4, V5.S4]
+	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
+	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	B    fstore
+floop:
 	MOVD R1, R11
 	MOVD R4, R12
 ftap:
@@ -179,6 +364,7 @@ ftap:
 	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
 	SUBS $1, R12
 	BNE  ftap
+fstore:
 	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
 	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
 	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s

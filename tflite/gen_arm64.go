@@ -452,6 +452,30 @@ func dwQ(t *text, signed bool) {
 	t.p("\tMOVD R2, R19")
 	t.p("%sblk:", pre)
 	t.p("\tVLD1.P 32(R16), [V0.S4, V1.S4]")
+	// A 3x3 filter's 9 taps unrolled as in dwF (V2-V3 and V6-V7 for two taps in flight).
+	t.p("\tCMP  $9, R4")
+	t.p("\tBNE  %sloop", pre)
+	t.p("\tADD  R3, R10, R14")
+	for tap := 0; tap < 9; tap++ {
+		reg, v := "R13", 2
+		if tap%2 == 1 {
+			reg, v = "R20", 6
+		}
+		switch {
+		case tap == 8:
+			t.p("\tMOVD 64(R1), R13")
+		case tap%2 == 0:
+			t.p("\tLDP  %d(R1), (R13, R20)", tap*8)
+		}
+		t.p("\tADD  R14, %s", reg)
+		t.p("\tFMOVD (%s), F%d", reg, v)
+		t.n("%s v%d.8h, v%d.8b", widen, v, v)
+		t.p("\tVLD1.P 16(R8), [V%d.H8]", v+1)
+		t.n("smlal v0.4s, v%d.4h, v%d.4h", v, v+1)
+		t.n("smlal2 v1.4s, v%d.8h, v%d.8h", v, v+1)
+	}
+	t.p("\tB    %sstore", pre)
+	t.p("%sloop:", pre)
 	t.p("\tMOVD R1, R11")
 	t.p("\tMOVD R4, R12")
 	t.p("%stap:", pre)
@@ -465,6 +489,7 @@ func dwQ(t *text, signed bool) {
 	t.n("smlal2 v1.4s, v2.8h, v3.8h")
 	t.p("\tSUBS $1, R12")
 	t.p("\tBNE  %stap", pre)
+	t.p("%sstore:", pre)
 	t.p("\tVLD1.P 32(R15), [V4.S4, V5.S4]")
 	for _, v := range []int{0, 1} {
 		t.n("scvtf v%d.4s, v%d.4s", v, v)
@@ -498,6 +523,30 @@ func dwF(t *text) {
 	t.p("\tMOVD R2, R19")
 	t.p("fblk:")
 	t.p("\tVLD1.P 32(R16), [V0.S4, V1.S4]")
+	// A 3x3 filter's 9 taps unrolled, in the loop's order: their offsets read in pairs,
+	// two taps' loads in flight (V2-V5, V6-V9).
+	t.p("\tCMP  $9, R4")
+	t.p("\tBNE  floop")
+	t.p("\tADD  R3, R10, R14")
+	for tap := 0; tap < 9; tap++ {
+		reg, v := "R13", 2
+		if tap%2 == 1 {
+			reg, v = "R15", 6
+		}
+		switch {
+		case tap == 8:
+			t.p("\tMOVD 64(R1), R13")
+		case tap%2 == 0:
+			t.p("\tLDP  %d(R1), (R13, R15)", tap*8)
+		}
+		t.p("\tADD  R14, %s", reg)
+		t.p("\tVLD1 (%s), [V%d.S4, V%d.S4]", reg, v, v+1)
+		t.p("\tVLD1.P 32(R8), [V%d.S4, V%d.S4]", v+2, v+3)
+		t.n("fmla v0.4s, v%d.4s, v%d.4s", v, v+2)
+		t.n("fmla v1.4s, v%d.4s, v%d.4s", v+1, v+3)
+	}
+	t.p("\tB    fstore")
+	t.p("floop:")
 	t.p("\tMOVD R1, R11")
 	t.p("\tMOVD R4, R12")
 	t.p("ftap:")
@@ -510,6 +559,7 @@ func dwF(t *text) {
 	t.n("fmla v1.4s, v3.4s, v5.4s")
 	t.p("\tSUBS $1, R12")
 	t.p("\tBNE  ftap")
+	t.p("fstore:")
 	for _, v := range []int{0, 1} {
 		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
 		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
