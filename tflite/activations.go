@@ -143,7 +143,8 @@ func (k *activationKernel) run(lo, hi int) {
 	}
 	switch k.fn {
 	case activationLogistic:
-		logisticF32(dst, src)
+		done := ewF32(ewLogistic, dst, src, nil, 0, 0)
+		logisticF32(dst[done:], src[done:])
 	case activationTanh:
 		for i, x := range src {
 			dst[i] = float32(math.Tanh(float64(x)))

@@ -78,17 +78,19 @@ func (g *gemmOp) panelWidth() int {
 // numPanels returns the number of packed panels for rows rows of B.
 func (g *gemmOp) numPanels(rows int) int { return (rows + g.panelWidth() - 1) / g.panelWidth() }
 
-// simdMinMACs is the size of product (multiply-adds per eval) below which packing for the SIMD
-// kernels costs more than it saves, and their scratch more than the op's tensors. Tests lower it
-// to check the SIMD kernels on the smallest shapes too.
+// simdMinMACs is the size of 8-bit product (multiply-adds per eval) below which packing for the
+// SIMD kernels costs more than it saves, and their scratch more than the op's tensors. Tests
+// lower it to check the SIMD kernels on the smallest shapes too. Float products take the SIMD
+// kernel whatever their size: it needs no scratch, and even the 30 multiply-adds of a 1-to-30
+// FULLY_CONNECTED (the sine model's) run faster on it than on the portable loop.
 var simdMinMACs = 1 << 12
 
-// chooseKernels picks the SIMD kernels when this CPU has them and the product of m rows by
-// rows×depth is worth it.
+// chooseKernels picks the SIMD kernels when this CPU has them and, for 8-bit types, the product
+// of m rows by rows×depth is worth it.
 func (g *gemmOp) chooseKernels(m, rows, depth int) {
 	g.qk, g.fk = nil, nil
 	switch {
-	case m*rows*depth < simdMinMACs:
+	case g.typ != Float32 && m*rows*depth < simdMinMACs:
 	case g.typ == Float32 && simdF != nil:
 		g.fk = simdF
 		g.biasPad = make([]float32, roundUp(rows, g.fk.nr))

@@ -15,7 +15,8 @@ const (
 	ewAdd = iota
 	ewSub
 	ewMul
-	ewClamp // dst = clamp(a)
+	ewClamp    // dst = clamp(a)
+	ewLogistic // dst = 1/(1+e^-a), within a few units in the last place (no clamp)
 )
 
 // ewArgs is what an element-wise kernel reads (the assembly relies on this layout).
@@ -26,7 +27,7 @@ type ewArgs struct {
 	lo, hi    float32
 }
 
-// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp) with the SIMD kernel for
+// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp and ewLogistic) with the SIMD kernel for
 // the elements up to the last multiple of 8, and returns how many it computed.
 func ewF32(op int, dst, a, b []float32, lo, hi float32) int {
 	n := len(dst) &^ 7
@@ -34,7 +35,7 @@ func ewF32(op int, dst, a, b []float32, lo, hi float32) int {
 		return 0
 	}
 	args := ewArgs{dst: unsafe.Pointer(&dst[0]), a: unsafe.Pointer(&a[:n][0]), b: unsafe.Pointer(&a[0]), n: n, op: op, lo: lo, hi: hi}
-	if op != ewClamp {
+	if op != ewClamp && op != ewLogistic {
 		args.b = unsafe.Pointer(&b[:n][0])
 	}
 	runEW(&args)

@@ -309,6 +309,12 @@ f1store:
 	ADDQ    $32, DX; \
 	DECQ    CX
 
+// EWCONST broadcasts the 32-bit constant C into all lanes of Y.
+#define EWCONST(C, Y) \
+	MOVL         C, AX; \
+	MOVQ         AX, X0; \
+	VPBROADCASTD X0, Y
+
 // func ewF32AVX2(args *ewArgs)
 TEXT ·ewF32AVX2(SB), NOSPLIT, $0-8
 	MOVQ         args+0(FP), DI
@@ -327,6 +333,8 @@ TEXT ·ewF32AVX2(SB), NOSPLIT, $0-8
 	JEQ          ewsub
 	CMPQ         AX, $2
 	JEQ          ewmul
+	CMPQ         AX, $4
+	JEQ          ewlogistic
 
 ewclamp:
 	VMOVUPS (SI), Y0
@@ -353,6 +361,57 @@ ewmul:
 	VMULPS  (BX), Y0, Y0
 	EWSTORE
 	JNZ     ewmul
+
+	JMP     ewdone
+
+// LOGISTIC (ewLogistic): with z = -|x| (at least -87, where 2^n is still normal),
+// e^z = 2^n·e^t for n = round(z·log2 e) and t = z - n·ln 2 (ln 2 in two parts), e^t by its
+// Taylor polynomial of degree 6 (|t| <= ln2/2: error under 4e-8), then e^z/(1+e^z), or 1 minus
+// it for x >= 0. NaN stays NaN.
+ewlogistic:
+	EWCONST($0x80000000, Y6)
+	EWCONST($0xc2ae0000, Y7)  // -87
+	EWCONST($0x3fb8aa3b, Y8)  // log2 e
+	EWCONST($0x3f317200, Y9)  // ln 2, high part
+	EWCONST($0x35bfbe8e, Y10) // ln 2, low part
+	EWCONST($0x3f800000, Y11) // 1
+	EWCONST($0x3ab60b61, Y12) // 1/720
+	EWCONST($0x3c088889, Y13) // 1/120
+	EWCONST($0x3d2aaaab, Y14) // 1/24
+	EWCONST($0x3e2aaaab, Y15) // 1/6
+
+ewlogloop:
+	VMOVUPS      (SI), Y0
+	VORPS        Y6, Y0, Y1
+	VMAXPS       Y1, Y7, Y1
+	VMULPS       Y8, Y1, Y2
+	VROUNDPS     $0, Y2, Y2
+	VMOVAPS      Y1, Y3
+	VFNMADD231PS Y9, Y2, Y3
+	VFNMADD231PS Y10, Y2, Y3
+	VMOVAPS      Y12, Y4
+	VFMADD213PS  Y13, Y3, Y4
+	VFMADD213PS  Y14, Y3, Y4
+	VFMADD213PS  Y15, Y3, Y4
+	MOVL         $0x3f000000, AX // 1/2
+	MOVQ         AX, X5
+	VPBROADCASTD X5, Y5
+	VFMADD213PS  Y5, Y3, Y4
+	VFMADD213PS  Y11, Y3, Y4
+	VFMADD213PS  Y11, Y3, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSLLD       $23, Y2, Y2
+	VPADDD       Y11, Y2, Y2     // 2^n: n added to the exponent of 1
+	VMULPS       Y2, Y4, Y4
+	VADDPS       Y11, Y4, Y5
+	VDIVPS       Y5, Y4, Y4
+	VSUBPS       Y4, Y11, Y5
+	VBLENDVPS    Y0, Y4, Y5, Y0  // x's sign set: e^z/(1+e^z), else 1 minus it
+	VMOVUPS      Y0, (DX)
+	ADDQ         $32, SI
+	ADDQ         $32, DX
+	DECQ         CX
+	JNZ          ewlogloop
 
 ewdone:
 	VZEROUPPER

@@ -629,9 +629,11 @@ func ew(t *text) {
 	t.p("\tVLD1R (R17), [V13.S4]")
 	t.p("\tLSR  $3, R4")
 	t.p("\tCBZ  R4, ewdone")
-	for i, name := range []string{"ewadd", "ewsub", "ewmul"} {
-		t.p("\tCMP  $%d, R5", i)
-		t.p("\tBEQ  %s", name)
+	for i, name := range []string{"ewadd", "ewsub", "ewmul", "", "ewlogistic"} {
+		if name != "" {
+			t.p("\tCMP  $%d, R5", i)
+			t.p("\tBEQ  %s", name)
+		}
 	}
 	for _, op := range []string{"clamp", "add", "sub", "mul"} {
 		t.p("ew%s:", op)
@@ -650,8 +652,55 @@ func ew(t *text) {
 		t.p("\tBNE  ew%s", op)
 		t.p("\tB    ewdone")
 	}
+	ewLogistic(t)
 	t.p("ewdone:")
 	t.p("\tRET")
+}
+
+// ewLogistic: LOGISTIC as amd64's ewF32AVX2 computes it (z = -|x|, at least -87; e^z = 2^n·e^t
+// with n = round(z·log2 e) by FCVTNS, t = z - n·ln 2 in two parts, e^t by its Taylor polynomial
+// of degree 6; e^z/(1+e^z), or 1 minus it for x >= 0), 8 values a step. Constants in V16-V26.
+func ewLogistic(t *text) {
+	t.p("ewlogistic:")
+	for i, c := range []uint32{0x80000000, 0xc2ae0000, 0x3fb8aa3b, 0x3f317200, 0x35bfbe8e, 0x3f800000,
+		0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000} {
+		t.p("\tMOVW $0x%08x, R6", c)
+		t.p("\tVDUP R6, V%d.S4", 16+i)
+	}
+	t.p("ewlogloop:")
+	t.p("\tVLD1.P 32(R2), [V0.S4, V1.S4]")
+	for _, x := range []int{0, 1} {
+		z, n, tt, p, q := 4+x, 6+x, 8+x, 10+x, 28+x // registers for this half
+		t.n("orr v%d.16b, v%d.16b, v16.16b", z, x)
+		t.n("fmax v%d.4s, v%d.4s, v17.4s", z, z)
+		t.n("fmul v%d.4s, v%d.4s, v18.4s", n, z)
+		t.n("fcvtns v%d.4s, v%d.4s", n, n)
+		t.n("scvtf v%d.4s, v%d.4s", q, n)
+		t.n("mov v%d.16b, v%d.16b", tt, z)
+		t.n("fmls v%d.4s, v%d.4s, v19.4s", tt, q)
+		t.n("fmls v%d.4s, v%d.4s, v20.4s", tt, q)
+		// Horner: p = c + p·t, from 1/720 down to 1, 1.
+		t.n("mov v%d.16b, v23.16b", p)
+		t.n("fmla v%d.4s, v22.4s, v%d.4s", p, tt)
+		for _, c := range []int{24, 25, 26, 21, 21} {
+			t.n("mov v%d.16b, v%d.16b", z, c)
+			t.n("fmla v%d.4s, v%d.4s, v%d.4s", z, p, tt)
+			t.n("mov v%d.16b, v%d.16b", p, z)
+		}
+		t.n("shl v%d.4s, v%d.4s, #23", n, n)
+		t.n("add v%d.4s, v%d.4s, v21.4s", n, n)
+		t.n("fmul v%d.4s, v%d.4s, v%d.4s", p, p, n)
+		t.n("fadd v%d.4s, v%d.4s, v21.4s", q, p)
+		t.n("fdiv v%d.4s, v%d.4s, v%d.4s", p, p, q)
+		t.n("fsub v%d.4s, v21.4s, v%d.4s", q, p)
+		t.n("fcmge v%d.4s, v%d.4s, #0.0", z, x)
+		t.n("bsl v%d.16b, v%d.16b, v%d.16b", z, q, p)
+		t.n("mov v%d.16b, v%d.16b", x, z)
+	}
+	t.p("\tVST1.P [V0.S4, V1.S4], 32(R1)")
+	t.p("\tSUBS $1, R4")
+	t.p("\tBNE  ewlogloop")
+	t.p("\tB    ewdone")
 }
 
 // pool: one output pixel of a float32 max or average pool (poolArgs: dst 0, taps 8, ntaps 16,

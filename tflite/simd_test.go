@@ -317,8 +317,9 @@ func TestSIMDKernelNames(t *testing.T) {
 	t.Logf("8-bit GEMM %s, float32 GEMM %s, depthwise %s; tests check %v", kernelName(simdQ), kernelName(simdF), kernelName(simdDW), names)
 }
 
-// TestSIMDElementwiseMatchesPortable: float ADD, SUB and MUL with fused activations, and the
-// clamping activations, on lengths around the vector width, with infinities and NaNs.
+// TestSIMDElementwiseMatchesPortable: float ADD, SUB and MUL with fused activations, the
+// clamping activations and LOGISTIC, on lengths around the vector width, with infinities and
+// NaNs (TestSIMDLogisticRange checks LOGISTIC over the whole float range).
 func TestSIMDElementwiseMatchesPortable(t *testing.T) {
 	requireSIMD(t)
 	old := simdEW
@@ -358,10 +359,49 @@ func TestSIMDElementwiseMatchesPortable(t *testing.T) {
 		for _, a := range []struct {
 			name string
 			f    kernelFactory
-		}{{"RELU", newRelu}, {"RELU6", newRelu6}, {"RELU_N1_TO_1", newReluN1To1}} {
+		}{{"RELU", newRelu}, {"RELU6", newRelu6}, {"RELU_N1_TO_1", newReluN1To1}, {"LOGISTIC", newLogistic}} {
 			run(fmt.Sprintf("%s n=%d", a.name, n), a.f, nil, []*Tensor{randTensor(n)})
 		}
 	}
+}
+
+// TestSIMDLogisticRange: the SIMD LOGISTIC against the portable one (float64, rounded once) on
+// values spread over every exponent, both signs, and the edges where e^-|x| leaves the normal
+// range: within 2e-7 of it, relative to max(1, |want|) as compareOutputs measures (a few units in
+// the last place near 1, absolute below).
+func TestSIMDLogisticRange(t *testing.T) {
+	if simdEW == nil {
+		t.Skip("no SIMD kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(63, 64))
+	var xs []float32
+	for e := -40; e <= 40; e++ {
+		for j := 0; j < 64; j++ {
+			v := float32(math.Ldexp(1+r.Float64(), e/2)) * float32(r.IntN(2)*2-1)
+			xs = append(xs, v)
+		}
+	}
+	for _, v := range []float32{0, -0, 0.5, -0.5, 1e-30, -1e-30, 86.9, -86.9, 87.5, -87.5, 88.8, -88.8, 103, -103, 1e30, -1e30} {
+		xs = append(xs, v)
+	}
+	xs = append(xs, make([]float32, (8-len(xs)%8)%8)...)
+	got, want := make([]float32, len(xs)), make([]float32, len(xs))
+	if n := ewF32(ewLogistic, got, xs, nil, 0, 0); n != len(xs) {
+		t.Fatalf("the kernel computed %d of %d", n, len(xs))
+	}
+	logisticF32(want, xs)
+	worst := 0.0
+	for i := range xs {
+		d := math.Abs(float64(got[i])-float64(want[i])) / math.Max(1e-30, math.Abs(float64(want[i])))
+		if math.Abs(float64(want[i])) < 1 {
+			d = math.Abs(float64(got[i]) - float64(want[i]))
+		}
+		worst = max(worst, d)
+		if d > 2e-7 {
+			t.Fatalf("logistic(%v) = %v, portable %v", xs[i], got[i], want[i])
+		}
+	}
+	t.Logf("largest difference %.3g over %d values", worst, len(xs))
 }
 
 // TestSIMDPoolingMatchesPortable: float MAX_POOL_2D and AVERAGE_POOL_2D with the SIMD kernel
