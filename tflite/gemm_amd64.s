@@ -423,17 +423,18 @@ ewdone:
 #define ZROW(AR, ACC) \
 	VFMADD231PS.BCST (AR)(CX*1), Z8, ACC
 
-// ZSTORE adds the bias (Z9), clamps to [lo, hi] (Z10, Z11) as FSTORE does, stores 16 floats
-// at R8.
+// ZSTORE adds the bias (Z9), clamps to [lo, hi] (Z10, Z11) as FSTORE does, stores the columns
+// of K1 (fgemmArgs.mask: all 16 but in a last, partial panel) at R8.
 #define ZSTORE(ACC) \
 	VADDPS  Z9, ACC, ACC; \
 	VMAXPS  ACC, Z10, ACC; \
 	VMINPS  ACC, Z11, ACC; \
-	VMOVUPS ACC, (R8)
+	VMOVUPS ACC, K1, (R8)
 
 // func fgemmAVX512(args *fgemmArgs)
 TEXT ·fgemmAVX512(SB), NOSPLIT, $0-8
 	MOVQ args+0(FP), DI
+	KMOVW 160(DI), K1
 	MOVQ 64(DI), BX
 	MOVQ 72(DI), DX
 	MOVQ 80(DI), SI

@@ -29,7 +29,8 @@ type qKernel struct {
 type fKernel struct {
 	name   string
 	mr, nr int
-	id     int // which assembly routine runF calls
+	id     int  // which assembly routine runF calls
+	masked bool // stores only fgemmArgs.mask's columns (AVX-512): a partial panel goes straight to C
 }
 
 // Maximum tile sizes over all kernels, for stack buffers.
@@ -74,6 +75,7 @@ type fgemmArgs struct {
 	// The kernel's own: runs left and the next run's addresses.
 	segsLeft int
 	cursor   uintptr
+	mask     uint64 // columns to store, one bit each, for a masked kernel
 }
 
 // fgemmInd gives the rows of A to fgemmSIMD as runs read in place: per group of mr rows (the
@@ -399,6 +401,7 @@ func fgemmSIMD(a []float32, lda, m0, m1 int, ind *fgemmInd, b *packedF32x, p0, p
 		args.k, args.segs = ind.segLen, ind.segs
 	}
 	args.lo, args.hi = lo, hi
+	args.mask = 1<<nr - 1
 	step := max(1, gemmBlockBytes/(nr*b.k*4))
 	for pb := p0; pb < p1; pb += step {
 		pe := min(pb+step, p1)
@@ -420,7 +423,18 @@ func fgemmSIMD(a []float32, lda, m0, m1 int, ind *fgemmInd, b *packedF32x, p0, p
 				args.panels = fe - pb
 				runF(kern, &args)
 			}
-			if full < pe && full >= pb && b.n%nr != 0 {
+			if full < pe && full >= pb && b.n%nr != 0 && kern.masked && (n > 1 || ind != nil) {
+				// The last, partial panel stored by mask (the one-row kernel has none): its tmp
+				// copy's memmove per row cost more than the product on 8-channel layers.
+				args.b = unsafe.Pointer(&b.data[full*nr*b.k])
+				args.c = unsafe.Pointer(&c[(r-m0)*ldc+full*nr])
+				args.ldc = ldc * 4
+				args.bias = unsafe.Pointer(&bias[full*nr])
+				args.panels = 1
+				args.mask = 1<<(b.n-full*nr) - 1
+				runF(kern, &args)
+				args.mask = 1<<nr - 1
+			} else if full < pe && full >= pb && b.n%nr != 0 {
 				args.b = unsafe.Pointer(&b.data[full*nr*b.k])
 				args.c = unsafe.Pointer(&tmp[0])
 				args.ldc = nr * 4

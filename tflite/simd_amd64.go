@@ -48,7 +48,7 @@ func kernelVariants() ([]*qKernel, []*fKernel) {
 	fs := []*fKernel{{name: "fma-6x16", mr: 6, nr: 16, id: fFMA}}
 	if cpu.X86.HasAVX512F {
 		// Same panels, twice the columns per instruction: 8 rows of one 16-float register.
-		fs = append(fs, &fKernel{name: "avx512-8x16", mr: 8, nr: 16, id: fAVX512})
+		fs = append(fs, &fKernel{name: "avx512-8x16", mr: 8, nr: 16, id: fAVX512, masked: true})
 	}
 	return qs, fs
 }
