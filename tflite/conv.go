@@ -400,23 +400,21 @@ func (k *conv2D) inPlaceTile(ind *fgemmInd, buf, src []float32, t, te int) {
 		iy0 := oy*g.wy.stride - g.wy.pad
 		rowIn := iy0 >= 0 && iy0+(g.filterH-1)*g.wy.dilation < g.inH
 		p := base + uintptr(((b*g.inH+iy0)*g.inW+ox*g.wx.stride-g.wx.pad)*g.inC*4)
-		for ; m < end; m, ox, p = m+1, ox+1, p+colStep {
-			at := tab[grp+lane : grp+lane+(segs-1)*mr+1]
-			if rowIn && ox >= k.cx0 && ox < k.cx1 {
-				a := p
-				for s := 0; s < len(at); s += mr {
-					at[s] = a
-					a += rowStep
-				}
-			} else {
+		for m < end {
+			if !rowIn || ox < k.cx0 || ox >= k.cx1 {
 				i := m - t
 				row := buf[i*k.k : (i+1)*k.k]
 				im2col(row, src, g, m, m+1, 0)
-				a := uintptr(unsafe.Pointer(&row[0]))
-				for s := 0; s < len(at); s += mr {
-					at[s] = a
-					a += uintptr(ind.segLen * 4)
+				setRuns(unsafe.Pointer(&tab[grp+lane]), segs, mr, uintptr(unsafe.Pointer(&row[0])), uintptr(ind.segLen*4))
+				m, ox, p = m+1, ox+1, p+colStep
+			} else {
+				for n := min(end, m+k.cx1-ox); m < n; m, ox, p = m+1, ox+1, p+colStep {
+					setRuns(unsafe.Pointer(&tab[grp+lane]), segs, mr, p, rowStep)
+					if lane++; lane == mr {
+						grp, lane = grp+segs*mr, 0
+					}
 				}
+				continue
 			}
 			if lane++; lane == mr {
 				grp, lane = grp+segs*mr, 0
@@ -436,6 +434,22 @@ func (k *conv2D) inPlaceTile(ind *fgemmInd, buf, src []float32, t, te int) {
 				tab[grp+s*mr+i] = tab[grp+s*mr+lane-1]
 			}
 		}
+	}
+}
+
+// setRuns writes one position's entries of an fgemmInd table at e: segs addresses from a, step
+// apart, mr entries apart. There is no bounds check: the table has segs*mr entries for each group
+// of mr positions of a tile, and e is a position's first.
+func setRuns(e unsafe.Pointer, segs, mr int, a, step uintptr) {
+	if segs == 3 { // a 3x3 filter
+		*(*uintptr)(e) = a
+		*(*uintptr)(unsafe.Add(e, mr*8)) = a + step
+		*(*uintptr)(unsafe.Add(e, 2*mr*8)) = a + 2*step
+		return
+	}
+	for s := 0; s < segs; s++ {
+		*(*uintptr)(unsafe.Add(e, s*mr*8)) = a
+		a += step
 	}
 }
 

@@ -74,21 +74,21 @@ TEXT ·dwQS8AVX2(SB), NOSPLIT, $0-8
 
 // float32: per pixel, 16 channels at a time (two FMA chains), then 8. Y12, Y13: the clamp. A
 // 3x3 filter (9 taps) has its taps unrolled, FTAP2 and FTAP1 taking tap OFF/8 with its weights
-// at W: half the instructions of the loop, in the same order.
-#define FTAP2(OFF, W) \
+// at W into accumulators A0 (A1): half the instructions of the loop, and the even and odd taps
+// in two chains of FMAs, added at the end, where one chain of nine waited on the FMA's latency.
+#define FTAP2(OFF, W, A0, A1) \
 	MOVQ        OFF(SI), R11; \
 	ADDQ        R14, R11; \
 	VMOVUPS     (R11)(CX*1), Y1; \
 	VMOVUPS     32(R11)(CX*1), Y3; \
-	VFMADD231PS W(R12), Y1, Y0; \
-	VFMADD231PS W(R12)(R9*1), Y3, Y2
+	VFMADD231PS W(R12), Y1, A0; \
+	VFMADD231PS W(R12)(R9*1), Y3, A1
 
-#define FTAP1(OFF, W) \
+#define FTAP1(OFF, W, A0) \
 	MOVQ        OFF(SI), R11; \
 	ADDQ        R14, R11; \
 	VMOVUPS     (R11)(CX*1), Y1; \
-	VFMADD231PS W(BX), Y1, Y0
-
+	VFMADD231PS W(BX), Y1, A0
 
 // func dwFFMA(args *dwArgs)
 TEXT ·dwFFMA(SB), NOSPLIT, $0-8
@@ -119,15 +119,19 @@ fblk2:
 	MOVQ    BX, R12
 	CMPQ    R15, $72
 	JNE     ftap2
-	FTAP2(0, 0)
-	FTAP2(8, 32)
-	FTAP2(16, 64)
-	FTAP2(24, 96)
-	FTAP2(32, 128)
-	FTAP2(40, 160)
-	FTAP2(48, 192)
-	FTAP2(56, 224)
-	FTAP2(64, 256)
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	FTAP2(0, 0, Y0, Y2)
+	FTAP2(8, 32, Y4, Y5)
+	FTAP2(16, 64, Y0, Y2)
+	FTAP2(24, 96, Y4, Y5)
+	FTAP2(32, 128, Y0, Y2)
+	FTAP2(40, 160, Y4, Y5)
+	FTAP2(48, 192, Y0, Y2)
+	FTAP2(56, 224, Y4, Y5)
+	FTAP2(64, 256, Y0, Y2)
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y2, Y2
 	JMP     fstore2
 
 ftap2:
@@ -161,15 +165,17 @@ fblk1:
 	XORQ    AX, AX
 	CMPQ    R15, $72
 	JNE     ftap1
-	FTAP1(0, 0)
-	FTAP1(8, 32)
-	FTAP1(16, 64)
-	FTAP1(24, 96)
-	FTAP1(32, 128)
-	FTAP1(40, 160)
-	FTAP1(48, 192)
-	FTAP1(56, 224)
-	FTAP1(64, 256)
+	VXORPS  Y4, Y4, Y4
+	FTAP1(0, 0, Y0)
+	FTAP1(8, 32, Y4)
+	FTAP1(16, 64, Y0)
+	FTAP1(24, 96, Y4)
+	FTAP1(32, 128, Y0)
+	FTAP1(40, 160, Y4)
+	FTAP1(48, 192, Y0)
+	FTAP1(56, 224, Y4)
+	FTAP1(64, 256, Y0)
+	VADDPS  Y4, Y0, Y0
 	JMP     fstore1
 
 ftap1:

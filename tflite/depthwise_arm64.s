@@ -300,6 +300,8 @@ fblk:
 	CMP  $9, R4
 	BNE  floop
 	ADD  R3, R10, R14
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
 	LDP  0(R1), (R13, R15)
 	ADD  R14, R13
 	VLD1 (R13), [V2.S4, V3.S4]
@@ -309,8 +311,8 @@ fblk:
 	ADD  R14, R15
 	VLD1 (R15), [V6.S4, V7.S4]
 	VLD1.P 32(R8), [V8.S4, V9.S4]
-	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
-	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	WORD $0x4e28ccd0 // fmla v16.4s, v6.4s, v8.4s
+	WORD $0x4e29ccf1 // fmla v17.4s, v7.4s, v9.4s
 	LDP  16(R1), (R13, R15)
 	ADD  R14, R13
 	VLD1 (R13), [V2.S4, V3.S4]
@@ -320,8 +322,8 @@ fblk:
 	ADD  R14, R15
 	VLD1 (R15), [V6.S4, V7.S4]
 	VLD1.P 32(R8), [V8.S4, V9.S4]
-	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
-	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	WORD $0x4e28ccd0 // fmla v16.4s, v6.4s, v8.4s
+	WORD $0x4e29ccf1 // fmla v17.4s, v7.4s, v9.4s
 	LDP  32(R1), (R13, R15)
 	ADD  R14, R13
 	VLD1 (R13), [V2.S4, V3.S4]
@@ -331,8 +333,8 @@ fblk:
 	ADD  R14, R15
 	VLD1 (R15), [V6.S4, V7.S4]
 	VLD1.P 32(R8), [V8.S4, V9.S4]
-	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
-	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	WORD $0x4e28ccd0 // fmla v16.4s, v6.4s, v8.4s
+	WORD $0x4e29ccf1 // fmla v17.4s, v7.4s, v9.4s
 	LDP  48(R1), (R13, R15)
 	ADD  R14, R13
 	VLD1 (R13), [V2.S4, V3.S4]
@@ -342,14 +344,16 @@ fblk:
 	ADD  R14, R15
 	VLD1 (R15), [V6.S4, V7.S4]
 	VLD1.P 32(R8), [V8.S4, V9.S4]
-	WORD $0x4e28ccc0 // fmla v0.4s, v6.4s, v8.4s
-	WORD $0x4e29cce1 // fmla v1.4s, v7.4s, v9.4s
+	WORD $0x4e28ccd0 // fmla v16.4s, v6.4s, v8.4s
+	WORD $0x4e29ccf1 // fmla v17.4s, v7.4s, v9.4s
 	MOVD 64(R1), R13
 	ADD  R14, R13
 	VLD1 (R13), [V2.S4, V3.S4]
 	VLD1.P 32(R8), [V4.S4, V5.S4]
 	WORD $0x4e24cc40 // fmla v0.4s, v2.4s, v4.4s
 	WORD $0x4e25cc61 // fmla v1.4s, v3.4s, v5.4s
+	WORD $0x4e30d400 // fadd v0.4s, v0.4s, v16.4s
+	WORD $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
 	B    fstore
 floop:
 	MOVD R1, R11
