@@ -401,23 +401,20 @@ func (k *conv2D) inPlaceTile(ind *fgemmInd, buf, src []float32, t, te int) {
 		rowIn := iy0 >= 0 && iy0+(g.filterH-1)*g.wy.dilation < g.inH
 		p := base + uintptr(((b*g.inH+iy0)*g.inW+ox*g.wx.stride-g.wx.pad)*g.inC*4)
 		for m < end {
-			if !rowIn || ox < k.cx0 || ox >= k.cx1 {
-				i := m - t
-				row := buf[i*k.k : (i+1)*k.k]
-				im2col(row, src, g, m, m+1, 0)
-				setRuns(unsafe.Pointer(&tab[grp+lane]), segs, mr, uintptr(unsafe.Pointer(&row[0])), uintptr(ind.segLen*4))
-				m, ox, p = m+1, ox+1, p+colStep
+			// Positions [m, n) inside, read in place, or m alone, copied into its row of buf.
+			n, a, step := m+1, p, rowStep
+			if rowIn && ox >= k.cx0 && ox < k.cx1 {
+				n = min(end, m+k.cx1-ox)
 			} else {
-				for n := min(end, m+k.cx1-ox); m < n; m, ox, p = m+1, ox+1, p+colStep {
-					setRuns(unsafe.Pointer(&tab[grp+lane]), segs, mr, p, rowStep)
-					if lane++; lane == mr {
-						grp, lane = grp+segs*mr, 0
-					}
-				}
-				continue
+				row := buf[(m-t)*k.k : (m-t+1)*k.k]
+				im2col(row, src, g, m, m+1, 0)
+				a, step = uintptr(unsafe.Pointer(&row[0])), uintptr(ind.segLen*4)
 			}
-			if lane++; lane == mr {
-				grp, lane = grp+segs*mr, 0
+			for ; m < n; m, ox, p, a = m+1, ox+1, p+colStep, a+colStep {
+				setRuns(unsafe.Pointer(&tab[grp+lane]), segs, mr, a, step)
+				if lane++; lane == mr {
+					grp, lane = grp+segs*mr, 0
+				}
 			}
 		}
 		if ox == g.outW {

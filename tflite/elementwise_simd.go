@@ -27,8 +27,8 @@ type ewArgs struct {
 	lo, hi    float32
 }
 
-// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp and ewLogistic) with the SIMD kernel for
-// the elements up to the last multiple of 8, and returns how many it computed.
+// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp and ewLogistic) with the
+// SIMD kernel for the elements up to the last multiple of 8, and returns how many it computed.
 func ewF32(op int, dst, a, b []float32, lo, hi float32) int {
 	n := len(dst) &^ 7
 	if simdEW == nil || n == 0 {

@@ -86,6 +86,10 @@ type fgemmInd struct {
 	segLen int // values per run
 }
 
+// oneRow reports whether the kernel is to compute one row of A given in a (not through a
+// table): runF then calls the one-row kernel, which has no store mask.
+func (a *fgemmArgs) oneRow() bool { return a.rows == 1 && a.ind == unsafe.Pointer(&a.a) }
+
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
@@ -405,10 +409,10 @@ func fgemmSIMD(a []float32, lda, m0, m1 int, ind *fgemmInd, b *packedF32x, p0, p
 	step := max(1, gemmBlockBytes/(nr*b.k*4))
 	for pb := p0; pb < p1; pb += step {
 		pe := min(pb+step, p1)
-		for r := m0; r < m1; r += mr {
+		for r, grp := m0, 0; r < m1; r, grp = r+mr, grp+1 {
 			n := min(mr, m1-r)
 			if ind != nil {
-				args.ind = unsafe.Pointer(&ind.tab[(r-m0)/mr*ind.segs*mr])
+				args.ind = unsafe.Pointer(&ind.tab[grp*ind.segs*mr])
 			} else {
 				for i := 0; i < mr; i++ {
 					args.a[i] = unsafe.Pointer(&a[(r+min(i, n-1))*lda])
@@ -423,27 +427,26 @@ func fgemmSIMD(a []float32, lda, m0, m1 int, ind *fgemmInd, b *packedF32x, p0, p
 				args.panels = fe - pb
 				runF(kern, &args)
 			}
-			if full < pe && full >= pb && b.n%nr != 0 && kern.masked && (n > 1 || ind != nil) {
-				// The last, partial panel stored by mask (the one-row kernel has none): its tmp
-				// copy's memmove per row cost more than the product on 8-channel layers.
+			if full < pe && full >= pb && b.n%nr != 0 {
+				// The last panel has fewer than nr columns: stored by mask, or into tmp and
+				// copied (a memmove per row, which cost more than the product on 8-channel layers).
 				args.b = unsafe.Pointer(&b.data[full*nr*b.k])
-				args.c = unsafe.Pointer(&c[(r-m0)*ldc+full*nr])
-				args.ldc = ldc * 4
 				args.bias = unsafe.Pointer(&bias[full*nr])
 				args.panels = 1
-				args.mask = 1<<(b.n-full*nr) - 1
-				runF(kern, &args)
-				args.mask = 1<<nr - 1
-			} else if full < pe && full >= pb && b.n%nr != 0 {
-				args.b = unsafe.Pointer(&b.data[full*nr*b.k])
-				args.c = unsafe.Pointer(&tmp[0])
-				args.ldc = nr * 4
-				args.bias = unsafe.Pointer(&bias[full*nr])
-				args.panels = 1
-				runF(kern, &args)
 				cols := b.n - full*nr
-				for i := 0; i < n; i++ {
-					copy(c[(r-m0+i)*ldc+full*nr:(r-m0+i)*ldc+b.n], tmp[i*nr:i*nr+cols])
+				if kern.masked && !args.oneRow() {
+					args.c = unsafe.Pointer(&c[(r-m0)*ldc+full*nr])
+					args.ldc = ldc * 4
+					args.mask = 1<<cols - 1
+					runF(kern, &args)
+					args.mask = 1<<nr - 1
+				} else {
+					args.c = unsafe.Pointer(&tmp[0])
+					args.ldc = nr * 4
+					runF(kern, &args)
+					for i := 0; i < n; i++ {
+						copy(c[(r-m0+i)*ldc+full*nr:(r-m0+i)*ldc+b.n], tmp[i*nr:i*nr+cols])
+					}
 				}
 			}
 		}

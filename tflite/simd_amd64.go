@@ -69,7 +69,7 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) {
-	if args.rows == 1 && args.ind == unsafe.Pointer(&args.a) { // A not read through a table
+	if args.oneRow() {
 		fgemmFMA1(args) // both kernels pack 16-column panels
 	} else if kern.id == fAVX512 {
 		fgemmAVX512(args)

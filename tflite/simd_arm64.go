@@ -61,7 +61,7 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 }
 
 func runF(kern *fKernel, args *fgemmArgs) {
-	if args.rows == 1 && args.ind == unsafe.Pointer(&args.a) { // A not read through a table
+	if args.oneRow() {
 		fgemmNEON1(args)
 	} else {
 		fgemmNEON(args)
