@@ -17,6 +17,7 @@ type Option func(*config)
 type config struct {
 	threads  int
 	memLimit int
+	noFusion bool // run every operator as the model has it (tests compare with fusion)
 }
 
 // WithThreads sets how many goroutines kernels may use to split their work (default 1). Values
@@ -203,6 +204,9 @@ func (ip *Interpreter) build() error {
 		if !ready[ti] {
 			return fmt.Errorf("tflite: %w: graph output %d (%q) is written by no operator", ErrInvalidModel, ti, sg.tensors[ti].name)
 		}
+	}
+	if !ip.cfg.noFusion {
+		ip.fuseActivations()
 	}
 	ip.lifetimes()
 	for _, t := range ip.tensors {

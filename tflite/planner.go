@@ -20,18 +20,46 @@ type allocation struct {
 // planArena places the allocations in one arena so that buffers whose lifetimes overlap never
 // share bytes, and returns the arena size. Like TFLite's greedy-by-size planner it places the
 // largest buffers first, each at the lowest offset where it fits between the buffers already
-// placed that are live at the same time. Offsets are arenaAlign-aligned.
+// placed that are live at the same time. Greedy is not optimal, and which of two buffers of one
+// size goes first matters: it tries the one that comes to life first, then the one that lives
+// longer, and keeps the smaller arena (BlazeFace with its RELUs fused: 1.69 MiB, then 1.5 MiB,
+// the most its live tensors ever take at once).
+// Offsets are arenaAlign-aligned.
 func planArena(allocs []allocation) int {
+	bySize := func(a, b allocation) int {
+		if c := cmp.Compare(b.size, a.size); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.first, b.first)
+	}
+	byLast := func(a, b allocation) int {
+		if c := cmp.Compare(b.size, a.size); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.last, a.last)
+	}
+	total := placeGreedy(allocs, bySize)
+	offsets := make([]int, len(allocs))
+	for i := range allocs {
+		offsets[i] = allocs[i].offset
+	}
+	if t := placeGreedy(allocs, byLast); t < total {
+		return t
+	}
+	for i := range allocs {
+		allocs[i].offset = offsets[i]
+	}
+	return total
+}
+
+// placeGreedy sets the offsets of allocs, taking them in the order of less, and returns the
+// arena size.
+func placeGreedy(allocs []allocation, less func(a, b allocation) int) int {
 	order := make([]int, len(allocs))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		if c := cmp.Compare(allocs[b].size, allocs[a].size); c != 0 {
-			return c
-		}
-		return cmp.Compare(allocs[a].first, allocs[b].first)
-	})
+	slices.SortStableFunc(order, func(a, b int) int { return less(allocs[a], allocs[b]) })
 	placed := make([]int, 0, len(allocs)) // indices into allocs, sorted by offset
 	total := 0
 	for _, i := range order {

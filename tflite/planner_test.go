@@ -85,6 +85,19 @@ func TestPlanArenaReuse(t *testing.T) {
 	if allocs[1].offset != 0 || allocs[3].offset != 0 || total != 1008+16 {
 		t.Errorf("offsets %+v total %d", allocs, total)
 	}
+	// Buffers of one size: placing the short-lived one first (at 0) leaves the 16 bytes no
+	// room below 64; placing the long-lived one first fits everything in 64, the most live at once.
+	allocs = []allocation{
+		{size: 32, first: 0, last: 0},
+		{size: 32, first: 0, last: 2},
+		{size: 32, first: 3, last: 3},
+		{size: 16, first: 1, last: 3},
+	}
+	total = planArena(allocs)
+	checkPlan(t, allocs, total)
+	if total != 64 {
+		t.Errorf("offsets %+v total %d, want 64", allocs, total)
+	}
 }
 
 // chainOfReshapes builds in [2,3] -> n RESHAPE ops alternating [3,2] and [6] -> out.
