@@ -524,6 +524,114 @@ znext:
 	VZEROUPPER
 	RET
 
+// fgemmAVX512Y is fgemmAVX512 on the first 8 columns of each panel, in Y registers: for a last
+// panel of at most 8 columns (MobileNet's first layer has 8, BlazeFace's 24 = 16 + 8). A ZMM
+// FMA does no more work per cycle than two YMM ones where the 512-bit units are split in two
+// (AMD Zen 4), so the Z kernel spent half its time on columns it masked off. The panel layout
+// and the strides are the Z kernel's: B rows 16 floats apart, the bias and C panels 16 columns.
+
+#define YROW(AR, ACC) \
+	VFMADD231PS.BCST (AR)(CX*1), Y8, ACC
+
+#define YSTORE(ACC) \
+	VADDPS  Y9, ACC, ACC; \
+	VMAXPS  ACC, Y10, ACC; \
+	VMINPS  ACC, Y11, ACC; \
+	VMOVUPS ACC, K1, (R8)
+
+// func fgemmAVX512Y(args *fgemmArgs)
+TEXT ·fgemmAVX512Y(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	KMOVW 160(DI), K1
+	MOVQ 64(DI), BX
+	MOVQ 72(DI), DX
+	MOVQ 80(DI), SI
+	MOVQ 88(DI), R15
+	SHLQ $2, R15
+
+hpanel:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	SEGSTART
+
+hseg:
+	MOVQ   152(DI), CX
+	MOVQ   0(CX), R8
+	MOVQ   8(CX), R9
+	MOVQ   16(CX), R10
+	MOVQ   24(CX), R11
+	MOVQ   32(CX), R12
+	MOVQ   40(CX), R13
+	MOVQ   48(CX), R14
+	MOVQ   56(CX), AX
+	ADDQ   $64, 152(DI)
+	XORQ   CX, CX
+
+hloop:
+	VMOVUPS (BX), Y8
+	YROW(R8, Y0)
+	YROW(R9, Y1)
+	YROW(R10, Y2)
+	YROW(R11, Y3)
+	YROW(R12, Y4)
+	YROW(R13, Y5)
+	YROW(R14, Y6)
+	YROW(AX, Y7)
+	ADDQ $64, BX
+	ADDQ $4, CX
+	CMPQ CX, R15
+	JLT  hloop
+	DECQ 144(DI)
+	JNZ  hseg
+
+	VBROADCASTSS 120(DI), Y10
+	VBROADCASTSS 124(DI), Y11
+	VMOVUPS      (SI), Y9
+	MOVQ         DX, R8
+	YSTORE(Y0)
+	CMPQ 112(DI), $2
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y1)
+	CMPQ 112(DI), $3
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y2)
+	CMPQ 112(DI), $4
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y3)
+	CMPQ 112(DI), $5
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y4)
+	CMPQ 112(DI), $6
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y5)
+	CMPQ 112(DI), $7
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y6)
+	CMPQ 112(DI), $8
+	JLT  hnext
+	ADDQ 104(DI), R8
+	YSTORE(Y7)
+
+hnext:
+	ADDQ $64, DX
+	ADDQ $64, SI
+	DECQ 96(DI)
+	JNZ  hpanel
+	VZEROUPPER
+	RET
+
 // Widening 8-bit rows of A into the int16 tiles (setRow, tilePut): 16 values a step,
 // VPMOVZXBW or VPMOVSXBW, and their sum by VPMADDWD with ones into 8 int32 lanes. n is a
 // positive multiple of 16.

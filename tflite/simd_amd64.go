@@ -71,6 +71,8 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 func runF(kern *fKernel, args *fgemmArgs) {
 	if args.oneRow() {
 		fgemmFMA1(args) // both kernels pack 16-column panels
+	} else if kern.id == fAVX512 && args.mask < 1<<8 {
+		fgemmAVX512Y(args) // the columns to store fit 8 lanes
 	} else if kern.id == fAVX512 {
 		fgemmAVX512(args)
 	} else {
@@ -94,6 +96,11 @@ func fgemmFMA(args *fgemmArgs)
 
 //go:noescape
 func fgemmAVX512(args *fgemmArgs)
+
+// fgemmAVX512Y is fgemmAVX512 on the first 8 columns of its panels, in Y registers.
+//
+//go:noescape
+func fgemmAVX512Y(args *fgemmArgs)
 
 // fgemmFMA1 is fgemmFMA for one row of A (gemm_amd64.s).
 //
