@@ -201,3 +201,58 @@ fdone:
 	JNZ  fpix
 	VZEROUPPER
 	RET
+
+// float32, 8 channels, 3x3, pixels inside the image (dwF8x9 in depthwise_simd.go): the nine
+// taps' weights stay in Y3-Y11 for the whole row, and a tap's address is one of its filter
+// row's (AX, CX, R15: the pixel's base plus taps[3]·r) plus 0, 1 or 2 horizontal steps
+// (taps[1], R9): no table to read, one load per tap. The sums are dwFFMA's, in its order.
+
+// func dwF8x9FMA(args *dwArgs)
+TEXT ·dwF8x9FMA(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         8(SI), R9
+	MOVQ         24(SI), R10
+	MOVQ         8(DI), BX
+	VMOVUPS      0(BX), Y3
+	VMOVUPS      32(BX), Y4
+	VMOVUPS      64(BX), Y5
+	VMOVUPS      96(BX), Y6
+	VMOVUPS      128(BX), Y7
+	VMOVUPS      160(BX), Y8
+	VMOVUPS      192(BX), Y9
+	VMOVUPS      224(BX), Y10
+	VMOVUPS      256(BX), Y11
+	MOVQ         24(DI), R8
+	VMOVUPS      (R8), Y2
+	VBROADCASTSS 96(DI), Y12
+	VBROADCASTSS 100(DI), Y13
+	MOVQ         72(DI), AX
+	MOVQ         80(DI), R12
+	MOVQ         16(DI), DX
+	MOVQ         64(DI), R14
+	MOVQ         40(DI), R13
+
+f8pix:
+	LEAQ        (AX)(R10*1), CX
+	LEAQ        (AX)(R10*2), R15
+	VMOVUPS     (AX), Y1
+	VFMADD213PS Y2, Y3, Y1
+	VMULPS      (AX)(R9*1), Y4, Y0
+	VFMADD231PS (AX)(R9*2), Y5, Y1
+	VFMADD231PS (CX), Y6, Y0
+	VFMADD231PS (CX)(R9*1), Y7, Y1
+	VFMADD231PS (CX)(R9*2), Y8, Y0
+	VFMADD231PS (R15), Y9, Y1
+	VFMADD231PS (R15)(R9*1), Y10, Y0
+	VFMADD231PS (R15)(R9*2), Y11, Y1
+	VADDPS      Y0, Y1, Y1
+	VMAXPS      Y1, Y12, Y1
+	VMINPS      Y1, Y13, Y1
+	VMOVUPS     Y1, (DX)
+	ADDQ        R12, AX
+	ADDQ        R14, DX
+	DECQ        R13
+	JNZ         f8pix
+	VZEROUPPER
+	RET

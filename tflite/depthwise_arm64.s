@@ -386,3 +386,72 @@ fstore:
 	SUBS $1, R7
 	BNE  fpix
 	RET
+
+// func dwF8x9NEON(args *dwArgs)
+TEXT ·dwF8x9NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R1), R9
+	MOVD 24(R1), R10
+	MOVD 8(R0), R8
+	VLD1.P 64(R8), [V14.S4, V15.S4, V16.S4, V17.S4]
+	VLD1.P 64(R8), [V18.S4, V19.S4, V20.S4, V21.S4]
+	VLD1.P 64(R8), [V22.S4, V23.S4, V24.S4, V25.S4]
+	VLD1.P 64(R8), [V26.S4, V27.S4, V28.S4, V29.S4]
+	VLD1 (R8), [V30.S4, V31.S4]
+	MOVD 24(R0), R6
+	VLD1 (R6), [V10.S4, V11.S4]
+	ADD  $96, R0, R17
+	VLD1R (R17), [V12.S4]
+	ADD  $100, R0, R17
+	VLD1R (R17), [V13.S4]
+	MOVD 16(R0), R2
+	MOVD 40(R0), R7
+	MOVD 64(R0), R5
+	MOVD 72(R0), R3
+	MOVD 80(R0), R4
+f8pix:
+	MOVD R3, R11
+	ADD  R10, R3, R12
+	ADD  R10, R12, R13
+	WORD $0x4eaa1d40 // mov v0.16b, v10.16b
+	WORD $0x4eab1d61 // mov v1.16b, v11.16b
+	VLD1.P (R11)(R9), [V4.S4, V5.S4]
+	WORD $0x4e2ecc80 // fmla v0.4s, v4.4s, v14.4s
+	WORD $0x4e2fcca1 // fmla v1.4s, v5.4s, v15.4s
+	VLD1.P (R11)(R9), [V6.S4, V7.S4]
+	WORD $0x6e30dcc2 // fmul v2.4s, v6.4s, v16.4s
+	WORD $0x6e31dce3 // fmul v3.4s, v7.4s, v17.4s
+	VLD1 (R11), [V8.S4, V9.S4]
+	WORD $0x4e32cd00 // fmla v0.4s, v8.4s, v18.4s
+	WORD $0x4e33cd21 // fmla v1.4s, v9.4s, v19.4s
+	VLD1.P (R12)(R9), [V4.S4, V5.S4]
+	WORD $0x4e34cc82 // fmla v2.4s, v4.4s, v20.4s
+	WORD $0x4e35cca3 // fmla v3.4s, v5.4s, v21.4s
+	VLD1.P (R12)(R9), [V6.S4, V7.S4]
+	WORD $0x4e36ccc0 // fmla v0.4s, v6.4s, v22.4s
+	WORD $0x4e37cce1 // fmla v1.4s, v7.4s, v23.4s
+	VLD1 (R12), [V8.S4, V9.S4]
+	WORD $0x4e38cd02 // fmla v2.4s, v8.4s, v24.4s
+	WORD $0x4e39cd23 // fmla v3.4s, v9.4s, v25.4s
+	VLD1.P (R13)(R9), [V4.S4, V5.S4]
+	WORD $0x4e3acc80 // fmla v0.4s, v4.4s, v26.4s
+	WORD $0x4e3bcca1 // fmla v1.4s, v5.4s, v27.4s
+	VLD1.P (R13)(R9), [V6.S4, V7.S4]
+	WORD $0x4e3cccc2 // fmla v2.4s, v6.4s, v28.4s
+	WORD $0x4e3dcce3 // fmla v3.4s, v7.4s, v29.4s
+	VLD1 (R13), [V8.S4, V9.S4]
+	WORD $0x4e3ecd00 // fmla v0.4s, v8.4s, v30.4s
+	WORD $0x4e3fcd21 // fmla v1.4s, v9.4s, v31.4s
+	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
+	WORD $0x4eadf400 // fmin v0.4s, v0.4s, v13.4s
+	WORD $0x4e2cf421 // fmax v1.4s, v1.4s, v12.4s
+	WORD $0x4eadf421 // fmin v1.4s, v1.4s, v13.4s
+	VST1 [V0.S4, V1.S4], (R2)
+	ADD  R5, R2
+	ADD  R4, R3
+	SUBS $1, R7
+	BNE  f8pix
+	RET

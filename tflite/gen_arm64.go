@@ -63,6 +63,7 @@ func main() {
 		dwQ(&d, signed)
 	}
 	dwF(&d)
+	dwF8x9(&d)
 	var pl text
 	pl.p(header)
 	pl.p("// Float32 pooling for arm64 (NEON): see pooling_simd.go and poolArgs (offsets below).")
@@ -576,6 +577,78 @@ func dwF(t *text) {
 	dwNextPixel(t, "f")
 }
 
+// dwF8x9: dwF for 8 channels, a 3x3 filter and pixels inside the image (taps holds the shared
+// offsets): the weights stay in V14-V31, and each filter row's three taps are read by loads that
+// step by the horizontal tap offset (taps[1]) from the row's address (the pixel's base plus
+// taps[3]·row). The sums are dwF's, in its order.
+func dwF8x9(t *text) {
+	t.p("")
+	t.p("// func dwF8x9NEON(args *dwArgs)")
+	t.p("TEXT ·dwF8x9NEON(SB), NOSPLIT, $0-8")
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 8(R1), R9")
+	t.p("\tMOVD 24(R1), R10")
+	t.p("\tMOVD 8(R0), R8")
+	t.p("\tVLD1.P 64(R8), [V14.S4, V15.S4, V16.S4, V17.S4]")
+	t.p("\tVLD1.P 64(R8), [V18.S4, V19.S4, V20.S4, V21.S4]")
+	t.p("\tVLD1.P 64(R8), [V22.S4, V23.S4, V24.S4, V25.S4]")
+	t.p("\tVLD1.P 64(R8), [V26.S4, V27.S4, V28.S4, V29.S4]")
+	t.p("\tVLD1 (R8), [V30.S4, V31.S4]")
+	t.p("\tMOVD 24(R0), R6")
+	t.p("\tVLD1 (R6), [V10.S4, V11.S4]")
+	t.p("\tADD  $96, R0, R17")
+	t.p("\tVLD1R (R17), [V12.S4]")
+	t.p("\tADD  $100, R0, R17")
+	t.p("\tVLD1R (R17), [V13.S4]")
+	t.p("\tMOVD 16(R0), R2")
+	t.p("\tMOVD 40(R0), R7")
+	t.p("\tMOVD 64(R0), R5")
+	t.p("\tMOVD 72(R0), R3")
+	t.p("\tMOVD 80(R0), R4")
+	t.p("f8pix:")
+	t.p("\tMOVD R3, R11")
+	t.p("\tADD  R10, R3, R12")
+	t.p("\tADD  R10, R12, R13")
+	t.n("mov v0.16b, v10.16b")
+	t.n("mov v1.16b, v11.16b")
+	for row, reg := range []string{"R11", "R12", "R13"} {
+		for fx := 0; fx < 3; fx++ {
+			tap := row*3 + fx
+			v := 4 + 2*fx
+			if fx < 2 {
+				t.p("\tVLD1.P (%s)(R9), [V%d.S4, V%d.S4]", reg, v, v+1)
+			} else {
+				t.p("\tVLD1 (%s), [V%d.S4, V%d.S4]", reg, v, v+1)
+			}
+			w := 14 + 2*tap
+			switch {
+			case tap == 1:
+				t.n("fmul v2.4s, v%d.4s, v%d.4s", v, w)
+				t.n("fmul v3.4s, v%d.4s, v%d.4s", v+1, w+1)
+			case tap%2 == 1:
+				t.n("fmla v2.4s, v%d.4s, v%d.4s", v, w)
+				t.n("fmla v3.4s, v%d.4s, v%d.4s", v+1, w+1)
+			default:
+				t.n("fmla v0.4s, v%d.4s, v%d.4s", v, w)
+				t.n("fmla v1.4s, v%d.4s, v%d.4s", v+1, w+1)
+			}
+		}
+	}
+	t.n("fadd v0.4s, v0.4s, v2.4s")
+	t.n("fadd v1.4s, v1.4s, v3.4s")
+	for _, v := range []int{0, 1} {
+		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
+		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
+	}
+	t.p("\tVST1 [V0.S4, V1.S4], (R2)")
+	t.p("\tADD  R5, R2")
+	t.p("\tADD  R4, R3")
+	t.p("\tSUBS $1, R7")
+	t.p("\tBNE  f8pix")
+	t.p("\tRET")
+}
+
 var objLine = regexp.MustCompile(`^\s*[0-9a-f]+:\s+([0-9a-f]{8})\s+(.*)$`)
 
 // encode replaces t's NEON lines by WORD directives, assembling them all with the GNU
@@ -725,12 +798,17 @@ func pool(t *text) {
 		t.p("\tADD  $%d, R0, R17", off)
 		t.p("\tVLD1R (R17), [V%d.S4]", 12+i)
 	}
+	t.p("\tMOVD 56(R0), R12")
+	t.p("\tMOVD 64(R0), R13")
+	t.p("\tMOVD 72(R0), R14")
+	t.p("\tMOVD ZR, R11 // the pixel's shift of the tap addresses")
 	t.p("\tLSL  $2, R4")
 	t.p("\tMOVW $0xff7fffff, R7 // -MaxFloat32, the max's start")
 	t.p("\tCBZ  R5, pstart")
 	t.p("\tMOVW $0, R7 // 0, the sum's")
 	t.p("pstart:")
 	t.p("\tVDUP R7, V15.S4")
+	t.p("ppix:")
 	t.p("\tMOVD $0, R6")
 	t.p("pblock:")
 	t.n("mov v0.16b, v15.16b")
@@ -743,6 +821,7 @@ func pool(t *text) {
 		t.p("%s:", label)
 		t.p("\tMOVD.P 8(R8), R10")
 		t.p("\tADD  R6, R10")
+		t.p("\tADD  R11, R10")
 		t.p("\tVLD1 (R10), [V2.S4, V3.S4]")
 		t.n("f%s v0.4s, v0.4s, v2.4s", op)
 		t.n("f%s v1.4s, v1.4s, v3.4s", op)
@@ -770,6 +849,10 @@ func pool(t *text) {
 	t.p("\tSUB  $32, R4, R6 // the last 8 channels, overlapping the block before")
 	t.p("\tB    pblock")
 	t.p("pdone:")
+	t.p("\tADD  R13, R11")
+	t.p("\tADD  R14, R1")
+	t.p("\tSUBS $1, R12")
+	t.p("\tBNE  ppix")
 	t.p("\tRET")
 }
 

@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// Float32 pooling of one output pixel (poolArgs: dst 0, taps 8, ntaps 16, c 24, avg 32, lo 40,
-// hi 44, count 48), 8 channels a step with the taps in order, then clamped as FSTORE does. The
+// Float32 pooling of npix output pixels (poolArgs: dst 0, taps 8, ntaps 16, c 24, avg 32, lo 40,
+// hi 44, count 48, npix 56, pixStep 64, dstStep 72; R12 the pixel's shift of the tap addresses),
+// 8 channels a step with the taps in order, then clamped as FSTORE does. The
 // max keeps a NaN from either side, as Go's max does: VMAXPS returns its second source when
 // either is NaN, so the max taken both ways round and ORed is that NaN (its exponent bits stay
 // all set, its quiet bit set) or, when neither is NaN, the max itself.
@@ -19,6 +20,10 @@ TEXT ·poolF32AVX2(SB), NOSPLIT, $0-8
 	VBROADCASTSS 40(DI), Y14
 	VBROADCASTSS 44(DI), Y15
 	VBROADCASTSS 48(DI), Y12
+	MOVQ         56(DI), R13
+	MOVQ         64(DI), R14
+	MOVQ         72(DI), R15
+	XORQ         R12, R12
 	SHLQ         $2, R10
 	MOVL         $0xff7fffff, AX // -MaxFloat32, the max's start
 	TESTQ        R11, R11
@@ -28,7 +33,9 @@ TEXT ·poolF32AVX2(SB), NOSPLIT, $0-8
 pstart:
 	MOVQ         AX, X13
 	VPBROADCASTD X13, Y13
-	XORQ         CX, CX
+
+ppix:
+	XORQ CX, CX
 
 pblock:
 	VMOVAPS Y13, Y0
@@ -38,6 +45,7 @@ pblock:
 
 pmax:
 	MOVQ    (SI)(BX*8), AX
+	ADDQ    R12, AX
 	VMOVUPS (AX)(CX*1), Y1
 	VMAXPS  Y1, Y0, Y2
 	VMAXPS  Y0, Y1, Y3
@@ -49,6 +57,7 @@ pmax:
 
 pavg:
 	MOVQ   (SI)(BX*8), AX
+	ADDQ   R12, AX
 	VADDPS (AX)(CX*1), Y0, Y0
 	INCQ   BX
 	CMPQ   BX, R9
@@ -69,5 +78,9 @@ pstore:
 	JMP     pblock
 
 pdone:
+	ADDQ R14, R12
+	ADDQ R15, DX
+	DECQ R13
+	JNZ  ppix
 	VZEROUPPER
 	RET

@@ -20,12 +20,17 @@ TEXT ·poolF32NEON(SB), NOSPLIT, $0-8
 	VLD1R (R17), [V13.S4]
 	ADD  $48, R0, R17
 	VLD1R (R17), [V14.S4]
+	MOVD 56(R0), R12
+	MOVD 64(R0), R13
+	MOVD 72(R0), R14
+	MOVD ZR, R11 // the pixel's shift of the tap addresses
 	LSL  $2, R4
 	MOVW $0xff7fffff, R7 // -MaxFloat32, the max's start
 	CBZ  R5, pstart
 	MOVW $0, R7 // 0, the sum's
 pstart:
 	VDUP R7, V15.S4
+ppix:
 	MOVD $0, R6
 pblock:
 	WORD $0x4eaf1de0 // mov v0.16b, v15.16b
@@ -36,6 +41,7 @@ pblock:
 pmax:
 	MOVD.P 8(R8), R10
 	ADD  R6, R10
+	ADD  R11, R10
 	VLD1 (R10), [V2.S4, V3.S4]
 	WORD $0x4e22f400 // fmax v0.4s, v0.4s, v2.4s
 	WORD $0x4e23f421 // fmax v1.4s, v1.4s, v3.4s
@@ -45,6 +51,7 @@ pmax:
 pavg:
 	MOVD.P 8(R8), R10
 	ADD  R6, R10
+	ADD  R11, R10
 	VLD1 (R10), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
 	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
@@ -68,4 +75,8 @@ pstore:
 	SUB  $32, R4, R6 // the last 8 channels, overlapping the block before
 	B    pblock
 pdone:
+	ADD  R13, R11
+	ADD  R14, R1
+	SUBS $1, R12
+	BNE  ppix
 	RET

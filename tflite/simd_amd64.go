@@ -120,10 +120,17 @@ func dwQS8AVX2(args *dwArgs)
 //go:noescape
 func dwFFMA(args *dwArgs)
 
+// dwF8x9FMA is dwFFMA for 8 channels and a 3x3 filter inside the image (depthwise_amd64.s).
+//
+//go:noescape
+func dwF8x9FMA(args *dwArgs)
+
 func runDW(args *dwArgs, kind dwKind) {
 	switch kind {
 	case dwFloat32:
 		dwFFMA(args)
+	case dwF8x9:
+		dwF8x9FMA(args)
 	case dwUInt8:
 		dwQU8AVX2(args)
 	default:

@@ -74,6 +74,8 @@ func runDW(args *dwArgs, kind dwKind) {
 	switch kind {
 	case dwFloat32:
 		dwFNEON(args)
+	case dwF8x9:
+		dwF8x9NEON(args)
 	case dwUInt8:
 		dwQU8NEON(args)
 	default:
@@ -111,6 +113,11 @@ func dwQS8NEON(args *dwArgs)
 
 //go:noescape
 func dwFNEON(args *dwArgs)
+
+// dwF8x9NEON is dwFNEON for 8 channels and a 3x3 filter inside the image.
+//
+//go:noescape
+func dwF8x9NEON(args *dwArgs)
 
 //go:noescape
 func ewF32NEON(args *ewArgs)
