@@ -20,6 +20,7 @@ type concatKernel struct {
 	luts     []*lutKernel // per input, nil when the bytes are copied unchanged
 	fmin     float32
 	fmax     float32
+	n        *node // the node of the current eval, for run
 }
 
 func newConcatenation(n *node) (kernel, error) {
@@ -113,26 +114,45 @@ func (k *concatKernel) prepare(n *node) error {
 	return nil
 }
 
+// concatMinChunk is the output element count below which splitting over the pool does not pay
+// (SSD's requantized [1, 1917, 91] box scores are 174k bytes through tables).
+const concatMinChunk = 32 << 10
+
 func (k *concatKernel) eval(n *node) error {
+	k.n = n
+	size := k.typ.Size()
+	n.pool.do(k.outer*k.outChunk/size, concatMinChunk, k)
+	k.n = nil
+	return nil
+}
+
+// run computes output elements [lo, hi): the pieces of the inputs' chunks they cover.
+func (k *concatKernel) run(lo, hi int) {
+	n := k.n
+	size := k.typ.Size()
 	dst := n.outputs[0].data
-	off := 0
-	for o := range k.outer {
-		for i, t := range n.inputs {
-			c := k.chunks[i]
-			src := t.data[o*c : o*c+c]
-			if l := k.luts[i]; l != nil {
-				l.apply(dst[off:off+c], src)
-			} else {
-				copy(dst[off:off+c], src)
-			}
-			off += c
+	pos, end := lo*size, hi*size
+	for pos < end {
+		o, r := pos/k.outChunk, pos%k.outChunk
+		i := 0
+		for r >= k.chunks[i] {
+			r -= k.chunks[i]
+			i++
 		}
+		c := k.chunks[i]
+		m := min(c-r, end-pos)
+		src := n.inputs[i].data[o*c+r : o*c+r+m]
+		if l := k.luts[i]; l != nil {
+			l.apply(dst[pos:pos+m], src)
+		} else {
+			copy(dst[pos:pos+m], src)
+		}
+		pos += m
 	}
 	if k.typ == Float32 && k.act != actNone {
-		out := n.outputs[0].Float32s()
+		out := n.outputs[0].Float32s()[lo:hi]
 		for i, v := range out {
 			out[i] = min(max(v, k.fmin), k.fmax)
 		}
 	}
-	return nil
 }

@@ -133,3 +133,43 @@ func TestConcatenationErrors(t *testing.T) {
 	wantErr(t, runOp(t, "CONCATENATION", newConcatenation, nil, []*Tensor{a, constI32([]int{2, 3})}, []*Tensor{tensorF32(nil)}), true)
 	wantErr(t, runOp(t, "CONCATENATION", newConcatenation, nil, nil, []*Tensor{tensorF32(nil)}), false)
 }
+
+// TestConcatenationThreads: a concatenation large enough to be split over two threads (SSD's
+// box scores are [1, 1917, 91] from 12 inputs) gives the bytes of one thread, with the split
+// falling inside inputs' chunks and across outer indices: requantized, copied, and float with
+// a fused activation.
+func TestConcatenationThreads(t *testing.T) {
+	shapes := [][]int{{3, 1000, 7}, {3, 2917, 7}, {3, 5, 7}, {3, 1500, 7}}
+	for _, typ := range []DataType{UInt8, Float32} {
+		run := func(p *pool) []byte {
+			r := rand.New(rand.NewPCG(47, 48))
+			var ins []*Tensor
+			var out *Tensor
+			opts := mapOptions{0: int32(1)}
+			for i, s := range shapes {
+				if typ == UInt8 {
+					ins = append(ins, tensorQ(typ, s, 0.05*float32(i+1), int64(100+i), randQ(r, typ, numElements(s))...))
+				} else {
+					ins = append(ins, randTensor(r, typ, s))
+				}
+			}
+			if typ == UInt8 {
+				out = qOut(typ, 0.05, 100) // input 0's: copied; the others requantized
+			} else {
+				out = newTensor("out", Float32, nil, nil)
+				opts[1] = int8(actRelu6)
+			}
+			if err := runOpPool(t, "CONCATENATION", newConcatenation, opts, p, ins, []*Tensor{out}); err != nil {
+				t.Fatal(err)
+			}
+			return out.data
+		}
+		one, two := run(nil), run(testPool(t))
+		if len(one) != 3*5422*7*typ.Size() {
+			t.Fatalf("%v: %d output bytes", typ, len(one))
+		}
+		if !slices.Equal(one, two) {
+			t.Errorf("%v: two threads differ from one", typ)
+		}
+	}
+}

@@ -91,6 +91,14 @@ type lutKernel struct {
 func (k *lutKernel) apply(dst, src []byte) {
 	t := &k.table
 	dst = dst[:len(src)]
+	// Eight lookups a step: the plain loop's speed, about a cycle a byte, swung by half with where
+	// the loop landed in the code (SSD's requantizing CONCATENATION: 77 or 150 us).
+	for len(src) >= 8 {
+		d, s := dst[:8:8], src[:8:8]
+		d[0], d[1], d[2], d[3] = t[s[0]], t[s[1]], t[s[2]], t[s[3]]
+		d[4], d[5], d[6], d[7] = t[s[4]], t[s[5]], t[s[6]], t[s[7]]
+		dst, src = dst[8:], src[8:]
+	}
 	for i, b := range src {
 		dst[i] = t[b]
 	}
