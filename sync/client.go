@@ -449,13 +449,14 @@ func (c *Client) shutdown(ctx context.Context, cl mqtt.Client) {
 // reportError records a denied publish or subscription and tells everyone who may listen: the
 // log, the events topic and the status topic (the last two may be denied too).
 func (c *Client) reportError(ctx context.Context, cl mqtt.Client, kind string, err error) {
+	// Logged before Stats shows it: whoever sees the error there finds it in the log too.
+	c.log.Error("mqtt: "+kind, "err", err)
 	c.update(func() {
 		c.lastErr = err
 		if errors.Is(err, ErrPublishDenied) {
 			c.denied = true
 		}
 	})
-	c.log.Error("mqtt: "+kind, "err", err)
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if b, e := c.eventPayload("warning", map[string]any{"warning": kind, "error": err.Error()}); e == nil {
