@@ -74,26 +74,17 @@ type fusedKernel struct{}
 func (fusedKernel) prepare(*node) error { return nil }
 func (fusedKernel) eval(*node) error    { return nil }
 
-func (p *convParams) fuseActivation(act int8) bool {
-	if p.act != actNone {
-		return false
-	}
-	p.act = act
-	return true
-}
+func (p *convParams) fuseActivation(act int8) bool { return takeActivation(&p.act, act) }
 
-func (k *fullyConnected) fuseActivation(act int8) bool {
-	if k.act != actNone {
-		return false
-	}
-	k.act = act
-	return true
-}
+func (k *fullyConnected) fuseActivation(act int8) bool { return takeActivation(&k.act, act) }
 
-func (k *arithKernel) fuseActivation(act int8) bool {
-	if k.act != actNone {
+func (k *arithKernel) fuseActivation(act int8) bool { return takeActivation(&k.act, act) }
+
+// takeActivation sets *cur to act unless the kernel already has a fused activation.
+func takeActivation(cur *int8, act int8) bool {
+	if *cur != actNone {
 		return false
 	}
-	k.act = act
+	*cur = act
 	return true
 }

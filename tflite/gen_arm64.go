@@ -566,10 +566,7 @@ func dwF(t *text) {
 	t.p("\tSUBS $1, R12")
 	t.p("\tBNE  ftap")
 	t.p("fstore:")
-	for _, v := range []int{0, 1} {
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
-	}
+	clamp01(t)
 	t.p("\tVST1.P [V0.S4, V1.S4], 32(R19)")
 	t.p("\tADD  $32, R10")
 	t.p("\tSUBS $1, R9")
@@ -637,16 +634,22 @@ func dwF8x9(t *text) {
 	}
 	t.n("fadd v0.4s, v0.4s, v2.4s")
 	t.n("fadd v1.4s, v1.4s, v3.4s")
-	for _, v := range []int{0, 1} {
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
-	}
+	clamp01(t)
 	t.p("\tVST1 [V0.S4, V1.S4], (R2)")
 	t.p("\tADD  R5, R2")
 	t.p("\tADD  R4, R3")
 	t.p("\tSUBS $1, R7")
 	t.p("\tBNE  f8pix")
 	t.p("\tRET")
+}
+
+// clamp01 clamps V0 and V1 to [V12, V13], the float kernels' store bounds (FMAX and FMIN
+// return NaN for a NaN operand, as Go's max and min do).
+func clamp01(t *text) {
+	for _, v := range []int{0, 1} {
+		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
+		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
+	}
 }
 
 var objLine = regexp.MustCompile(`^\s*[0-9a-f]+:\s+([0-9a-f]{8})\s+(.*)$`)
@@ -721,10 +724,7 @@ func ew(t *text) {
 			t.n("f%s v0.4s, v0.4s, v2.4s", op)
 			t.n("f%s v1.4s, v1.4s, v3.4s", op)
 		}
-		for _, v := range []int{0, 1} {
-			t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
-			t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
-		}
+		clamp01(t)
 		t.p("\tVST1.P [V0.S4, V1.S4], 32(R1)")
 		t.p("\tSUBS $1, R4")
 		t.p("\tBNE  ew%s", op)
@@ -834,10 +834,7 @@ func pool(t *text) {
 	t.n("fdiv v0.4s, v0.4s, v14.4s")
 	t.n("fdiv v1.4s, v1.4s, v14.4s")
 	t.p("pstore:")
-	for _, v := range []int{0, 1} {
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", v, v)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", v, v)
-	}
+	clamp01(t)
 	t.p("\tADD  R6, R1, R10")
 	t.p("\tVST1 [V0.S4, V1.S4], (R10)")
 	t.p("\tADD  $32, R6")
