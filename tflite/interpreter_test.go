@@ -130,7 +130,7 @@ func TestByName(t *testing.T) {
 }
 
 func TestThreadsAndClose(t *testing.T) {
-	before := poolWorkers()
+	before := settledGoroutines()
 	m, err := Load(dynamicModel())
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +280,22 @@ func TestQuantizeDequantize(t *testing.T) {
 func poolWorkers() int {
 	// Not counted in runtime.Stack: a spinning worker's stack is "unavailable" there.
 	return runtime.NumGoroutine()
+}
+
+// settledGoroutines is poolWorkers once the count has held for a few milliseconds (at most a
+// second): goroutines of earlier tests still on their way out would otherwise be counted in a
+// baseline and missing from the next count (a fresh-clone run saw 5 goroutines where 6 were due).
+func settledGoroutines() int {
+	n, same := poolWorkers(), 0
+	for deadline := time.Now().Add(time.Second); same < 3 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		if m := poolWorkers(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
 }
 
 // Buffer tables sharing one data vector get one copy, not one per buffer index.
