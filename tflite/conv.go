@@ -43,6 +43,7 @@ type conv2D struct {
 	inPlace        bool // float SIMD: A's rows are read from the input, a run per filter row
 	indOff         int  // with inPlace, the byte offset of a slot's address table in its scratch
 	cx0, cx1       int  // with inPlace, the output columns whose windows are inside the input's width
+	rgb            bool // with inPlace, the direct kernel of conv_rgb.go computes the inside positions
 	tileRows       int  // output positions per im2col tile
 	colSplit       bool // this eval's slots split the filter's panels, not the output positions
 }
@@ -291,8 +292,11 @@ func (k *conv2D) prepare(n *node) error {
 		slotBytes = (k.tileRows*k.k*elem + 63) &^ 63
 	}
 	k.setScratch(n, slotBytes)
-
-	return k.setFilter(n, filter, k.outC, k.k)
+	if err := k.setFilter(n, filter, k.outC, k.k); err != nil {
+		return err
+	}
+	k.rgb = k.useRGB()
+	return nil
 }
 
 // checkTypes validates the operand types and quantization and precomputes the output stage.
@@ -462,6 +466,8 @@ func (k *conv2D) run(lo, hi int) {
 	}
 	in, out := n.inputs[0], n.outputs[0]
 	switch {
+	case k.rgb:
+		k.rgbTiles(in.Float32s(), out.Float32s(), scratch, r0, r1, p0, p1)
 	case k.inPlace:
 		k.floatTilesInPlace(in.Float32s(), out.Float32s(), scratch, r0, r1, p0, p1)
 	case k.fk != nil:

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen_arm64 writes gemm_arm64.s, depthwise_arm64.s and pooling_arm64.s, the NEON kernels. Go's arm64 assembler
+// gen_arm64 writes gemm_arm64.s, depthwise_arm64.s, pooling_arm64.s and conv_rgb_arm64.s, the NEON kernels. Go's arm64 assembler
 // has no mnemonics for most NEON arithmetic (SMLAL, SDOT, UDOT, FMLA by element, SCVTF, FCVTNS,
 // SQXTN...), so those instructions are emitted as WORD directives, each encoded here by the GNU
 // assembler for aarch64 (Debian's binutils-aarch64-linux-gnu) and commented with its mnemonic.
@@ -64,11 +64,16 @@ func main() {
 	}
 	dwF(&d)
 	dwF8x9(&d)
+	var rc text
+	rc.p(header)
+	rc.p("// The direct convolution of 3-channel, stride-2 first layers for arm64 (NEON): see conv_rgb.go")
+	rc.p("// and rgbArgs (offsets below).")
+	rgbConv(&rc)
 	var pl text
 	pl.p(header)
 	pl.p("// Float32 pooling for arm64 (NEON): see pooling_simd.go and poolArgs (offsets below).")
 	pool(&pl)
-	for name, t := range map[string]*text{"gemm_arm64.s": &g, "depthwise_arm64.s": &d, "pooling_arm64.s": &pl} {
+	for name, t := range map[string]*text{"gemm_arm64.s": &g, "depthwise_arm64.s": &d, "pooling_arm64.s": &pl, "conv_rgb_arm64.s": &rc} {
 		if err := encode(t); err != nil {
 			log.Fatal(err)
 		}
@@ -263,37 +268,7 @@ func fgemm(t *text) {
 		t.p("\tLDP  %d(R2), (%s, %s)", 8*i, rowRegs[i], rowRegs[i+1])
 	}
 	t.p("\tADD  $64, R2")
-	t.p("\tMOVD R13, R17")
-	t.p("\tCMP  $4, R17")
-	t.p("\tBLT  ftail")
-	t.p("floop:")
-	for r, reg := range rowRegs {
-		t.p("\tVLD1.P 16(%s), [V%d.S4]", reg, r)
-	}
-	t.p("\tVLD1.P 64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]")
-	t.p("\tVLD1.P 64(R9), [V12.S4, V13.S4, V14.S4, V15.S4]")
-	for d := 0; d < 4; d++ {
-		for r := 0; r < 8; r++ {
-			t.n("fmla v%d.4s, v%d.4s, v%d.s[%d]", 16+2*r, 8+2*d, r, d)
-			t.n("fmla v%d.4s, v%d.4s, v%d.s[%d]", 17+2*r, 9+2*d, r, d)
-		}
-	}
-	t.p("\tSUB  $4, R17")
-	t.p("\tCMP  $4, R17")
-	t.p("\tBGE  floop")
-	t.p("ftail:")
-	t.p("\tCBZ  R17, fsegend")
-	for r, reg := range rowRegs {
-		t.p("\tFMOVS.P 4(%s), F%d", reg, r)
-	}
-	t.p("\tVLD1.P 32(R9), [V8.S4, V9.S4]")
-	for r := 0; r < 8; r++ {
-		t.n("fmla v%d.4s, v8.4s, v%d.s[0]", 16+2*r, r)
-		t.n("fmla v%d.4s, v9.4s, v%d.s[0]", 17+2*r, r)
-	}
-	t.p("\tSUB  $1, R17")
-	t.p("\tB    ftail")
-	t.p("fsegend:")
+	fRun(t, "f")
 	t.p("\tSUBS $1, R1")
 	t.p("\tBNE  fseg")
 	t.p("fstore:")
@@ -900,4 +875,95 @@ func widen(t *text) {
 			t.p("\tRET")
 		}
 	}
+}
+
+// fRun multiplies one run of the rows of A (R13 values from each of rowRegs, walked) by as
+// many rows of an 8-column B panel (R9, walked) into the 8x8 tile in V16-V31: 4 values at a
+// time by lane, the rest one at a time. Labels start with pre.
+func fRun(t *text, pre string) {
+	t.p("\tMOVD R13, R17")
+	t.p("\tCMP  $4, R17")
+	t.p("\tBLT  %stail", pre)
+	t.p("%sloop:", pre)
+	for r, reg := range rowRegs {
+		t.p("\tVLD1.P 16(%s), [V%d.S4]", reg, r)
+	}
+	t.p("\tVLD1.P 64(R9), [V8.S4, V9.S4, V10.S4, V11.S4]")
+	t.p("\tVLD1.P 64(R9), [V12.S4, V13.S4, V14.S4, V15.S4]")
+	for d := 0; d < 4; d++ {
+		for r := 0; r < 8; r++ {
+			t.n("fmla v%d.4s, v%d.4s, v%d.s[%d]", 16+2*r, 8+2*d, r, d)
+			t.n("fmla v%d.4s, v%d.4s, v%d.s[%d]", 17+2*r, 9+2*d, r, d)
+		}
+	}
+	t.p("\tSUB  $4, R17")
+	t.p("\tCMP  $4, R17")
+	t.p("\tBGE  %sloop", pre)
+	t.p("%stail:", pre)
+	t.p("\tCBZ  R17, %ssegend", pre)
+	for r, reg := range rowRegs {
+		t.p("\tFMOVS.P 4(%s), F%d", reg, r)
+	}
+	t.p("\tVLD1.P 32(R9), [V8.S4, V9.S4]")
+	for r := 0; r < 8; r++ {
+		t.n("fmla v%d.4s, v8.4s, v%d.s[0]", 16+2*r, r)
+		t.n("fmla v%d.4s, v9.4s, v%d.s[0]", 17+2*r, r)
+	}
+	t.p("\tSUB  $1, R17")
+	t.p("\tB    %stail", pre)
+	t.p("%ssegend:", pre)
+}
+
+// rgbConv: the direct convolution of conv_rgb.go (rgbArgs: in 0, w 8, out 16, bias 24, rowStep
+// 32, outStep 40, groups 48, segs 56, segLen 64, lo 72, hi 76; wStep 80 is 32 here, fgemmNEON's
+// 8-column panels). fgemmNEON's 8x8 tile and runs, its rows 8 output positions whose windows are
+// 24 bytes apart, each filter row rowStep below the last: the same sums in the same order.
+func rgbConv(t *text) {
+	t.p("")
+	t.p("// func rgbConvNEON(args *rgbArgs)")
+	t.p("TEXT ·rgbConvNEON(SB), NOSPLIT, $0-8")
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 16(R0), R2")
+	t.p("\tMOVD 32(R0), R3")
+	t.p("\tMOVD 40(R0), R4")
+	t.p("\tMOVD 48(R0), R5")
+	t.p("\tMOVD 64(R0), R13")
+	t.p("\tLSR  $2, R13")
+	t.p("\tMOVD 24(R0), R11")
+	t.p("rgroup:")
+	for i := 16; i < 32; i++ {
+		t.p("\tVEOR V%d.B16, V%d.B16, V%d.B16", i, i, i)
+	}
+	t.p("\tMOVD 8(R0), R9")
+	t.p("\tMOVD 56(R0), R7")
+	t.p("\tMOVD R1, R6")
+	t.p("rseg:")
+	for i, reg := range rowRegs {
+		t.p("\tADD  $%d, R6, %s", 24*i, reg)
+	}
+	fRun(t, "r")
+	t.p("\tADD  R3, R6")
+	t.p("\tSUBS $1, R7")
+	t.p("\tBNE  rseg")
+	t.p("\tADD  $72, R0, R17")
+	t.p("\tVLD1R (R17), [V12.S4]")
+	t.p("\tADD  $76, R0, R17")
+	t.p("\tVLD1R (R17), [V13.S4]")
+	t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
+	for r := 0; r < 8; r++ {
+		a, b := 16+2*r, 17+2*r
+		t.n("fadd v%d.4s, v%d.4s, v8.4s", a, a)
+		t.n("fadd v%d.4s, v%d.4s, v9.4s", b, b)
+		t.n("fmax v%d.4s, v%d.4s, v12.4s", a, a)
+		t.n("fmax v%d.4s, v%d.4s, v12.4s", b, b)
+		t.n("fmin v%d.4s, v%d.4s, v13.4s", a, a)
+		t.n("fmin v%d.4s, v%d.4s, v13.4s", b, b)
+		t.p("\tVST1 [V%d.S4, V%d.S4], (R2)", a, b)
+		t.p("\tADD  R4, R2")
+	}
+	t.p("\tADD  $192, R1")
+	t.p("\tSUBS $1, R5")
+	t.p("\tBNE  rgroup")
+	t.p("\tRET")
 }

@@ -16,6 +16,12 @@ var simdDW = amd64DW(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
 var simdEW = amd64EW(cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
+// rgbKernel says whether runRGB runs (conv_rgb.go): rgbGroup output positions at once, filter
+// rows rgbArgs.wStep apart (rgbWStep 0: any).
+var rgbKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+const rgbGroup, rgbWStep = 14, 0
+
 func amd64EW(ok bool) *ewKernel {
 	if !ok {
 		return nil
@@ -106,6 +112,13 @@ func fgemmAVX512Y(args *fgemmArgs)
 //
 //go:noescape
 func fgemmFMA1(args *fgemmArgs)
+
+// rgbConvAVX2 is the direct convolution of conv_rgb.go (conv_rgb_amd64.s).
+//
+//go:noescape
+func rgbConvAVX2(args *rgbArgs)
+
+func runRGB(args *rgbArgs) { rgbConvAVX2(args) }
 
 // dwQU8AVX2 and dwQS8AVX2 are the 8-bit depthwise kernels (depthwise_amd64.s).
 //

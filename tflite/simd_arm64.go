@@ -21,6 +21,12 @@ var (
 	simdEW = &ewKernel{name: "neon"}
 )
 
+// rgbKernel says whether runRGB runs (conv_rgb.go): rgbGroup output positions at once, filter
+// rows rgbWStep bytes apart (fgemmNEON's 8-column panels).
+var rgbKernel = true
+
+const rgbGroup, rgbWStep = 8, 32
+
 func arm64QKernel() *qKernel {
 	qs, _ := kernelVariants()
 	return qs[len(qs)-1]
@@ -158,3 +164,10 @@ func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
 func poolF32NEON(args *poolArgs)
 
 func runPool(args *poolArgs) { poolF32NEON(args) }
+
+// rgbConvNEON is the direct convolution of conv_rgb.go (conv_rgb_arm64.s).
+//
+//go:noescape
+func rgbConvNEON(args *rgbArgs)
+
+func runRGB(args *rgbArgs) { rgbConvNEON(args) }

@@ -13,6 +13,10 @@ var (
 	simdEW *ewKernel
 )
 
+var rgbKernel = false
+
+const rgbGroup, rgbWStep = 8, 0
+
 func runQ(*qKernel, *qgemmArgs, bool) { panic("tflite: no SIMD kernels in this build") }
 
 func runF(*fKernel, *fgemmArgs) { panic("tflite: no SIMD kernels in this build") }
@@ -32,3 +36,5 @@ func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
 }
 
 func runPool(*poolArgs) { panic("tflite: no SIMD kernels in this build") }
+
+func runRGB(*rgbArgs) { panic("tflite: no SIMD kernels in this build") }
