@@ -17,6 +17,7 @@ const (
 	ewMul
 	ewClamp    // dst = clamp(a)
 	ewLogistic // dst = 1/(1+e^-a), within a few units in the last place (no clamp)
+	ewExp      // dst = e^((a-lo)·hi) for exponents at most 0, as LOGISTIC's e^z; 0 below -87
 )
 
 // ewArgs is what an element-wise kernel reads (the assembly relies on this layout).
@@ -27,15 +28,16 @@ type ewArgs struct {
 	lo, hi    float32
 }
 
-// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp and ewLogistic) with the
-// SIMD kernel for the elements up to the last multiple of 8, and returns how many it computed.
+// ewF32 computes dst[i] = clamp(a[i] op b[i]) (b unused for ewClamp, ewLogistic and ewExp,
+// which takes lo and hi as its operands) with the SIMD kernel for the elements up to the last
+// multiple of 8, and returns how many it computed.
 func ewF32(op int, dst, a, b []float32, lo, hi float32) int {
 	n := len(dst) &^ 7
 	if simdEW == nil || n == 0 {
 		return 0
 	}
 	args := ewArgs{dst: unsafe.Pointer(&dst[0]), a: unsafe.Pointer(&a[:n][0]), b: unsafe.Pointer(&a[0]), n: n, op: op, lo: lo, hi: hi}
-	if op != ewClamp && op != ewLogistic {
+	if op != ewClamp && op != ewLogistic && op != ewExp {
 		args.b = unsafe.Pointer(&b[:n][0])
 	}
 	runEW(&args)

@@ -335,6 +335,8 @@ TEXT ·ewF32AVX2(SB), NOSPLIT, $0-8
 	JEQ          ewmul
 	CMPQ         AX, $4
 	JEQ          ewlogistic
+	CMPQ         AX, $5
+	JEQ          ewexp
 
 ewclamp:
 	VMOVUPS (SI), Y0
@@ -412,6 +414,53 @@ ewlogloop:
 	ADDQ         $32, DX
 	DECQ         CX
 	JNZ          ewlogloop
+	JMP          ewdone
+
+// EXP (ewExp): e^z for z = (a - lo)·hi at most 0 (SOFTMAX's exponentials: lo the row's
+// maximum, hi beta), as LOGISTIC computes e^z, and 0 where z is below -87 (e^z is then under
+// float32's smallest normal). NaN stays NaN.
+ewexp:
+	EWCONST($0xc2ae0000, Y6)  // -87
+	EWCONST($0x3fb8aa3b, Y7)  // log2 e
+	EWCONST($0x3f317200, Y8)  // ln 2, high part
+	EWCONST($0x35bfbe8e, Y9)  // ln 2, low part
+	EWCONST($0x3f800000, Y10) // 1
+	EWCONST($0x3ab60b61, Y11) // 1/720
+	EWCONST($0x3c088889, Y12) // 1/120
+	EWCONST($0x3d2aaaab, Y13) // 1/24
+	EWCONST($0x3e2aaaab, Y14) // 1/6
+	EWCONST($0x3f000000, Y15) // 1/2
+
+ewexploop:
+	VMOVUPS      (SI), Y0
+	VBROADCASTSS 40(DI), Y2
+	VSUBPS       Y2, Y0, Y0
+	VBROADCASTSS 44(DI), Y2
+	VMULPS       Y2, Y0, Y0
+	VCMPPS       $1, Y6, Y0, Y5 // z < -87
+	VMAXPS       Y0, Y6, Y1
+	VMULPS       Y7, Y1, Y2
+	VROUNDPS     $0, Y2, Y2
+	VMOVAPS      Y1, Y3
+	VFNMADD231PS Y8, Y2, Y3
+	VFNMADD231PS Y9, Y2, Y3
+	VMOVAPS      Y11, Y4
+	VFMADD213PS  Y12, Y3, Y4
+	VFMADD213PS  Y13, Y3, Y4
+	VFMADD213PS  Y14, Y3, Y4
+	VFMADD213PS  Y15, Y3, Y4
+	VFMADD213PS  Y10, Y3, Y4
+	VFMADD213PS  Y10, Y3, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSLLD       $23, Y2, Y2
+	VPADDD       Y10, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VANDNPS      Y4, Y5, Y4
+	VMOVUPS      Y4, (DX)
+	ADDQ         $32, SI
+	ADDQ         $32, DX
+	DECQ         CX
+	JNZ          ewexploop
 
 ewdone:
 	VZEROUPPER

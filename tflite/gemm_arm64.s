@@ -1786,6 +1786,8 @@ TEXT ·ewF32NEON(SB), NOSPLIT, $0-8
 	BEQ  ewmul
 	CMP  $4, R5
 	BEQ  ewlogistic
+	CMP  $5, R5
+	BEQ  ewexp
 ewclamp:
 	VLD1.P 32(R2), [V0.S4, V1.S4]
 	WORD $0x4e2cf400 // fmax v0.4s, v0.4s, v12.4s
@@ -1931,6 +1933,97 @@ ewlogloop:
 	VST1.P [V0.S4, V1.S4], 32(R1)
 	SUBS $1, R4
 	BNE  ewlogloop
+	B    ewdone
+ewexp:
+	MOVW $0x80000000, R6
+	VDUP R6, V16.S4
+	MOVW $0xc2ae0000, R6
+	VDUP R6, V17.S4
+	MOVW $0x3fb8aa3b, R6
+	VDUP R6, V18.S4
+	MOVW $0x3f317200, R6
+	VDUP R6, V19.S4
+	MOVW $0x35bfbe8e, R6
+	VDUP R6, V20.S4
+	MOVW $0x3f800000, R6
+	VDUP R6, V21.S4
+	MOVW $0x3ab60b61, R6
+	VDUP R6, V22.S4
+	MOVW $0x3c088889, R6
+	VDUP R6, V23.S4
+	MOVW $0x3d2aaaab, R6
+	VDUP R6, V24.S4
+	MOVW $0x3e2aaaab, R6
+	VDUP R6, V25.S4
+	MOVW $0x3f000000, R6
+	VDUP R6, V26.S4
+ewexploop:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	WORD $0x4eacd400 // fsub v0.4s, v0.4s, v12.4s
+	WORD $0x6e2ddc00 // fmul v0.4s, v0.4s, v13.4s
+	WORD $0x6ea0e622 // fcmgt v2.4s, v17.4s, v0.4s
+	WORD $0x4e31f404 // fmax v4.4s, v0.4s, v17.4s
+	WORD $0x6e32dc86 // fmul v6.4s, v4.4s, v18.4s
+	WORD $0x4e21a8c6 // fcvtns v6.4s, v6.4s
+	WORD $0x4e21d8dc // scvtf v28.4s, v6.4s
+	WORD $0x4ea41c88 // mov v8.16b, v4.16b
+	WORD $0x4eb3cf88 // fmls v8.4s, v28.4s, v19.4s
+	WORD $0x4eb4cf88 // fmls v8.4s, v28.4s, v20.4s
+	WORD $0x4eb71eea // mov v10.16b, v23.16b
+	WORD $0x4e28ceca // fmla v10.4s, v22.4s, v8.4s
+	WORD $0x4eb81f04 // mov v4.16b, v24.16b
+	WORD $0x4e28cd44 // fmla v4.4s, v10.4s, v8.4s
+	WORD $0x4ea41c8a // mov v10.16b, v4.16b
+	WORD $0x4eb91f24 // mov v4.16b, v25.16b
+	WORD $0x4e28cd44 // fmla v4.4s, v10.4s, v8.4s
+	WORD $0x4ea41c8a // mov v10.16b, v4.16b
+	WORD $0x4eba1f44 // mov v4.16b, v26.16b
+	WORD $0x4e28cd44 // fmla v4.4s, v10.4s, v8.4s
+	WORD $0x4ea41c8a // mov v10.16b, v4.16b
+	WORD $0x4eb51ea4 // mov v4.16b, v21.16b
+	WORD $0x4e28cd44 // fmla v4.4s, v10.4s, v8.4s
+	WORD $0x4ea41c8a // mov v10.16b, v4.16b
+	WORD $0x4eb51ea4 // mov v4.16b, v21.16b
+	WORD $0x4e28cd44 // fmla v4.4s, v10.4s, v8.4s
+	WORD $0x4ea41c8a // mov v10.16b, v4.16b
+	WORD $0x4f3754c6 // shl v6.4s, v6.4s, #23
+	WORD $0x4eb584c6 // add v6.4s, v6.4s, v21.4s
+	WORD $0x6e26dd4a // fmul v10.4s, v10.4s, v6.4s
+	WORD $0x4e621d40 // bic v0.16b, v10.16b, v2.16b
+	WORD $0x4eacd421 // fsub v1.4s, v1.4s, v12.4s
+	WORD $0x6e2ddc21 // fmul v1.4s, v1.4s, v13.4s
+	WORD $0x6ea1e623 // fcmgt v3.4s, v17.4s, v1.4s
+	WORD $0x4e31f425 // fmax v5.4s, v1.4s, v17.4s
+	WORD $0x6e32dca7 // fmul v7.4s, v5.4s, v18.4s
+	WORD $0x4e21a8e7 // fcvtns v7.4s, v7.4s
+	WORD $0x4e21d8fd // scvtf v29.4s, v7.4s
+	WORD $0x4ea51ca9 // mov v9.16b, v5.16b
+	WORD $0x4eb3cfa9 // fmls v9.4s, v29.4s, v19.4s
+	WORD $0x4eb4cfa9 // fmls v9.4s, v29.4s, v20.4s
+	WORD $0x4eb71eeb // mov v11.16b, v23.16b
+	WORD $0x4e29cecb // fmla v11.4s, v22.4s, v9.4s
+	WORD $0x4eb81f05 // mov v5.16b, v24.16b
+	WORD $0x4e29cd65 // fmla v5.4s, v11.4s, v9.4s
+	WORD $0x4ea51cab // mov v11.16b, v5.16b
+	WORD $0x4eb91f25 // mov v5.16b, v25.16b
+	WORD $0x4e29cd65 // fmla v5.4s, v11.4s, v9.4s
+	WORD $0x4ea51cab // mov v11.16b, v5.16b
+	WORD $0x4eba1f45 // mov v5.16b, v26.16b
+	WORD $0x4e29cd65 // fmla v5.4s, v11.4s, v9.4s
+	WORD $0x4ea51cab // mov v11.16b, v5.16b
+	WORD $0x4eb51ea5 // mov v5.16b, v21.16b
+	WORD $0x4e29cd65 // fmla v5.4s, v11.4s, v9.4s
+	WORD $0x4ea51cab // mov v11.16b, v5.16b
+	WORD $0x4eb51ea5 // mov v5.16b, v21.16b
+	WORD $0x4e29cd65 // fmla v5.4s, v11.4s, v9.4s
+	WORD $0x4ea51cab // mov v11.16b, v5.16b
+	WORD $0x4f3754e7 // shl v7.4s, v7.4s, #23
+	WORD $0x4eb584e7 // add v7.4s, v7.4s, v21.4s
+	WORD $0x6e27dd6b // fmul v11.4s, v11.4s, v7.4s
+	WORD $0x4e631d61 // bic v1.16b, v11.16b, v3.16b
+	VST1.P [V0.S4, V1.S4], 32(R1)
+	SUBS $1, R4
+	BNE  ewexploop
 	B    ewdone
 ewdone:
 	RET

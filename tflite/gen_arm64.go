@@ -685,7 +685,7 @@ func ew(t *text) {
 	t.p("\tVLD1R (R17), [V13.S4]")
 	t.p("\tLSR  $3, R4")
 	t.p("\tCBZ  R4, ewdone")
-	for i, name := range []string{"ewadd", "ewsub", "ewmul", "", "ewlogistic"} {
+	for i, name := range []string{"ewadd", "ewsub", "ewmul", "", "ewlogistic", "ewexp"} {
 		if name != "" {
 			t.p("\tCMP  $%d, R5", i)
 			t.p("\tBEQ  %s", name)
@@ -706,6 +706,7 @@ func ew(t *text) {
 		t.p("\tB    ewdone")
 	}
 	ewLogistic(t)
+	ewExp(t)
 	t.p("ewdone:")
 	t.p("\tRET")
 }
@@ -715,8 +716,7 @@ func ew(t *text) {
 // of degree 6; e^z/(1+e^z), or 1 minus it for x >= 0), 8 values a step. Constants in V16-V26.
 func ewLogistic(t *text) {
 	t.p("ewlogistic:")
-	for i, c := range []uint32{0x80000000, 0xc2ae0000, 0x3fb8aa3b, 0x3f317200, 0x35bfbe8e, 0x3f800000,
-		0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000} {
+	for i, c := range ewExpConsts {
 		t.p("\tMOVW $0x%08x, R6", c)
 		t.p("\tVDUP R6, V%d.S4", 16+i)
 	}
@@ -875,6 +875,51 @@ func widen(t *text) {
 			t.p("\tRET")
 		}
 	}
+}
+
+// ewExpConsts are ewLogistic's and ewExp's constants, in V16-V26: the sign bit, -87, log2 e,
+// ln 2 in two parts, 1, and the Taylor coefficients 1/720, 1/120, 1/24, 1/6, 1/2.
+var ewExpConsts = []uint32{0x80000000, 0xc2ae0000, 0x3fb8aa3b, 0x3f317200, 0x35bfbe8e, 0x3f800000,
+	0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000}
+
+// ewExp: e^z for z = (a - lo)·hi at most 0, as ewLogistic computes e^z, and 0 where z < -87
+// (amd64's ewexp: the same operations in the same order).
+func ewExp(t *text) {
+	t.p("ewexp:")
+	for i, c := range ewExpConsts {
+		t.p("\tMOVW $0x%08x, R6", c)
+		t.p("\tVDUP R6, V%d.S4", 16+i)
+	}
+	t.p("ewexploop:")
+	t.p("\tVLD1.P 32(R2), [V0.S4, V1.S4]")
+	for _, x := range []int{0, 1} {
+		z, n, tt, p, q, m := 4+x, 6+x, 8+x, 10+x, 28+x, 2+x
+		t.n("fsub v%d.4s, v%d.4s, v12.4s", x, x)
+		t.n("fmul v%d.4s, v%d.4s, v13.4s", x, x)
+		t.n("fcmgt v%d.4s, v17.4s, v%d.4s", m, x) // z < -87
+		t.n("fmax v%d.4s, v%d.4s, v17.4s", z, x)
+		t.n("fmul v%d.4s, v%d.4s, v18.4s", n, z)
+		t.n("fcvtns v%d.4s, v%d.4s", n, n)
+		t.n("scvtf v%d.4s, v%d.4s", q, n)
+		t.n("mov v%d.16b, v%d.16b", tt, z)
+		t.n("fmls v%d.4s, v%d.4s, v19.4s", tt, q)
+		t.n("fmls v%d.4s, v%d.4s, v20.4s", tt, q)
+		t.n("mov v%d.16b, v23.16b", p)
+		t.n("fmla v%d.4s, v22.4s, v%d.4s", p, tt)
+		for _, c := range []int{24, 25, 26, 21, 21} {
+			t.n("mov v%d.16b, v%d.16b", z, c)
+			t.n("fmla v%d.4s, v%d.4s, v%d.4s", z, p, tt)
+			t.n("mov v%d.16b, v%d.16b", p, z)
+		}
+		t.n("shl v%d.4s, v%d.4s, #23", n, n)
+		t.n("add v%d.4s, v%d.4s, v21.4s", n, n)
+		t.n("fmul v%d.4s, v%d.4s, v%d.4s", p, p, n)
+		t.n("bic v%d.16b, v%d.16b, v%d.16b", x, p, m)
+	}
+	t.p("\tVST1.P [V0.S4, V1.S4], 32(R1)")
+	t.p("\tSUBS $1, R4")
+	t.p("\tBNE  ewexploop")
+	t.p("\tB    ewdone")
 }
 
 // fRun multiplies one run of the rows of A (R13 values from each of rowRegs, walked) by as

@@ -404,6 +404,60 @@ func TestSIMDLogisticRange(t *testing.T) {
 	t.Logf("largest difference %.3g over %d values", worst, len(xs))
 }
 
+// TestSIMDExpRange: SOFTMAX's exponentials (ewExp) against math.Exp over the exponents it takes,
+// 0 down to past float32's underflow, within a few units in the last place; 0 below -87
+// (and for -Inf), NaN for NaN; and with a maximum and a beta, e^((a-lo)·hi).
+func TestSIMDExpRange(t *testing.T) {
+	if simdEW == nil {
+		t.Skip("no SIMD kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(65, 66))
+	var zs []float32
+	for e := -30; e <= 14; e++ {
+		for range 64 {
+			zs = append(zs, -float32(math.Ldexp(1+r.Float64(), e/2)))
+		}
+	}
+	for range 256 {
+		zs = append(zs, -float32(r.Float64()*110))
+	}
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	zs = append(zs, 0, float32(math.Copysign(0, -1)), -1e-30, -86.99, -87, -87.01, -87.5, -100, -1e30, -inf, nan)
+	zs = append(zs, make([]float32, (8-len(zs)%8)%8)...)
+	for _, c := range []struct{ lo, hi float32 }{{0, 1}, {3, 0.5}, {-2, 2}} {
+		a := make([]float32, len(zs))
+		for i, z := range zs {
+			a[i] = z/c.hi + c.lo
+		}
+		got := make([]float32, len(a))
+		if n := ewF32(ewExp, got, a, nil, c.lo, c.hi); n != len(a) {
+			t.Fatalf("the kernel computed %d of %d", n, len(a))
+		}
+		worst := 0.0
+		for i, v := range a {
+			z := (v - c.lo) * c.hi
+			want := math.Exp(float64(z))
+			switch {
+			case math.IsNaN(float64(z)):
+				if !math.IsNaN(float64(got[i])) {
+					t.Fatalf("e^NaN = %v", got[i])
+				}
+			case z < -87:
+				if got[i] != 0 {
+					t.Fatalf("e^%v = %v, want 0 below -87", z, got[i])
+				}
+			default:
+				d := math.Abs(float64(got[i])-want) / want
+				worst = max(worst, d)
+				if d > 3e-7 {
+					t.Fatalf("lo %v, hi %v: e^%v = %v, math.Exp %v", c.lo, c.hi, z, got[i], want)
+				}
+			}
+		}
+		t.Logf("lo %v, hi %v: largest relative difference %.3g over %d values", c.lo, c.hi, worst, len(a))
+	}
+}
+
 // TestSIMDPoolingMatchesPortable: float MAX_POOL_2D and AVERAGE_POOL_2D with the SIMD kernel
 // and with the portable loop, on random shapes (channels around the vector width, windows
 // clipped by padding, large windows), with infinities and NaNs: the same bits, but for a zero's

@@ -101,9 +101,18 @@ func (k *softmaxKernel) evalFloat(src, dst []float32) {
 			m = max(m, v)
 		}
 		var sum float64
-		for i, v := range x {
+		done := 0
+		if beta > 0 {
+			// The exponents are at most 0: the SIMD kernel's e^z (a few units in the last
+			// place; math.Exp was 17 of MobileNet's 1100 µs).
+			done = ewF32(ewExp, y, x, nil, m, k.beta)
+			for _, e := range y[:done] {
+				sum += float64(e)
+			}
+		}
+		for i, v := range x[done:] {
 			e := math.Exp(float64(v-m) * beta)
-			y[i] = float32(e)
+			y[done+i] = float32(e)
 			sum += e
 		}
 		inv := 1 / sum
