@@ -33,6 +33,12 @@ const convMinRowsPerSlot = 64
 // output channels: about 5 µs of the SIMD kernels, several times the pool's hand-off.
 const convMinMACsPerSlot = 1 << 18
 
+// convFilterReadMACs is what reading one filter value costs in multiply-adds when few positions
+// share it: a product of one position (MobileNet's 1x1 classifier, 256 by 1001) streams its
+// 1 MB filter from memory at a quarter of the kernel's speed, so it is worth two threads
+// although its multiply-adds alone are not.
+const convFilterReadMACs = 4
+
 type conv2D struct {
 	gemmOp
 	rowSlots       // over output positions
@@ -341,7 +347,7 @@ func (k *conv2D) split(n *node) int {
 	k.colSplit = false
 	if active < k.slots {
 		panels := k.numPanels(k.outC)
-		byWork := rows * k.outC * k.k / convMinMACsPerSlot
+		byWork := max(rows, convFilterReadMACs) * k.outC * k.k / convMinMACsPerSlot
 		if cols := min(k.slots, panels, byWork); cols > active {
 			if k.slotBytes > 0 {
 				cols = min(cols, len(n.scratch)/k.slotBytes)

@@ -814,6 +814,7 @@ func TestConv2DColumnSplit(t *testing.T) {
 	}{
 		{[]int{1, 10, 10, 96}, 200, 1}, // the direct 1x1 path
 		{[]int{1, 6, 6, 64}, 72, 3},    // im2col tiles
+		{[]int{1, 1, 1, 256}, 1001, 1}, // one position: MobileNet's classifier, split for its filter's reads
 	}
 	for _, c := range cases {
 		for _, typ := range []DataType{Float32, UInt8, Int8} {
