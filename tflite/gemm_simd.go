@@ -242,6 +242,7 @@ func copySum8[T uint8 | int8](dst []byte, src []T) int32 {
 func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad T) {
 	c := g.inC
 	k := g.filterH * g.filtW * c
+	rgb := c == 3 && g.filterH == 3 && g.filtW == 3 && g.wx.dilation == 1
 	b, oy, ox := m0/(g.outH*g.outW), (m0/g.outW)%g.outH, m0%g.outW
 	for m := m0; m < m1; m++ {
 		r := m - m0
@@ -251,19 +252,43 @@ func im2colTile[T uint8 | int8](t *qTile, in []T, g *im2colGeom, m0, m1 int, pad
 		o := r * t.kp
 		span := g.filtW * c
 		inside := g.wx.dilation == 1 && ix0 >= 0 && ix0+g.filtW <= g.inW
-		whole := inside && span == 9 && g.filterH == 3 && iy0 >= 0 && iy0+2*g.wy.dilation < g.inH
-		if whole {
-			// A 3x3 patch of 3 channels (RGB), the first layer of most image models, wholly
-			// inside the image: one call for its 27 values, where the rows' calls and loops
+		if rgb && inside && iy0 >= 0 && iy0+2*g.wy.dilation < g.inH {
+			// A run of 3x3 patches of 3 channels (RGB), the first layer of most image models,
+			// wholly inside the image: the run's positions one input step apart, each one call
+			// for its 27 values, where the rows' calls and loops, and the geometry per position,
 			// cost several times the moves.
-			p, dy := ((b*g.inH+iy0)*g.inW+ix0)*c, g.wy.dilation*g.inW*c
-			if t.a8 != nil {
-				s = patch3x3RGB(t.a8[o:o+27], in, p, dy)
-			} else {
-				s = patch3x3RGB(t.a16[o:o+27], in, p, dy)
+			n := min(m1-m, g.outW-ox)
+			if last := (g.inW - 3 + g.wx.pad) / g.wx.stride; last-ox+1 < n {
+				n = last - ox + 1 // the positions whose patches end inside the row
 			}
+			p, dy, step := ((b*g.inH+iy0)*g.inW+ix0)*c, g.wy.dilation*g.inW*c, g.wx.stride*c
+			for i := range n {
+				o := (r + i) * t.kp
+				switch {
+				case t.a8 != nil:
+					t.sums[r+i] = patch3x3RGB(t.a8[o:o+27], in, p, dy)
+					clear(t.a8[o+27 : o+t.kp])
+				case t.kp == 32: // 27 rounded up to the kernels' 8 or 16: five stores, no loop
+					d := (*[32]int16)(t.a16[o : o+32])
+					t.sums[r+i] = patch3x3RGB(d[:27], in, p, dy)
+					d[27], d[28], d[29], d[30], d[31] = 0, 0, 0, 0, 0
+				default:
+					t.sums[r+i] = patch3x3RGB(t.a16[o:o+27], in, p, dy)
+					clear(t.a16[o+27 : o+t.kp])
+				}
+				p += step
+			}
+			m += n - 1
+			if ox += n; ox == g.outW {
+				ox = 0
+				if oy++; oy == g.outH {
+					oy = 0
+					b++
+				}
+			}
+			continue
 		}
-		for fy := 0; fy < g.filterH && !whole; fy++ {
+		for fy := 0; fy < g.filterH; fy++ {
 			iy := iy0 + fy*g.wy.dilation
 			if iy < 0 || iy >= g.inH {
 				s += tileFill(t, o, span, pad)
