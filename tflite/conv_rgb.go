@@ -8,8 +8,9 @@ import "unsafe"
 // filter-row addresses, and its 8-row tiles leave the FMA units waiting on their own results.
 // rgbConv runs them without a table: rgbGroup positions of one output row at a time (14 on
 // amd64, 8 on arm64), their windows a constant 24 bytes apart, 8 output channels per call, the
-// filter read from the GEMM kernel's packed panels. Positions on the input's border
-// still go through the table path. The sums are in the same order as the GEMM kernel's, so
+// filter read from the GEMM kernel's packed panels. A group on the input's border reads a
+// zero-padded copy of its windows (a strip); only a row with fewer positions in a slot than a
+// group still takes the table path. The sums are in the same order as the GEMM kernel's, so
 // the two paths give the same bits.
 
 // rgbArgs is what the kernel reads (the assembly relies on this layout).

@@ -726,23 +726,7 @@ func ewLogistic(t *text) {
 		z, n, tt, p, q := 4+x, 6+x, 8+x, 10+x, 28+x // registers for this half
 		t.n("orr v%d.16b, v%d.16b, v16.16b", z, x)
 		t.n("fmax v%d.4s, v%d.4s, v17.4s", z, z)
-		t.n("fmul v%d.4s, v%d.4s, v18.4s", n, z)
-		t.n("fcvtns v%d.4s, v%d.4s", n, n)
-		t.n("scvtf v%d.4s, v%d.4s", q, n)
-		t.n("mov v%d.16b, v%d.16b", tt, z)
-		t.n("fmls v%d.4s, v%d.4s, v19.4s", tt, q)
-		t.n("fmls v%d.4s, v%d.4s, v20.4s", tt, q)
-		// Horner: p = c + p·t, from 1/720 down to 1, 1.
-		t.n("mov v%d.16b, v23.16b", p)
-		t.n("fmla v%d.4s, v22.4s, v%d.4s", p, tt)
-		for _, c := range []int{24, 25, 26, 21, 21} {
-			t.n("mov v%d.16b, v%d.16b", z, c)
-			t.n("fmla v%d.4s, v%d.4s, v%d.4s", z, p, tt)
-			t.n("mov v%d.16b, v%d.16b", p, z)
-		}
-		t.n("shl v%d.4s, v%d.4s, #23", n, n)
-		t.n("add v%d.4s, v%d.4s, v21.4s", n, n)
-		t.n("fmul v%d.4s, v%d.4s, v%d.4s", p, p, n)
+		expZ(t, z, n, tt, p, q)
 		t.n("fadd v%d.4s, v%d.4s, v21.4s", q, p)
 		t.n("fdiv v%d.4s, v%d.4s, v%d.4s", p, p, q)
 		t.n("fsub v%d.4s, v21.4s, v%d.4s", q, p)
@@ -882,6 +866,29 @@ func widen(t *text) {
 var ewExpConsts = []uint32{0x80000000, 0xc2ae0000, 0x3fb8aa3b, 0x3f317200, 0x35bfbe8e, 0x3f800000,
 	0x3ab60b61, 0x3c088889, 0x3d2aaaab, 0x3e2aaaab, 0x3f000000}
 
+// expZ sets Vp to e^z for z in Vz (at least -87), with the constants of ewExpConsts: 2^n·e^t
+// for n = round(z·log2 e) and t = z - n·ln 2 (ln 2 in two parts), e^t by Horner's rule on its
+// Taylor polynomial of degree 6 (p = c + p·t, from 1/720 down to 1, 1). Vz, Vn, Vt and Vq are
+// overwritten.
+func expZ(t *text, z, n, tt, p, q int) {
+	t.n("fmul v%d.4s, v%d.4s, v18.4s", n, z)
+	t.n("fcvtns v%d.4s, v%d.4s", n, n)
+	t.n("scvtf v%d.4s, v%d.4s", q, n)
+	t.n("mov v%d.16b, v%d.16b", tt, z)
+	t.n("fmls v%d.4s, v%d.4s, v19.4s", tt, q)
+	t.n("fmls v%d.4s, v%d.4s, v20.4s", tt, q)
+	t.n("mov v%d.16b, v23.16b", p)
+	t.n("fmla v%d.4s, v22.4s, v%d.4s", p, tt)
+	for _, c := range []int{24, 25, 26, 21, 21} {
+		t.n("mov v%d.16b, v%d.16b", z, c)
+		t.n("fmla v%d.4s, v%d.4s, v%d.4s", z, p, tt)
+		t.n("mov v%d.16b, v%d.16b", p, z)
+	}
+	t.n("shl v%d.4s, v%d.4s, #23", n, n)
+	t.n("add v%d.4s, v%d.4s, v21.4s", n, n)
+	t.n("fmul v%d.4s, v%d.4s, v%d.4s", p, p, n)
+}
+
 // ewExp: e^z for z = (a - lo)·hi at most 0, as ewLogistic computes e^z, and 0 where z < -87
 // (amd64's ewexp: the same operations in the same order).
 func ewExp(t *text) {
@@ -898,22 +905,7 @@ func ewExp(t *text) {
 		t.n("fmul v%d.4s, v%d.4s, v13.4s", x, x)
 		t.n("fcmgt v%d.4s, v17.4s, v%d.4s", m, x) // z < -87
 		t.n("fmax v%d.4s, v%d.4s, v17.4s", z, x)
-		t.n("fmul v%d.4s, v%d.4s, v18.4s", n, z)
-		t.n("fcvtns v%d.4s, v%d.4s", n, n)
-		t.n("scvtf v%d.4s, v%d.4s", q, n)
-		t.n("mov v%d.16b, v%d.16b", tt, z)
-		t.n("fmls v%d.4s, v%d.4s, v19.4s", tt, q)
-		t.n("fmls v%d.4s, v%d.4s, v20.4s", tt, q)
-		t.n("mov v%d.16b, v23.16b", p)
-		t.n("fmla v%d.4s, v22.4s, v%d.4s", p, tt)
-		for _, c := range []int{24, 25, 26, 21, 21} {
-			t.n("mov v%d.16b, v%d.16b", z, c)
-			t.n("fmla v%d.4s, v%d.4s, v%d.4s", z, p, tt)
-			t.n("mov v%d.16b, v%d.16b", p, z)
-		}
-		t.n("shl v%d.4s, v%d.4s, #23", n, n)
-		t.n("add v%d.4s, v%d.4s, v21.4s", n, n)
-		t.n("fmul v%d.4s, v%d.4s, v%d.4s", p, p, n)
+		expZ(t, z, n, tt, p, q)
 		t.n("bic v%d.16b, v%d.16b, v%d.16b", x, p, m)
 	}
 	t.p("\tVST1.P [V0.S4, V1.S4], 32(R1)")
