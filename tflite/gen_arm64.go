@@ -272,23 +272,12 @@ func fgemm(t *text) {
 	t.p("\tSUBS $1, R1")
 	t.p("\tBNE  fseg")
 	t.p("fstore:")
-	t.p("\tADD  $120, R0, R17")
-	t.p("\tVLD1R (R17), [V12.S4]")
-	t.p("\tADD  $124, R0, R17")
-	t.p("\tVLD1R (R17), [V13.S4]")
-	t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
+	fStage(t, 120)
 	t.p("\tMOVD R10, R19")
 	t.p("\tMOVD 104(R0), R20")
 	t.p("\tMOVD 112(R0), R21")
 	for r := 0; r < 8; r++ {
-		a, b := 16+2*r, 17+2*r
-		t.n("fadd v%d.4s, v%d.4s, v8.4s", a, a)
-		t.n("fadd v%d.4s, v%d.4s, v9.4s", b, b)
-		// FMAX and FMIN return NaN for a NaN operand, as Go's max and min do.
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", a, a)
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", b, b)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", a, a)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", b, b)
+		a, b := fBiasClamp(t, r)
 		t.p("\tVST1 [V%d.S4, V%d.S4], (R19)", a, b)
 		if r < 7 {
 			t.p("\tADD  R20, R19")
@@ -914,6 +903,30 @@ func ewExp(t *text) {
 	t.p("\tB    ewdone")
 }
 
+// fStage loads a float tile's output stage: the clamp bounds lo and hi at lo(R0) and lo+4(R0)
+// into V12 and V13, and the 8 bias values at R11 into V8 and V9.
+func fStage(t *text, lo int) {
+	t.p("\tADD  $%d, R0, R17", lo)
+	t.p("\tVLD1R (R17), [V12.S4]")
+	t.p("\tADD  $%d, R0, R17", lo+4)
+	t.p("\tVLD1R (R17), [V13.S4]")
+	t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
+}
+
+// fBiasClamp adds the bias to row r of the 8x8 float tile (V16-V31) and clamps it to [lo, hi]
+// (fStage's registers), and returns the row's two registers. FMAX and FMIN return NaN for a
+// NaN operand, as Go's max and min do.
+func fBiasClamp(t *text, r int) (a, b int) {
+	a, b = 16+2*r, 17+2*r
+	t.n("fadd v%d.4s, v%d.4s, v8.4s", a, a)
+	t.n("fadd v%d.4s, v%d.4s, v9.4s", b, b)
+	t.n("fmax v%d.4s, v%d.4s, v12.4s", a, a)
+	t.n("fmax v%d.4s, v%d.4s, v12.4s", b, b)
+	t.n("fmin v%d.4s, v%d.4s, v13.4s", a, a)
+	t.n("fmin v%d.4s, v%d.4s, v13.4s", b, b)
+	return a, b
+}
+
 // fRun multiplies one run of the rows of A (R13 values from each of rowRegs, walked) by as
 // many rows of an 8-column B panel (R9, walked) into the 8x8 tile in V16-V31: 4 values at a
 // time by lane, the rest one at a time. Labels start with pre.
@@ -983,19 +996,9 @@ func rgbConv(t *text) {
 	t.p("\tADD  R3, R6")
 	t.p("\tSUBS $1, R7")
 	t.p("\tBNE  rseg")
-	t.p("\tADD  $72, R0, R17")
-	t.p("\tVLD1R (R17), [V12.S4]")
-	t.p("\tADD  $76, R0, R17")
-	t.p("\tVLD1R (R17), [V13.S4]")
-	t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
+	fStage(t, 72)
 	for r := 0; r < 8; r++ {
-		a, b := 16+2*r, 17+2*r
-		t.n("fadd v%d.4s, v%d.4s, v8.4s", a, a)
-		t.n("fadd v%d.4s, v%d.4s, v9.4s", b, b)
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", a, a)
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", b, b)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", a, a)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", b, b)
+		a, b := fBiasClamp(t, r)
 		t.p("\tVST1 [V%d.S4, V%d.S4], (R2)", a, b)
 		t.p("\tADD  R4, R2")
 	}

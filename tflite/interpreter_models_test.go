@@ -125,7 +125,8 @@ func TestInvokeAllocatesNothingRealModels(t *testing.T) {
 	cases := []struct {
 		path string
 		runs int
-	}{{modelHelloFloat, 20}, {modelHelloInt8, 20}, {modelMnist, 5}, {modelPerson, 2}, {modelClassifyQuant, 1}}
+	}{{modelHelloFloat, 20}, {modelHelloInt8, 20}, {modelMnist, 5}, {modelPerson, 2}, {modelClassifyQuant, 1},
+		{modelClassifyFloat, 2}, {"testdata/blazeface/face_detection_short_range.tflite", 2}}
 	if !testing.Short() {
 		cases = append(cases, struct {
 			path string
