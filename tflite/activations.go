@@ -124,13 +124,13 @@ func (k *activationKernel) prepare(n *node) error {
 func (k *activationKernel) eval(n *node) error {
 	k.in, k.out = n.inputs[0].data, n.outputs[0].data
 	count := n.inputs[0].NumElements()
-	n.pool.do(count, activationMinChunk, k)
+	n.pool.do(count, activationMinChunk, activationMinChunk/4, k)
 	k.in, k.out = nil, nil
 	return nil
 }
 
 // run computes elements [lo, hi).
-func (k *activationKernel) run(lo, hi int) {
+func (k *activationKernel) run(lo, hi, _ int) {
 	if k.typ != Float32 {
 		k.apply(k.out[lo:hi], k.in[lo:hi])
 		return

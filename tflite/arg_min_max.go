@@ -79,14 +79,15 @@ const argMinChunk = 32 << 10
 func (k *argMinMax) eval(n *node) error {
 	if total := k.outer * k.inner; total > 0 {
 		k.n = n
-		n.pool.do(total, max(1, argMinChunk/max(k.axis, 1)), k)
+		part := max(1, argMinChunk/max(k.axis, 1))
+		n.pool.do(total, part, max(1, part/4), k)
 		k.n = nil
 	}
 	return nil
 }
 
 // run computes outputs [lo, hi), counted over outer and inner.
-func (k *argMinMax) run(lo, hi int) {
+func (k *argMinMax) run(lo, hi, _ int) {
 	in, out := k.n.inputs[0], k.n.outputs[0]
 	if k.outType == Int32 {
 		argDispatch(k, in, out.Int32s(), lo, hi)

@@ -171,14 +171,15 @@ func (k *arithKernel) eval(n *node) error {
 		if n.pool != nil && k.plan.rows < 2*n.pool.threads {
 			k.segs = max(1, min(n.pool.threads, k.plan.inner/arithMinChunk))
 		}
-		n.pool.do(k.plan.rows*k.segs, max(1, arithMinChunk/max(k.plan.inner/k.segs, 1)), k)
+		part := max(1, arithMinChunk/max(k.plan.inner/k.segs, 1))
+		n.pool.do(k.plan.rows*k.segs, part, max(1, part/4), k)
 	}
 	k.a, k.b, k.out = nil, nil, nil
 	return nil
 }
 
 // run computes pieces [lo, hi) of the output (see segment).
-func (k *arithKernel) run(lo, hi int) {
+func (k *arithKernel) run(lo, hi, _ int) {
 	switch k.typ {
 	case Float32:
 		binaryRows(k, lo, hi, viewAs[float32](k.a), viewAs[float32](k.b), viewAs[float32](k.out), k.fmin, k.fmax)

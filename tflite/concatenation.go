@@ -121,13 +121,13 @@ const concatMinChunk = 32 << 10
 func (k *concatKernel) eval(n *node) error {
 	k.n = n
 	size := k.typ.Size()
-	n.pool.do(k.outer*k.outChunk/size, concatMinChunk, k)
+	n.pool.do(k.outer*k.outChunk/size, concatMinChunk, concatMinChunk/4, k)
 	k.n = nil
 	return nil
 }
 
 // run computes output elements [lo, hi): the pieces of the inputs' chunks they cover.
-func (k *concatKernel) run(lo, hi int) {
+func (k *concatKernel) run(lo, hi, _ int) {
 	n := k.n
 	size := k.typ.Size()
 	dst := n.outputs[0].data

@@ -41,7 +41,7 @@ const convFilterReadMACs = 4
 
 type conv2D struct {
 	gemmOp
-	rowSlots       // over output positions
+	slotScratch
 	convParams     // from Conv2DOptions
 	geom           im2colGeom
 	batch, outC, k int
@@ -51,7 +51,8 @@ type conv2D struct {
 	cx0, cx1       int  // with inPlace, the output columns whose windows are inside the input's width
 	rgb            bool // with inPlace, the direct kernel of conv_rgb.go computes the inside positions
 	tileRows       int  // output positions per im2col tile
-	colSplit       bool // this eval's slots split the filter's panels, not the output positions
+	colSplit       bool // this eval's units are panels of the filter, not output positions
+	rows, align    int  // this eval's output positions, and positions per unit of work
 }
 
 // gemmOp is what CONV_2D and FULLY_CONNECTED share: both multiply by a filter packed for
@@ -331,34 +332,39 @@ func (k *conv2D) checkTypes(n *node, in, filter, bias, out *Tensor, outC int) er
 func (k *conv2D) eval(n *node) error {
 	k.beginEval(n, k.outC, k.k)
 	k.n = n
-	n.pool.do(k.split(n), 1, k)
+	total, minPart, grain := k.split()
+	n.pool.do(total, minPart, grain, k)
 	k.n = nil
 	return nil
 }
 
-// split divides the eval over worker slots and returns their number. Slots take output positions
-// while there are enough of them; a late layer has few positions and many channels (the SSD's
-// 10x10 by 768 by 768, a third of its multiply-adds), and there each slot takes a share of the
-// filter's panels for all positions instead, packing the same input tiles (a small cost next
-// to the product).
-func (k *conv2D) split(n *node) int {
-	rows := k.batch * k.geom.outH * k.geom.outW
-	active := k.start(n, rows, convMinRowsPerSlot)
+// split divides the eval into units of work for pool.do and returns its arguments. Units are
+// runs of k.align output positions while there are enough positions: a whole number of the
+// kernel's row tiles (output rows for the first-layer kernel), so that no unit ends in a part
+// tile. A late layer has few positions and many channels (the SSD's 10x10 by 768 by 768, a third
+// of its multiply-adds), and there the units are the filter's panels for all positions, one unit
+// a thread, as each packs the same input tiles (a small cost next to its product).
+func (k *conv2D) split() (total, minPart, grain int) {
+	k.rows = k.batch * k.geom.outH * k.geom.outW
 	k.colSplit = false
-	if active < k.slots {
+	k.align = gemmMR
+	switch {
+	case k.rgb:
+		k.align = k.geom.outW
+	case k.fk != nil:
+		k.align = k.fk.mr
+	case k.qk != nil:
+		k.align = k.qk.mr
+	}
+	if byRows := min(k.slots, k.rows/convMinRowsPerSlot); byRows < k.slots {
 		panels := k.numPanels(k.outC)
-		byWork := max(rows, convFilterReadMACs) * k.outC * k.k / convMinMACsPerSlot
-		if cols := min(k.slots, panels, byWork); cols > active {
-			if k.slotBytes > 0 {
-				cols = min(cols, len(n.scratch)/k.slotBytes)
-			}
-			if cols > active {
-				k.colSplit, k.active = true, cols
-				active = cols
-			}
+		byWork := max(k.rows, convFilterReadMACs) * k.outC * k.k / convMinMACsPerSlot
+		if cols := min(k.slots, panels, byWork); cols > max(byRows, 1) {
+			k.colSplit = true
+			return panels, panels / cols, panels / cols
 		}
 	}
-	return active
+	return ceilDiv(k.rows, k.align), ceilDiv(convMinRowsPerSlot, k.align), 1
 }
 
 // floatTiles walks output rows r0..r1 of a float convolution in tiles of k.tileRows: gemm gets
@@ -460,15 +466,15 @@ func setRuns(e unsafe.Pointer, segs, mr int, a, step uintptr) {
 	}
 }
 
-// run computes worker slots [lo, hi), using slot lo's scratch: their output positions, or with
+// run computes units [lo, hi) (see split) with slot's scratch: their output positions, or with
 // colSplit their panels of the filter for every position.
-func (k *conv2D) run(lo, hi int) {
+func (k *conv2D) run(lo, hi, slot int) {
 	n := k.n
-	r0, r1, scratch := k.span(n, lo, hi)
+	scratch := k.scratchFor(n, slot)
+	r0, r1 := min(lo*k.align, k.rows), min(hi*k.align, k.rows)
 	p0, p1 := 0, k.numPanels(k.outC)
 	if k.colSplit {
-		r0, r1 = 0, k.rows
-		p0, p1 = lo*p1/k.active, hi*p1/k.active
+		r0, r1, p0, p1 = 0, k.rows, lo, hi
 	}
 	in, out := n.inputs[0], n.outputs[0]
 	switch {

@@ -21,8 +21,8 @@ const (
 const dwMinRowsPerSlot = 4
 
 type depthwiseConv2D struct {
-	convQuant     // 8-bit types only
-	rowSlots      // over output rows
+	convQuant // 8-bit types only
+	slotScratch
 	convParams    // from DepthwiseConv2DOptions
 	typ           DataType
 	batch         int
@@ -160,24 +160,24 @@ func (k *depthwiseConv2D) eval(n *node) error {
 		}
 	}
 	k.n = n
-	n.pool.do(k.start(n, k.batch*k.wy.out, dwMinRowsPerSlot), 1, k)
+	n.pool.do(k.batch*k.wy.out, dwMinRowsPerSlot, 1, k)
 	k.n = nil
 	return nil
 }
 
-// run computes the output rows of worker slots [lo, hi), using slot lo's scratch.
-func (k *depthwiseConv2D) run(lo, hi int) {
+// run computes output rows [r0, r1) (batch*height) with slot's scratch.
+func (k *depthwiseConv2D) run(r0, r1, slot int) {
 	n := k.n
-	r0, r1, scratch := k.span(n, lo, hi)
+	scratch := k.scratchFor(n, slot)
 	in, out := n.inputs[0], n.outputs[0]
 	if k.useSIMD() {
 		switch k.typ {
 		case Float32:
-			k.rowsSIMDF(in.Float32s(), k.simd.bias, out.Float32s(), lo, r0, r1)
+			k.rowsSIMDF(in.Float32s(), k.simd.bias, out.Float32s(), slot, r0, r1)
 		case UInt8:
-			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), lo, r0, r1, dwUInt8)
+			rowsSIMDQ(k, in.UInt8s(), out.UInt8s(), slot, r0, r1, dwUInt8)
 		case Int8:
-			rowsSIMDQ(k, in.Int8s(), out.Int8s(), lo, r0, r1, dwInt8)
+			rowsSIMDQ(k, in.Int8s(), out.Int8s(), slot, r0, r1, dwInt8)
 		}
 		return
 	}

@@ -230,7 +230,7 @@ func (k *detectionPostProcess) eval(n *node) error {
 	// The per-box part (decoding, and on the byte path each box's best class) splits over the
 	// pool: on the SSD it is most of this op, which otherwise runs on one thread at the end.
 	k.enc, k.anchors, k.cls = n.inputs[dppBoxEncodings], n.inputs[dppAnchors], n.inputs[dppClassScores]
-	n.pool.do(k.numBoxes, dppMinBoxesPerSlot, k)
+	n.pool.do(k.numBoxes, dppMinBoxesPerSlot, dppMinBoxesPerSlot/4, k)
 	k.enc, k.anchors, k.cls = nil, nil, nil
 	for i := 0; i < k.numBoxes; i++ {
 		// TFLite rejects boxes with min > max (a negative anchor size, say); NaN fails too.
@@ -273,7 +273,7 @@ func (k *detectionPostProcess) eval(n *node) error {
 const dppMinBoxesPerSlot = 256
 
 // run decodes boxes [lo, hi) and, on the byte path, finds their best classes.
-func (k *detectionPostProcess) run(lo, hi int) {
+func (k *detectionPostProcess) run(lo, hi, _ int) {
 	k.decodeBoxes(k.enc, k.anchors, lo, hi)
 	if k.bytesFast {
 		k.bestClassesU8(k.cls, lo, hi)

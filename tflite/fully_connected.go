@@ -119,16 +119,17 @@ func (k *fullyConnected) eval(n *node) error {
 	}
 	k.byRows = k.batch >= 2*fcMinRowsPerSlot
 	if k.byRows {
-		n.pool.do(k.batch, fcMinRowsPerSlot, k)
+		n.pool.do(k.batch, fcMinRowsPerSlot, fcMinRowsPerSlot/4, k)
 	} else {
-		n.pool.do(k.numPanels(k.units), max(1, fcMinPanelsPerSlot*gemmNR/k.panelWidth()), k)
+		part := max(1, fcMinPanelsPerSlot*gemmNR/k.panelWidth())
+		n.pool.do(k.numPanels(k.units), part, max(1, part/4), k)
 	}
 	k.n = nil
 	return nil
 }
 
 // run computes batch rows [lo, hi), or unit panels [lo, hi) of every row.
-func (k *fullyConnected) run(lo, hi int) {
+func (k *fullyConnected) run(lo, hi, _ int) {
 	n := k.n
 	m0, m1, p0, p1 := lo, hi, 0, k.numPanels(k.units)
 	if !k.byRows {

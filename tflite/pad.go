@@ -110,7 +110,8 @@ func (k *padKernel) eval(n *node) error {
 	if k.rows > 0 {
 		k.in, k.out = in.data, out.data
 		rowBytes := k.before + k.inRow + k.after
-		n.pool.do(k.rows, max(1, padMinBytesPerSlot/rowBytes), k)
+		part := max(1, padMinBytesPerSlot/rowBytes)
+		n.pool.do(k.rows, part, max(1, part/4), k)
 		k.in, k.out = nil, nil
 	} else {
 		k.fill(out.data)
@@ -123,7 +124,7 @@ func (k *padKernel) eval(n *node) error {
 // run writes output rows [lo, hi) of a pad of the last dimension: one fill of the whole range,
 // then one copy per row (the pads are a few elements each, and filling them one by one cost
 // more than filling the rows first).
-func (k *padKernel) run(lo, hi int) {
+func (k *padKernel) run(lo, hi, _ int) {
 	rowBytes := k.before + k.inRow + k.after
 	k.fill(k.out[lo*rowBytes : hi*rowBytes])
 	for r := lo; r < hi; r++ {

@@ -10,7 +10,9 @@ import (
 // task is a unit of kernel work split by index range. Kernels implement it on their own struct so
 // that handing work to the pool allocates nothing.
 type task interface {
-	run(lo, hi int)
+	// run computes indices [lo, hi) as thread slot, 0 <= slot < the pool's threads. A slot runs
+	// one range at a time, so a kernel may give each slot its own scratch.
+	run(lo, hi, slot int)
 }
 
 // pool runs tasks on a fixed set of worker goroutines, started by newPool and stopped by close.
@@ -23,12 +25,27 @@ type task interface {
 // a while after its part before it parks, and the caller spins for the workers' parts before it
 // parks; between ops of one Invoke nobody sleeps. A worker spins for at most spinFor after the
 // last op of an Invoke, then parks until the next.
+//
+// Equal shares finish apart when the threads do not run at one speed: a core shared with another
+// process, a hypervisor's other guest on the sibling hyperthread, a worker that wakes late. Halves
+// then left the caller waiting 10-20% of an Invoke. So a job is cut into units, each thread claims
+// the units of its own share one at a time from the front, and a thread whose share is done takes
+// half of what is left of another's from the back (pthreadpool's work stealing). A worker that
+// has not taken its job by the time the caller is done is skipped: the caller has run its units.
 type pool struct {
 	threads int
-	workers []*poolWorker // threads-1 of them; the calling goroutine is the first thread
-	// mu serializes do: workers' mailboxes hold one job at a time.
+	workers []*poolWorker // threads-1 of them; the calling goroutine is slot 0, worker i slot i+1
+	// mu serializes do: the job fields below and the workers' mailboxes hold one job at a time.
 	mu sync.Mutex
-	// left counts the parts handed to workers and not yet finished; gen numbers the jobs.
+	// The job do posts: t over [0, total) in units equal parts, shares[i] the units thread
+	// slot i has not claimed yet. They are written before the posts and read by a worker only
+	// after it has taken its post.
+	t      task
+	total  int
+	units  int
+	shares []share
+	// left counts the workers posted whose part is not over (taken and running, or not yet
+	// taken); gen numbers the jobs.
 	left atomic.Int32
 	gen  uint64
 	// waiter is the job whose caller sleeps on wake (0: none), woken by the worker that
@@ -40,13 +57,21 @@ type pool struct {
 	stop   sync.Once
 }
 
+// share is a thread slot's unclaimed units [lo, hi) as lo<<32 | hi, alone on its cache line: its
+// owner claims from the front, other threads steal from the back.
+type share struct {
+	r atomic.Uint64
+	_ [56]byte
+}
+
 // poolWorker is one worker's mailbox, padded so that two workers' fields never share a cache
 // line (the caller writes one while the other spins on its own).
 type poolWorker struct {
-	_      [64]byte
-	t      task
-	lo, hi int
-	gen    uint64        // the job the part belongs to
+	_    [64]byte
+	slot int
+	// job is 2*gen while job gen is posted and not taken, 2*gen+1 once the worker took it, 0
+	// once the caller took the post back (it finished the job without the worker).
+	job    atomic.Uint64
 	seq    atomic.Uint64 // bumped by do for each part it posts here
 	parked atomic.Uint64 // while the worker sleeps on wake: the seq it waits for; else 0
 	quit   atomic.Bool
@@ -57,10 +82,15 @@ type poolWorker struct {
 // spinFor is how long a goroutine of the pool polls for its next event before it parks.
 const spinFor = 200 * time.Microsecond
 
+// unitsPerThread is how many units a job has per thread at most: enough to even out threads
+// running a third apart, few enough that claiming them costs nothing next to the kernels.
+const unitsPerThread = 16
+
 func newPool(threads int) *pool {
 	p := &pool{threads: max(threads, 1), wake: make(chan struct{}, 1)}
-	for range p.threads - 1 {
-		w := &poolWorker{wake: make(chan struct{}, 1)}
+	p.shares = make([]share, p.threads)
+	for i := range p.threads - 1 {
+		w := &poolWorker{slot: i + 1, wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
 		p.wg.Add(1)
 		go p.work(w)
@@ -68,7 +98,7 @@ func newPool(threads int) *pool {
 	return p
 }
 
-// work is a worker's loop: wait for a part in the mailbox, run it, report it done.
+// work is a worker's loop: wait for a post in the mailbox, take it, run units, report it done.
 func (p *pool) work(w *poolWorker) {
 	defer p.wg.Done()
 	var seen uint64 // not w.seq.Load(): do may post before this goroutine first runs
@@ -94,9 +124,12 @@ func (p *pool) work(w *poolWorker) {
 			return
 		}
 		seen = w.seq.Load()
-		t, lo, hi, gen := w.t, w.lo, w.hi, w.gen
-		t.run(lo, hi)
-		if p.left.Add(-1) == 0 && p.waiter.CompareAndSwap(gen, 0) {
+		j := w.job.Load()
+		if j == 0 || j&1 == 1 || !w.job.CompareAndSwap(j, j+1) {
+			continue // taken back by the caller, who finished that job alone
+		}
+		p.runUnits(w.slot)
+		if p.left.Add(-1) == 0 && p.waiter.CompareAndSwap(j/2, 0) {
 			p.wake <- struct{}{}
 		}
 	}
@@ -119,31 +152,99 @@ func spinUntil(done func() bool) bool {
 	}
 }
 
-// post hands [lo, hi) of t to worker w.
-func (p *pool) post(w *poolWorker, t task, lo, hi int) {
-	w.t, w.lo, w.hi, w.gen = t, lo, hi, p.gen
-	if s := w.seq.Add(1); w.parked.CompareAndSwap(s, 0) {
-		w.wake <- struct{}{}
+// runUnits runs units of the current job as thread slot until none is left unclaimed: its own
+// share first, then halves of the others'.
+func (p *pool) runUnits(slot int) {
+	for {
+		u, ok := p.shares[slot].claim()
+		if !ok {
+			if !p.steal(slot) {
+				return
+			}
+			continue
+		}
+		p.t.run(u*p.total/p.units, (u+1)*p.total/p.units, slot)
 	}
 }
 
-// do runs t over [0, total), split into at most threads ranges of at least minChunk indices;
-// the calling goroutine takes the first range. It returns when every range is done.
-func (p *pool) do(total, minChunk int, t task) {
-	if p == nil || p.threads == 1 || total < 2*max(minChunk, 1) {
-		t.run(0, total)
+// claim takes the first unit of the share.
+func (s *share) claim() (int, bool) {
+	for {
+		v := s.r.Load()
+		lo, hi := v>>32, v&0xffffffff
+		if lo >= hi {
+			return 0, false
+		}
+		if s.r.CompareAndSwap(v, v+1<<32) {
+			return int(lo), true
+		}
+	}
+}
+
+// steal moves the last half (rounded up) of another slot's unclaimed units into slot's own share,
+// which is empty. It reports whether it found any.
+func (p *pool) steal(slot int) bool {
+	for i := 1; i < len(p.shares); i++ {
+		victim := &p.shares[(slot+i)%len(p.shares)]
+		for {
+			v := victim.r.Load()
+			lo, hi := v>>32, v&0xffffffff
+			if lo >= hi {
+				break
+			}
+			mid := hi - (hi-lo+1)/2
+			if victim.r.CompareAndSwap(v, lo<<32|mid) {
+				// No one steals from an empty share, and a thief holding an older value of
+				// ours fails its CAS: units once claimed never come back, so our share never
+				// holds the same range twice.
+				p.shares[slot].r.Store(mid<<32 | hi)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// do runs t over [0, total): on one thread if total is under 2*minPart, else on up to threads
+// slots with at least minPart indices each, in units of at least grain indices (a thread that
+// falls behind gives its units to the others). It returns when every index is done.
+func (p *pool) do(total, minPart, grain int, t task) {
+	parts := 1
+	if p != nil {
+		parts = min(p.threads, total/max(minPart, 1))
+	}
+	if parts < 2 {
+		t.run(0, total, 0)
 		return
 	}
-	parts := min(p.threads, total/max(minChunk, 1))
-	chunk := (total + parts - 1) / parts
+	units := min(total/max(grain, 1), parts*unitsPerThread)
+	units = max(units/parts*parts, parts)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
-	p.left.Store(int32((total+chunk-1)/chunk - 1)) // the ranges after the caller's
-	for i, lo := 0, chunk; lo < total; i, lo = i+1, lo+chunk {
-		p.post(p.workers[i], t, lo, min(lo+chunk, total))
+	p.t, p.total, p.units = t, total, units
+	for i := range p.shares {
+		lo, hi := uint64(i*units/parts), uint64((i+1)*units/parts)
+		if i >= parts {
+			lo, hi = 0, 0
+		}
+		p.shares[i].r.Store(lo<<32 | hi)
 	}
-	t.run(0, min(chunk, total))
+	posted := p.workers[:parts-1]
+	p.left.Store(int32(len(posted)))
+	for _, w := range posted {
+		w.job.Store(2 * p.gen)
+		if s := w.seq.Add(1); w.parked.CompareAndSwap(s, 0) {
+			w.wake <- struct{}{}
+		}
+	}
+	p.runUnits(0)
+	// Every unit is claimed now. Take back the posts not taken yet; wait for the others.
+	for _, w := range posted {
+		if w.job.CompareAndSwap(2*p.gen, 0) {
+			p.left.Add(-1)
+		}
+	}
 	if spinUntil(func() bool { return p.left.Load() == 0 }) {
 		return
 	}
@@ -173,18 +274,15 @@ func (p *pool) close() {
 	p.wg.Wait()
 }
 
-// rowSlots splits a kernel's output rows over worker slots (task ranges of pool.do), each with
-// its own region of the node's scratch. CONV_2D, DEPTHWISE_CONV_2D, the 2D pools and the resizes
-// use it.
-type rowSlots struct {
-	slots     int // worker threads, hence scratch regions
+// slotScratch gives each thread slot of a kernel's pool.do its own region of the node's scratch.
+// CONV_2D, DEPTHWISE_CONV_2D, the 2D pools and the resizes use it.
+type slotScratch struct {
+	slots     int // the pool's threads, hence scratch regions
 	slotBytes int // scratch bytes per slot; 0 for none
-	active    int // slots used by the current eval
-	rows      int // rows of the current eval
 }
 
-// setScratch asks for one scratch region of slotBytes per worker thread.
-func (s *rowSlots) setScratch(n *node, slotBytes int) {
+// setScratch asks for one scratch region of slotBytes per thread slot.
+func (s *slotScratch) setScratch(n *node, slotBytes int) {
 	s.slots = 1
 	if n.pool != nil {
 		s.slots = n.pool.threads
@@ -193,23 +291,13 @@ func (s *rowSlots) setScratch(n *node, slotBytes int) {
 	n.scratchSize = s.slots * slotBytes
 }
 
-// start splits rows output rows over as many slots as the scratch holds, giving none fewer
-// than minRows, and returns the number of slots to run.
-func (s *rowSlots) start(n *node, rows, minRows int) int {
-	s.rows = rows
-	s.active = s.slots
-	if s.slotBytes > 0 {
-		s.active = min(s.active, len(n.scratch)/s.slotBytes)
+// scratchFor returns slot's scratch region (nil if none).
+func (s *slotScratch) scratchFor(n *node, slot int) []byte {
+	if s.slotBytes == 0 {
+		return nil
 	}
-	s.active = max(1, min(s.active, rows/minRows))
-	return s.active
+	return n.scratch[slot*s.slotBytes : (slot+1)*s.slotBytes]
 }
 
-// span returns the output rows [r0, r1) of slots [lo, hi) and slot lo's scratch (nil if none).
-func (s *rowSlots) span(n *node, lo, hi int) (r0, r1 int, scratch []byte) {
-	r0, r1 = lo*s.rows/s.active, hi*s.rows/s.active
-	if s.slotBytes > 0 {
-		scratch = n.scratch[lo*s.slotBytes : (lo+1)*s.slotBytes]
-	}
-	return r0, r1, scratch
-}
+// ceilDiv returns n/m rounded up, for n >= 0 and m > 0.
+func ceilDiv(n, m int) int { return (n + m - 1) / m }

@@ -21,7 +21,7 @@ const (
 const poolMinRowsPerSlot = 4
 
 type pool2D struct {
-	rowSlots         // over output rows
+	slotScratch
 	average          bool
 	padding          int8
 	strideW, strideH int
@@ -104,15 +104,15 @@ func (k *pool2D) eval(n *node) error {
 		return nil // an empty output
 	}
 	k.n = n
-	n.pool.do(k.start(n, rows, poolMinRowsPerSlot), 1, k)
+	n.pool.do(rows, poolMinRowsPerSlot, 1, k)
 	k.n = nil
 	return nil
 }
 
-// run computes the output rows of worker slots [lo, hi), using slot lo's scratch.
-func (k *pool2D) run(lo, hi int) {
+// run computes output rows [r0, r1) (batch*height) with slot's scratch.
+func (k *pool2D) run(r0, r1, slot int) {
 	n := k.n
-	r0, r1, scratch := k.span(n, lo, hi)
+	scratch := k.scratchFor(n, slot)
 	in, out := n.inputs[0], n.outputs[0]
 	switch k.typ {
 	case Float32:

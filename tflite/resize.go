@@ -32,7 +32,7 @@ type resizeSpan struct {
 }
 
 type resizeKernel struct {
-	rowSlots     // over output rows (batch and height); 8-bit bilinear keeps two rows per slot
+	slotScratch  // 8-bit bilinear keeps two rows per slot
 	bilinear     bool
 	alignCorners bool
 	halfPixel    bool
@@ -186,15 +186,15 @@ func (k *resizeKernel) eval(n *node) error {
 	rows := k.batch * k.outH
 	if rows > 0 && k.outW > 0 && k.depth > 0 {
 		k.n = n
-		n.pool.do(k.start(n, rows, max(1, resizeMinChunk/(k.outW*k.depth))), 1, k)
+		n.pool.do(rows, max(1, resizeMinChunk/(k.outW*k.depth)), 1, k)
 		k.n = nil
 	}
 	return nil
 }
 
-// run computes the output rows of worker slots [lo, hi), counted over batch and height.
-func (k *resizeKernel) run(slot0, slot1 int) {
-	lo, hi, scratch := k.span(k.n, slot0, slot1)
+// run computes output rows [lo, hi), counted over batch and height, with slot's scratch.
+func (k *resizeKernel) run(lo, hi, slot int) {
+	scratch := k.scratchFor(k.n, slot)
 	src, dst := k.n.inputs[0].data, k.n.outputs[0].data
 	switch {
 	case !k.bilinear:

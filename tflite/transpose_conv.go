@@ -136,13 +136,13 @@ func (k *transposeConv) eval(n *node) error {
 			k.q.rq.setOffsets(bias.Int32s(), 0, k.zeros)
 		}
 	}
-	n.pool.do(k.n*k.oh, tconvMinChunk, k)
+	n.pool.do(k.n*k.oh, tconvMinChunk, 1, k)
 	k.in, k.filter, k.out, k.bias, k.acc = nil, nil, nil, nil, nil
 	return nil
 }
 
 // run computes output rows [lo, hi) (batch*height).
-func (k *transposeConv) run(lo, hi int) {
+func (k *transposeConv) run(lo, hi, _ int) {
 	switch k.typ {
 	case Float32:
 		tconvRows(k, lo, hi, viewAs[float32](k.in), viewAs[float32](k.filter), viewAs[float32](k.out), 0, 0)
