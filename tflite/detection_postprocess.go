@@ -46,10 +46,9 @@ type detectionPostProcess struct {
 	bestBytes  []byte    // bytesFast: each box's best class byte
 	maxScores  []float32 // fast NMS: best class score per box; regular: one class's scores
 	topClasses []int32   // fast NMS: numBoxes x the best classes of each box
-	active     []bool
-	keep       []int32 // indices of boxes above the score threshold
-	order      []int32 // sort output
-	sortTmp    []int32 // merge sort buffer
+	keep       []int32   // indices of boxes above the score threshold
+	order      []int32   // sort output
+	sortTmp    []int32   // merge sort buffer
 	selected   []int32
 	// Operands of the current eval, for the pool's run callback.
 	enc, anchors, cls *Tensor
@@ -209,7 +208,6 @@ func (k *detectionPostProcess) prepare(n *node) error {
 		k.bestBytes = make([]byte, numBoxes)
 	}
 	k.maxScores = make([]float32, numBoxes)
-	k.active = make([]bool, numBoxes)
 	k.keep = make([]int32, numBoxes)
 	k.order = make([]int32, max(numBoxes, k.numClasses))
 	k.sortTmp = make([]int32, max(numBoxes, k.numClasses))
@@ -476,30 +474,29 @@ func (k *detectionPostProcess) nmsSingleClass(scores []float32, maxDet int) []in
 
 // suppress returns at most maxDet of the boxes keep lists by decreasing score, each overlapping
 // no earlier selected box by more than the IoU threshold. The result aliases k.selected.
+//
+// TFLite marks, for each box it selects, every later box overlapping it, and selects the next
+// box left unmarked. A box is unmarked exactly when it overlaps none of the boxes selected before
+// it, so checking each box against those few gives the same selection, and the loop stops at
+// the maxDet-th. On the SSD (its score threshold of 1e-8 keeps all 1917 boxes, 10 detections)
+// that is a few hundred IoUs instead of about 19,000.
 func (k *detectionPostProcess) suppress(keep []int32, maxDet int) []int32 {
-	active := k.active[:len(keep)]
-	for i := range active {
-		active[i] = true
-	}
-	numActive := len(keep)
 	selected := k.selected[:0]
 	limit := min(len(keep), maxDet)
-	for i := 0; i < len(keep); i++ {
-		if numActive == 0 || len(selected) >= limit {
+	for _, b := range keep {
+		if len(selected) >= limit {
 			break
 		}
-		if !active[i] {
-			continue
-		}
-		selected = append(selected, keep[i])
-		active[i] = false
-		numActive--
-		bi := (*[4]float32)(k.boxes[keep[i]*4:])
-		for j := i + 1; j < len(keep); j++ {
-			if active[j] && iou(bi, (*[4]float32)(k.boxes[keep[j]*4:])) > k.iouThreshold {
-				active[j] = false
-				numActive--
+		bb := (*[4]float32)(k.boxes[b*4:])
+		overlaps := false
+		for _, s := range selected {
+			if iou((*[4]float32)(k.boxes[s*4:]), bb) > k.iouThreshold {
+				overlaps = true
+				break
 			}
+		}
+		if !overlaps {
+			selected = append(selected, b)
 		}
 	}
 	k.selected = selected

@@ -557,3 +557,65 @@ func TestDetectionPostProcessPool(t *testing.T) {
 		t.Errorf("invalid box: error %v, want decoded box %d is invalid", err, boxes-3)
 	}
 }
+
+// TestSuppressMatchesTFLite checks suppress against TFLite's loop (each selected box marks every
+// later box it overlaps; the next unmarked box is selected) on random boxes in clusters, as a
+// detector's are around each object, with IoU thresholds from 0 to 1 and detection limits from
+// 1 to all the boxes.
+func TestSuppressMatchesTFLite(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	reference := func(boxes []float32, keep []int32, maxDet int, thr float32) []int32 {
+		active := make([]bool, len(keep))
+		for i := range active {
+			active[i] = true
+		}
+		var selected []int32
+		for i, b := range keep {
+			if len(selected) >= maxDet {
+				break
+			}
+			if !active[i] {
+				continue
+			}
+			selected = append(selected, b)
+			for j := i + 1; j < len(keep); j++ {
+				if active[j] && iou((*[4]float32)(boxes[b*4:]), (*[4]float32)(boxes[keep[j]*4:])) > thr {
+					active[j] = false
+				}
+			}
+		}
+		return selected
+	}
+	for trial := range 300 {
+		n := 1 + r.IntN(400)
+		boxes := make([]float32, n*4)
+		centers := 1 + r.IntN(8)
+		for b := range n {
+			c := r.IntN(centers)
+			cy, cx := float32(c%3)*0.3+0.1, float32(c/3)*0.3+0.1
+			y, x := cy+r.Float32()*0.1, cx+r.Float32()*0.1
+			h, w := 0.05+r.Float32()*0.2, 0.05+r.Float32()*0.2
+			if r.IntN(20) == 0 {
+				h = 0 // no area
+			}
+			copy(boxes[b*4:], []float32{y, x, y + h, x + w})
+		}
+		keep := make([]int32, 0, n)
+		for b := range n {
+			if r.IntN(4) != 0 {
+				keep = append(keep, int32(b))
+			}
+		}
+		r.Shuffle(len(keep), func(i, j int) { keep[i], keep[j] = keep[j], keep[i] })
+		maxDet := 1 + r.IntN(n+1)
+		if trial%3 == 0 {
+			maxDet = 10
+		}
+		thr := []float32{0, 0.3, 0.5, 0.6, 1}[trial%5]
+		k := &detectionPostProcess{boxes: boxes, iouThreshold: thr, selected: make([]int32, 0, n)}
+		got := k.suppress(keep, maxDet)
+		if want := reference(boxes, keep, maxDet, thr); !slices.Equal(got, want) {
+			t.Fatalf("trial %d (%d boxes, %d kept, maxDet %d, IoU %v): selected %v, want %v", trial, n, len(keep), maxDet, thr, got, want)
+		}
+	}
+}
