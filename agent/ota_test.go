@@ -230,7 +230,8 @@ func TestOTABadUpdatesKeepTheModel(t *testing.T) {
 		}
 		n := len(a.records())
 		waitFor(t, func() bool { return len(a.records()) > n+2 })
-		if got := a.records()[len(a.records())-1].Model.SHA256; got != base || got == m.SHA256 {
+		recs := a.records()
+		if got := recs[len(recs)-1].Model.SHA256; got != base || got == m.SHA256 {
 			t.Fatalf("%s: the agent runs %s", tc.name, got)
 		}
 	}
