@@ -17,8 +17,9 @@ const (
 	dwOptDilationH = 6
 )
 
-// dwMinRowsPerSlot is the number of output rows below which a worker is not worth it.
-const dwMinRowsPerSlot = 4
+// dwMinMACsPerSlot is the work below which a worker is not worth it: about 1.5 µs of the SIMD
+// kernels, as MobileNet's last layers (7x7 by 128 and 256 channels) have 7 rows of 8k-16k each.
+const dwMinMACsPerSlot = 1 << 15
 
 type depthwiseConv2D struct {
 	convQuant // 8-bit types only
@@ -160,7 +161,7 @@ func (k *depthwiseConv2D) eval(n *node) error {
 		}
 	}
 	k.n = n
-	n.pool.do(k.batch*k.wy.out, dwMinRowsPerSlot, 1, k)
+	n.pool.do(k.batch*k.wy.out, ceilDiv(dwMinMACsPerSlot, max(1, k.wx.out*k.outC*k.fH*k.fW)), 1, k)
 	k.n = nil
 	return nil
 }
