@@ -1,6 +1,7 @@
 package tflite
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 )
@@ -90,5 +91,50 @@ func TestQuantDepthLimit(t *testing.T) {
 	f2 := qtensor(UInt8, []int{1, maxQuantDepth + 1}, []float32{0.1}, []int64{0}, 0)
 	if err := runOp(t, "FULLY_CONNECTED", newFullyConnected, nil, []*Tensor{in2, f2}, []*Tensor{out}); err == nil {
 		t.Error("FULLY_CONNECTED: no error for a dot product too deep for int32 accumulators")
+	}
+}
+
+// TestPatch3x3RGBBytes checks the word-wise copy of a 3x3 RGB patch into a 32-byte tile row
+// against the byte-by-byte one: the same 27 values, 5 zeros and sum, for uint8 and int8, with
+// random and extreme bytes, and the words left as they were around the row.
+func TestPatch3x3RGBBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	check := func(t *testing.T, name string, in []byte, p, dy int, got, want func(d *[32]byte) int32) {
+		t.Helper()
+		var tile [34]byte
+		for i := range tile {
+			tile[i] = 0xa5
+		}
+		var ref [32]byte
+		ws := want(&ref)
+		gs := got((*[32]byte)(tile[1:33]))
+		if gs != ws || !bytes.Equal(tile[1:33], ref[:]) || tile[0] != 0xa5 || tile[33] != 0xa5 {
+			t.Fatalf("%s p=%d dy=%d: sum %d, row %v; want %d, %v", name, p, dy, gs, tile, ws, ref)
+		}
+	}
+	for trial := range 2000 {
+		w := 3 + r.IntN(20)
+		dy := w * 3
+		in := make([]byte, dy*4)
+		for i := range in {
+			switch trial % 4 {
+			case 0:
+				in[i] = 255
+			case 1:
+				in[i] = 0
+			case 2:
+				in[i] = 128
+			default:
+				in[i] = byte(r.Uint32())
+			}
+		}
+		p := r.IntN(len(in) - 2*dy - 8)
+		check(t, "uint8", in, p, dy,
+			func(d *[32]byte) int32 { return patch3x3RGBBytes(d, in, p, dy) },
+			func(d *[32]byte) int32 { return patch3x3RGB(d[:27], in, p, dy) })
+		s := viewAs[int8](in)
+		check(t, "int8", in, p, dy,
+			func(d *[32]byte) int32 { return patch3x3RGBBytes(d, s, p, dy) },
+			func(d *[32]byte) int32 { return patch3x3RGB(d[:27], s, p, dy) })
 	}
 }
