@@ -2103,3 +2103,63 @@ copysums:
 	VMOV V3.S[0], R3
 	MOVW R3, ret+24(FP)
 	RET
+
+// func rowSumsU8NEON(sums *int32, src unsafe.Pointer, k, rows int)
+TEXT ·rowSumsU8NEON(SB), NOSPLIT, $0-32
+	MOVD sums+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD k+16(FP), R2
+	MOVD rows+24(FP), R3
+rowsumsurow:
+	VEOR V3.B16, V3.B16, V3.B16
+	MOVD R2, R4
+	TBZ  $3, R4, rowsumsu16
+	VLD1.P 8(R1), [V0.B8]
+	WORD $0x2e202801 // uaddlp v1.4h, v0.8b
+	WORD $0x2e602823 // uaddlp v3.2s, v1.4h
+	SUBS $8, R4
+	BEQ  rowsumsudone
+rowsumsu16:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x6e202801 // uaddlp v1.8h, v0.16b
+	WORD $0x6e606823 // uadalp v3.4s, v1.8h
+	SUBS $16, R4
+	BNE  rowsumsu16
+rowsumsudone:
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R5
+	MOVW R5, (R0)
+	ADD  $4, R0
+	SUBS $1, R3
+	BNE  rowsumsurow
+	RET
+
+// func rowSumsS8NEON(sums *int32, src unsafe.Pointer, k, rows int)
+TEXT ·rowSumsS8NEON(SB), NOSPLIT, $0-32
+	MOVD sums+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD k+16(FP), R2
+	MOVD rows+24(FP), R3
+rowsumssrow:
+	VEOR V3.B16, V3.B16, V3.B16
+	MOVD R2, R4
+	TBZ  $3, R4, rowsumss16
+	VLD1.P 8(R1), [V0.B8]
+	WORD $0x0e202801 // saddlp v1.4h, v0.8b
+	WORD $0x0e602823 // saddlp v3.2s, v1.4h
+	SUBS $8, R4
+	BEQ  rowsumssdone
+rowsumss16:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x4e202801 // saddlp v1.8h, v0.16b
+	WORD $0x4e606823 // sadalp v3.4s, v1.8h
+	SUBS $16, R4
+	BNE  rowsumss16
+rowsumssdone:
+	WORD $0x4eb1b863 // addv s3, v3.4s
+	VMOV V3.S[0], R5
+	MOVW R5, (R0)
+	ADD  $4, R0
+	SUBS $1, R3
+	BNE  rowsumssrow
+	RET

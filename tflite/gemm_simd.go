@@ -170,6 +170,9 @@ type qTile struct {
 	a8   []byte
 	sums []int32
 	kp   int
+	// in, when set, is row 0 read in place, the rows stride bytes apart (readInPlace).
+	in     unsafe.Pointer
+	stride int
 }
 
 // qTileBytes returns the scratch bytes of a tile of rows rows for kern at depth kp.
@@ -239,6 +242,20 @@ func copySum8[T uint8 | int8](dst []byte, src []T) int32 {
 		s = runCopySum(&dst[0], unsafe.Pointer(&src[0]), i, ^T(0) < 0)
 	}
 	return s + put8(dst[i:], src[i:])
+}
+
+// readInPlace makes rows [0, rows) of the tile the rows of src, k values each, without copying
+// them, and sums them: for the byte tiles' kernel (kern.aBytes), k a multiple of 8, and src
+// holding the kp values the kernel reads from its last row (past k, the next row's or anything:
+// the packed filter is zero there). It reports whether it could.
+func readInPlace[T uint8 | int8](t *qTile, kern *qKernel, src []T, k, rows int) bool {
+	if !kern.aBytes || k%8 != 0 || rows < 1 || (rows-1)*k+t.kp > len(src) {
+		t.in = nil
+		return false
+	}
+	t.in, t.stride = unsafe.Pointer(unsafe.SliceData(src)), k
+	runRowSums(&t.sums[0], t.in, k, rows, ^T(0) < 0)
+	return true
 }
 
 // im2colTile writes the patches of output positions [m0, m1) into tile rows 0.., as im2col does.
@@ -396,6 +413,9 @@ func tileFill[T uint8 | int8](t *qTile, o, n int, v T) int32 {
 
 // rowPtr returns the address of row r of the tile.
 func (t *qTile) rowPtr(r int) unsafe.Pointer {
+	if t.in != nil {
+		return unsafe.Add(t.in, r*t.stride)
+	}
 	if t.a8 != nil {
 		return unsafe.Pointer(&t.a8[r*t.kp])
 	}

@@ -56,6 +56,7 @@ func main() {
 	fgemm1(&g)
 	ew(&g)
 	widen(&g)
+	rowSums(&g)
 	d.p(header)
 	d.p("// Depthwise convolution kernels for arm64 (NEON): see depthwise_simd.go for the tap")
 	d.p("// addressing and weight layouts, and dwArgs for the argument block (offsets below).")
@@ -847,6 +848,51 @@ func widen(t *text) {
 			t.p("\tMOVW R3, ret+24(FP)")
 			t.p("\tRET")
 		}
+	}
+}
+
+// rowSums: the sums of rows of 8-bit values, for the dot-product kernel reading A in place
+// (convTilesQ8): rows rows of k values each, one after the other from src, their sums stored as
+// int32 in sums. k is a positive multiple of 8: an odd 8 first, by pairwise adds into two lanes
+// (UADDLP, which clears the others), then 16 a step by add-accumulate (UADALP/SADALP) into four.
+// Arguments: sums 0, src 8, k 16, rows 24 (positive).
+func rowSums(t *text) {
+	for _, signed := range []bool{false, true} {
+		ty, x := "U8", "u"
+		if signed {
+			ty, x = "S8", "s"
+		}
+		name, label := "rowSums"+ty+"NEON", "rowsums"+x
+		t.p("")
+		t.p("// func %s(sums *int32, src unsafe.Pointer, k, rows int)", name)
+		t.p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+		t.p("\tMOVD sums+0(FP), R0")
+		t.p("\tMOVD src+8(FP), R1")
+		t.p("\tMOVD k+16(FP), R2")
+		t.p("\tMOVD rows+24(FP), R3")
+		t.p("%srow:", label)
+		t.p("\tVEOR V3.B16, V3.B16, V3.B16")
+		t.p("\tMOVD R2, R4")
+		t.p("\tTBZ  $3, R4, %s16", label)
+		t.p("\tVLD1.P 8(R1), [V0.B8]")
+		t.n("%saddlp v1.4h, v0.8b", x)
+		t.n("%saddlp v3.2s, v1.4h", x)
+		t.p("\tSUBS $8, R4")
+		t.p("\tBEQ  %sdone", label)
+		t.p("%s16:", label)
+		t.p("\tVLD1.P 16(R1), [V0.B16]")
+		t.n("%saddlp v1.8h, v0.16b", x)
+		t.n("%sadalp v3.4s, v1.8h", x)
+		t.p("\tSUBS $16, R4")
+		t.p("\tBNE  %s16", label)
+		t.p("%sdone:", label)
+		t.n("addv s3, v3.4s")
+		t.p("\tVMOV V3.S[0], R5")
+		t.p("\tMOVW R5, (R0)")
+		t.p("\tADD  $4, R0")
+		t.p("\tSUBS $1, R3")
+		t.p("\tBNE  %srow", label)
+		t.p("\tRET")
 	}
 }
 

@@ -177,6 +177,9 @@ func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
 // runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }
 
+// runRowSums is not used either: it serves the byte tiles' rows read in place.
+func runRowSums(*int32, unsafe.Pointer, int, int, bool) { panic("tflite: no byte tiles on amd64") }
+
 // poolF32AVX2 is the float32 pooling kernel (pooling_amd64.s).
 //
 //go:noescape

@@ -158,6 +158,23 @@ func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
 	return copySumU8NEON(dst, src, n)
 }
 
+// rowSumsU8NEON and rowSumsS8NEON store in sums the sums of rows consecutive rows of k values
+// from src, k a positive multiple of 8 (gemm_arm64.s).
+//
+//go:noescape
+func rowSumsU8NEON(sums *int32, src unsafe.Pointer, k, rows int)
+
+//go:noescape
+func rowSumsS8NEON(sums *int32, src unsafe.Pointer, k, rows int)
+
+func runRowSums(sums *int32, src unsafe.Pointer, k, rows int, signed bool) {
+	if signed {
+		rowSumsS8NEON(sums, src, k, rows)
+	} else {
+		rowSumsU8NEON(sums, src, k, rows)
+	}
+}
+
 // poolF32NEON is the float32 pooling kernel (pooling_arm64.s).
 //
 //go:noescape

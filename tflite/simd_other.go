@@ -35,6 +35,10 @@ func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
 	panic("tflite: no SIMD kernels in this build")
 }
 
+func runRowSums(*int32, unsafe.Pointer, int, int, bool) {
+	panic("tflite: no SIMD kernels in this build")
+}
+
 func runPool(*poolArgs) { panic("tflite: no SIMD kernels in this build") }
 
 func runRGB(*rgbArgs) { panic("tflite: no SIMD kernels in this build") }
