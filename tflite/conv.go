@@ -509,7 +509,7 @@ func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1
 	tile := newQTile(k.qk, scratch, k.tileRows, kp)
 	for t := r0; t < r1; t += k.tileRows {
 		te := min(t+k.tileRows, r1)
-		if k.direct && !readInPlace(&tile, k.qk, src[t*k.k:], k.k, te-t) {
+		if k.direct && !packDirect(&tile, k.qk, src[t*k.k:], k.k, te-t) {
 			for r := t; r < te; r++ {
 				setRow(&tile, r-t, src[r*k.k:(r+1)*k.k])
 			}

@@ -170,7 +170,7 @@ type qTile struct {
 	a8   []byte
 	sums []int32
 	kp   int
-	// in, when set, is row 0 read in place, the rows stride bytes apart (readInPlace).
+	// in, when set, is row 0 read in place, the rows stride bytes apart (packDirect).
 	in     unsafe.Pointer
 	stride int
 }
@@ -244,17 +244,30 @@ func copySum8[T uint8 | int8](dst []byte, src []T) int32 {
 	return s + put8(dst[i:], src[i:])
 }
 
-// readInPlace makes rows [0, rows) of the tile the rows of src, k values each, without copying
-// them, and sums them: for the byte tiles' kernel (kern.aBytes), k a multiple of 8, and src
-// holding the kp values the kernel reads from its last row (past k, the next row's or anything:
-// the packed filter is zero there). It reports whether it could.
-func readInPlace[T uint8 | int8](t *qTile, kern *qKernel, src []T, k, rows int) bool {
-	if !kern.aBytes || k%8 != 0 || rows < 1 || (rows-1)*k+t.kp > len(src) {
-		t.in = nil
+// packDirect puts rows [0, rows) of src, k values each, into the tile as the direct (1x1)
+// convolution's A, with their sums, and reports whether it could; k must be a multiple of 8
+// (else, or with the byte tiles when src lacks what the last row reads, the caller copies row
+// by row). The byte tiles (arm64's dot-product kernel) read the rows in place, kp values from
+// each: past k, the next row's or anything, as the packed filter is zero there. The int16 tiles
+// need the values widened: with k a whole depth of the tile (kp), the rows are one run of
+// values, widened in one call.
+func packDirect[T uint8 | int8](t *qTile, kern *qKernel, src []T, k, rows int) bool {
+	t.in = nil
+	if k%8 != 0 || rows < 1 {
 		return false
 	}
-	t.in, t.stride = unsafe.Pointer(unsafe.SliceData(src)), k
-	runRowSums(&t.sums[0], t.in, k, rows, ^T(0) < 0)
+	if kern.aBytes {
+		if (rows-1)*k+t.kp > len(src) {
+			return false
+		}
+		t.in, t.stride = unsafe.Pointer(unsafe.SliceData(src)), k
+	} else {
+		if k != t.kp || rows*k > len(src) {
+			return false
+		}
+		widen8(t.a16[:rows*k], src[:rows*k])
+	}
+	runRowSums(&t.sums[0], unsafe.Pointer(unsafe.SliceData(src)), k, rows, ^T(0) < 0)
 	return true
 }
 

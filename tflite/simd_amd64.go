@@ -177,8 +177,31 @@ func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
 // runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }
 
-// runRowSums is not used either: it serves the byte tiles' rows read in place.
-func runRowSums(*int32, unsafe.Pointer, int, int, bool) { panic("tflite: no byte tiles on amd64") }
+// runRowSums stores in sums the sums of rows consecutive rows of k values from src, k a
+// multiple of 8: eight values a step, added as four pairs in the 16-bit lanes of a word (SWAR),
+// the lanes folded every 64 steps, before they can overflow. An int8 value is its byte with the sign bit flipped
+// (its value plus 128, as a uint8), less 128.
+func runRowSums(sums *int32, src unsafe.Pointer, k, rows int, signed bool) {
+	const lanes = 0x00ff00ff00ff00ff
+	var flip uint64
+	var bias int32
+	if signed {
+		flip, bias = 0x8080808080808080, -128*int32(k)
+	}
+	for r := range rows {
+		p := unsafe.Add(src, r*k)
+		s := bias
+		for i := 0; i < k; {
+			var acc uint64
+			for end := min(k, i+64*8); i < end; i += 8 {
+				x := *(*uint64)(unsafe.Add(p, i)) ^ flip
+				acc += x&lanes + x>>8&lanes
+			}
+			s += int32(acc&0xffff + acc>>16&0xffff + acc>>32&0xffff + acc>>48)
+		}
+		*(*int32)(unsafe.Add(unsafe.Pointer(sums), r*4)) = s
+	}
+}
 
 // poolF32AVX2 is the float32 pooling kernel (pooling_amd64.s).
 //

@@ -635,13 +635,16 @@ func TestWiden8(t *testing.T) {
 	}
 }
 
-// TestReadInPlace checks the byte tiles' rows read in place: their sums (rowSums*NEON, an odd
-// 8 values and then 16 a step) and when the tile must copy instead, its last row's kp values
-// not all in the input.
-func TestReadInPlace(t *testing.T) {
+// TestPackDirect checks the direct convolution's tiles packed in one call per tile: the byte
+// tiles' rows read in place, the int16 tiles' widened in one run, the sums of both (on arm64
+// rowSums*NEON, an odd 8 values and then 16 a step; on amd64 eight a step in a word), and the
+// refusals: a depth not a multiple of 8, a byte tile whose last row's kp values are not all in
+// the input.
+func TestPackDirect(t *testing.T) {
+	requireSIMD(t)
 	kern := simdQ
-	if kern == nil || !kern.aBytes {
-		t.Skip("this CPU's 8-bit kernel takes int16 tiles (the byte tiles are arm64's dot-product kernel's)")
+	if kern == nil {
+		t.Fatal("no 8-bit SIMD kernel beside the float one")
 	}
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, k := range []int{8, 16, 24, 40, 64, 264, 1032} {
@@ -652,39 +655,46 @@ func TestReadInPlace(t *testing.T) {
 				u[i] = uint8(r.Uint32())
 			}
 			u[0], u[len(u)-1] = 255, 0 // the extremes of both types
+			if k == 1032 {
+				fill(u, 255) // more than 64 words of the largest byte: the SWAR lanes' folding
+			}
 			s := unsafe.Slice((*int8)(unsafe.Pointer(&u[0])), len(u))
 			tile := newQTile(kern, make([]byte, qTileBytes(kern, rows, kp)), rows, kp)
 			for _, signed := range []bool{false, true} {
 				var ok bool
 				if signed {
-					ok = readInPlace(&tile, kern, s, k, rows)
+					ok = packDirect(&tile, kern, s, k, rows)
 				} else {
-					ok = readInPlace(&tile, kern, u, k, rows)
+					ok = packDirect(&tile, kern, u, k, rows)
 				}
 				if !ok {
-					t.Fatalf("k=%d rows=%d: not read in place", k, rows)
+					t.Fatalf("k=%d rows=%d: not packed", k, rows)
 				}
 				for i := range rows {
 					var want int32
-					for _, v := range u[i*k : (i+1)*k] {
-						want += int32(v)
+					for j, v := range u[i*k : (i+1)*k] {
+						x := int32(v)
 						if signed {
-							want += int32(int8(v)) - int32(v)
+							x = int32(int8(v))
+						}
+						want += x
+						if !kern.aBytes && int32(tile.a16[i*kp+j]) != x {
+							t.Fatalf("k=%d rows=%d signed=%v: row %d [%d] = %d, want %d", k, rows, signed, i, j, tile.a16[i*kp+j], x)
 						}
 					}
 					if tile.sums[i] != want {
 						t.Errorf("k=%d rows=%d signed=%v: row %d sums to %d, want %d", k, rows, signed, i, tile.sums[i], want)
 					}
-					if tile.rowPtr(i) != unsafe.Pointer(&u[i*k]) {
+					if kern.aBytes && tile.rowPtr(i) != unsafe.Pointer(&u[i*k]) {
 						t.Errorf("k=%d rows=%d: row %d is not the input's", k, rows, i)
 					}
 				}
 			}
-			if kp > k && readInPlace(&tile, kern, u[:len(u)-1], k, rows) {
+			if kern.aBytes && kp > k && packDirect(&tile, kern, u[:len(u)-1], k, rows) {
 				t.Errorf("k=%d rows=%d: read in place with the last row's padding past the input", k, rows)
 			}
-			if readInPlace(&tile, kern, u, k+1, 1) || tile.in != nil {
-				t.Errorf("k=%d: read in place a depth not a multiple of 8", k+1)
+			if packDirect(&tile, kern, u, k+1, 1) || tile.in != nil {
+				t.Errorf("k=%d: packed a depth not a multiple of 8", k+1)
 			}
 		}
 	}
