@@ -718,3 +718,46 @@ WIDEN(·widenU8AVX2, VPMOVZXBW)
 
 // func widenS8AVX2(dst *int16, src unsafe.Pointer, n int) int32
 WIDEN(·widenS8AVX2, VPMOVSXBW)
+
+// The vertical lerp of the 8-bit RESIZE_BILINEAR (bilinear8), eight outputs a step:
+// d = (t<<11 + (b-t)·av + 1<<21) >> 22 on int32 lanes, packed to 16 and then 8 bits with
+// saturation, which changes nothing: every result is a value of the 8-bit type. n is a positive
+// multiple of 8.
+#define LERPV(name, PACK) \
+TEXT name(SB), NOSPLIT, $0-36 \
+	MOVQ dst+0(FP), DI \
+	MOVQ top+8(FP), SI \
+	MOVQ bot+16(FP), DX \
+	MOVQ n+24(FP), CX \
+	MOVL av+32(FP), AX \
+	MOVQ AX, X3 \
+	VPBROADCASTD X3, Y3 \
+	MOVL $0x200000, AX \
+	MOVQ AX, X4 \
+	VPBROADCASTD X4, Y4 \
+lerpvloop: \
+	VMOVDQU (SI), Y0 \
+	VMOVDQU (DX), Y1 \
+	VPSUBD Y0, Y1, Y1 \
+	VPMULLD Y3, Y1, Y1 \
+	VPSLLD $11, Y0, Y0 \
+	VPADDD Y1, Y0, Y0 \
+	VPADDD Y4, Y0, Y0 \
+	VPSRAD $22, Y0, Y0 \
+	VEXTRACTI128 $1, Y0, X1 \
+	VPACKSSDW X1, X0, X0 \
+	PACK X0, X0, X0 \
+	MOVQ X0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DX \
+	ADDQ $8, DI \
+	SUBQ $8, CX \
+	JNZ lerpvloop \
+	VZEROUPPER \
+	RET
+
+// func lerpVU8AVX2(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+LERPV(·lerpVU8AVX2, VPACKUSWB)
+
+// func lerpVS8AVX2(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+LERPV(·lerpVS8AVX2, VPACKSSWB)

@@ -2163,3 +2163,30 @@ rowsumssdone:
 	SUBS $1, R3
 	BNE  rowsumssrow
 	RET
+
+// func lerpV8NEON(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+TEXT ·lerpV8NEON(SB), NOSPLIT, $0-36
+	MOVD dst+0(FP), R0
+	MOVD top+8(FP), R1
+	MOVD bot+16(FP), R2
+	MOVD n+24(FP), R3
+	MOVW av+32(FP), R4
+	VDUP R4, V31.S4
+lerpv:
+	VLD1.P 32(R1), [V0.S4, V1.S4]
+	VLD1.P 32(R2), [V2.S4, V3.S4]
+	WORD $0x6ea08442 // sub v2.4s, v2.4s, v0.4s
+	WORD $0x6ea18463 // sub v3.4s, v3.4s, v1.4s
+	WORD $0x4f2b5400 // shl v0.4s, v0.4s, #11
+	WORD $0x4f2b5421 // shl v1.4s, v1.4s, #11
+	WORD $0x4ebf9440 // mla v0.4s, v2.4s, v31.4s
+	WORD $0x4ebf9461 // mla v1.4s, v3.4s, v31.4s
+	WORD $0x4f2a2400 // srshr v0.4s, v0.4s, #22
+	WORD $0x4f2a2421 // srshr v1.4s, v1.4s, #22
+	WORD $0x0e612804 // xtn v4.4h, v0.4s
+	WORD $0x4e612824 // xtn2 v4.8h, v1.4s
+	WORD $0x0e212885 // xtn v5.8b, v4.8h
+	VST1.P [V5.B8], 8(R0)
+	SUBS $8, R3
+	BNE  lerpv
+	RET

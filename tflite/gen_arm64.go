@@ -57,6 +57,7 @@ func main() {
 	ew(&g)
 	widen(&g)
 	rowSums(&g)
+	lerpV(&g)
 	d.p(header)
 	d.p("// Depthwise convolution kernels for arm64 (NEON): see depthwise_simd.go for the tap")
 	d.p("// addressing and weight layouts, and dwArgs for the argument block (offsets below).")
@@ -894,6 +895,41 @@ func rowSums(t *text) {
 		t.p("\tBNE  %srow", label)
 		t.p("\tRET")
 	}
+}
+
+// lerpV: the vertical lerp of the 8-bit RESIZE_BILINEAR (bilinear8), eight outputs a step:
+// d = (t<<11 + (b-t)·av + 1<<21) >> 22 on int32 lanes (SHL, then MLA by the weight; SRSHR is the
+// rounding shift, adding 1<<21), narrowed twice by truncation (XTN): the result is a value of the
+// 8-bit type, so the same bits for uint8 and int8. Arguments: dst 0, top 8, bot 16, n 24 (a
+// positive multiple of 8), av 32.
+func lerpV(t *text) {
+	t.p("")
+	t.p("// func lerpV8NEON(dst unsafe.Pointer, top, bot *int32, n int, av int32)")
+	t.p("TEXT ·lerpV8NEON(SB), NOSPLIT, $0-36")
+	t.p("\tMOVD dst+0(FP), R0")
+	t.p("\tMOVD top+8(FP), R1")
+	t.p("\tMOVD bot+16(FP), R2")
+	t.p("\tMOVD n+24(FP), R3")
+	t.p("\tMOVW av+32(FP), R4")
+	t.p("\tVDUP R4, V31.S4")
+	t.p("lerpv:")
+	t.p("\tVLD1.P 32(R1), [V0.S4, V1.S4]")
+	t.p("\tVLD1.P 32(R2), [V2.S4, V3.S4]")
+	t.n("sub v2.4s, v2.4s, v0.4s")
+	t.n("sub v3.4s, v3.4s, v1.4s")
+	t.n("shl v0.4s, v0.4s, #11")
+	t.n("shl v1.4s, v1.4s, #11")
+	t.n("mla v0.4s, v2.4s, v31.4s")
+	t.n("mla v1.4s, v3.4s, v31.4s")
+	t.n("srshr v0.4s, v0.4s, #22")
+	t.n("srshr v1.4s, v1.4s, #22")
+	t.n("xtn v4.4h, v0.4s")
+	t.n("xtn2 v4.8h, v1.4s")
+	t.n("xtn v5.8b, v4.8h")
+	t.p("\tVST1.P [V5.B8], 8(R0)")
+	t.p("\tSUBS $8, R3")
+	t.p("\tBNE  lerpv")
+	t.p("\tRET")
 }
 
 // ewExpConsts are ewLogistic's and ewExp's constants, in V16-V26: the sign bit, -87, log2 e,

@@ -1,6 +1,9 @@
 package tflite
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR on NHWC tensors, with TFLite's source coordinate
 // rules for align_corners and half_pixel_centers. Prepare computes every output row's and
@@ -267,7 +270,13 @@ func bilinear8[T uint8 | int8](k *resizeKernel, lo, hi int, dst, src []T, rows [
 		av := y.frac11
 		d := dst[r*w : (r+1)*w]
 		tp, bt := top[:len(d)], bot[:len(d)]
-		for i, t := range tp {
+		i := 0
+		if lerpKernel && len(d) >= 8 {
+			i = len(d) &^ 7
+			runLerpV(unsafe.Pointer(&d[0]), &tp[0], &bt[0], i, av, ^T(0) < 0)
+		}
+		for ; i < len(d); i++ {
+			t := tp[i]
 			d[i] = T((t<<11 + (bt[i]-t)*av + 1<<21) >> 22)
 		}
 	}

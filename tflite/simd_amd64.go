@@ -177,6 +177,26 @@ func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
 // runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }
 
+// lerpKernel says whether runLerpV runs (bilinear8).
+var lerpKernel = cpu.X86.HasAVX2
+
+// lerpVU8AVX2 and lerpVS8AVX2 are bilinear8's vertical lerp of n int32 values of top and bot
+// with weight av into n uint8 or int8 outputs at dst, n a positive multiple of 8 (gemm_amd64.s).
+//
+//go:noescape
+func lerpVU8AVX2(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+
+//go:noescape
+func lerpVS8AVX2(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+
+func runLerpV(dst unsafe.Pointer, top, bot *int32, n int, av int32, signed bool) {
+	if signed {
+		lerpVS8AVX2(dst, top, bot, n, av)
+	} else {
+		lerpVU8AVX2(dst, top, bot, n, av)
+	}
+}
+
 // runRowSums stores in sums the sums of rows consecutive rows of k values from src, k a
 // multiple of 8: eight values a step, added as four pairs in the 16-bit lanes of a word (SWAR),
 // the lanes folded every 64 steps, before they can overflow. An int8 value is its byte with the sign bit flipped

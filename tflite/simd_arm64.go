@@ -158,6 +158,19 @@ func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
 	return copySumU8NEON(dst, src, n)
 }
 
+// lerpKernel says whether runLerpV runs (bilinear8).
+var lerpKernel = true
+
+// lerpV8NEON is bilinear8's vertical lerp of n int32 values of top and bot with weight av into
+// n 8-bit outputs at dst, n a positive multiple of 8 (gemm_arm64.s).
+//
+//go:noescape
+func lerpV8NEON(dst unsafe.Pointer, top, bot *int32, n int, av int32)
+
+func runLerpV(dst unsafe.Pointer, top, bot *int32, n int, av int32, signed bool) {
+	lerpV8NEON(dst, top, bot, n, av)
+}
+
 // rowSumsU8NEON and rowSumsS8NEON store in sums the sums of rows consecutive rows of k values
 // from src, k a positive multiple of 8 (gemm_arm64.s).
 //

@@ -35,6 +35,12 @@ func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
 	panic("tflite: no SIMD kernels in this build")
 }
 
+var lerpKernel = false
+
+func runLerpV(unsafe.Pointer, *int32, *int32, int, int32, bool) {
+	panic("tflite: no SIMD kernels in this build")
+}
+
 func runRowSums(*int32, unsafe.Pointer, int, int, bool) {
 	panic("tflite: no SIMD kernels in this build")
 }

@@ -19,9 +19,9 @@ import (
 
 // withPortableKernels runs f with the SIMD kernels switched off.
 func withPortableKernels(f func()) {
-	q, fk, dw := simdQ, simdF, simdDW
-	simdQ, simdF, simdDW = nil, nil, nil
-	defer func() { simdQ, simdF, simdDW = q, fk, dw }()
+	q, fk, dw, lerp := simdQ, simdF, simdDW, lerpKernel
+	simdQ, simdF, simdDW, lerpKernel = nil, nil, nil, false
+	defer func() { simdQ, simdF, simdDW, lerpKernel = q, fk, dw, lerp }()
 	f()
 }
 
@@ -695,6 +695,51 @@ func TestPackDirect(t *testing.T) {
 			}
 			if packDirect(&tile, kern, u, k+1, 1) || tile.in != nil {
 				t.Errorf("k=%d: packed a depth not a multiple of 8", k+1)
+			}
+		}
+	}
+}
+
+// TestLerpV checks the 8-bit resize's vertical lerp kernel against bilinear8's loop: rows of the
+// horizontal lerp's Q11 values of both types' extremes and between, every weight's extremes.
+func TestLerpV(t *testing.T) {
+	if !lerpKernel {
+		t.Skip("no lerp kernel on this CPU: bilinear8 runs its loop")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, signed := range []bool{false, true} {
+		lo, hi := int32(0), int32(255)
+		if signed {
+			lo, hi = -128, 127
+		}
+		q11 := func() int32 { // a value of the type, between two of them as lerpRow makes it
+			a, b := lo+r.Int32N(hi-lo+1), lo+r.Int32N(hi-lo+1)
+			switch r.IntN(4) {
+			case 0:
+				a, b = lo, lo
+			case 1:
+				a, b = hi, hi
+			}
+			return a<<11 + (b-a)*r.Int32N(2049)
+		}
+		for n := 8; n <= 72; n += 8 {
+			for _, av := range []int32{0, 1, 1024, 2047, 2048, r.Int32N(2049)} {
+				top, bot := make([]int32, n), make([]int32, n)
+				for i := range top {
+					top[i], bot[i] = q11(), q11()
+				}
+				got := make([]byte, n+1)
+				got[n] = 0x5a
+				runLerpV(unsafe.Pointer(&got[0]), &top[0], &bot[0], n, av, signed)
+				for i := range n {
+					want := byte((top[i]<<11 + (bot[i]-top[i])*av + 1<<21) >> 22)
+					if got[i] != want {
+						t.Fatalf("signed=%v n=%d av=%d: [%d] = %d, want %d (top %d, bottom %d)", signed, n, av, i, got[i], want, top[i], bot[i])
+					}
+				}
+				if got[n] != 0x5a {
+					t.Fatalf("signed=%v n=%d: wrote past the end", signed, n)
+				}
 			}
 		}
 	}
