@@ -106,3 +106,33 @@ func TestArgMinMaxPool(t *testing.T) {
 		}
 	}
 }
+
+// TestArgMinMax8BitRows checks the keyed 8-bit rows on what random scores rarely give: ties
+// (values from a set of three, the types' extremes among them), every row length up to 9 (the
+// four-element steps and the rest), 256 (the 32-bit keys' longest) and 300 (64-bit keys).
+func TestArgMinMax8BitRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, typ := range []DataType{UInt8, Int8} {
+		set := []float64{0, 7, 255}
+		if typ == Int8 {
+			set = []float64{-128, 0, 127}
+		}
+		for _, size := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 21, 256, 300} {
+			shape := []int{5, size}
+			vals := make([]float64, 5*size)
+			for i := range vals {
+				vals[i] = set[r.IntN(len(set))]
+			}
+			in := tensorOf(typ, shape, vals...)
+			for _, isMax := range []bool{true, false} {
+				f, name := newArgMin, "ARG_MIN"
+				if isMax {
+					f, name = newArgMax, "ARG_MAX"
+				}
+				out := run1(t, name, f, mapOptions{0: int8(Int32)}, newTensor("o", Int32, nil, nil), in, constI32([]int{}, 1))
+				_, want := refArg(rawValues(in), shape, 1, isMax)
+				checkValues(t, out, want, name)
+			}
+		}
+	}
+}
