@@ -1,6 +1,9 @@
 package tflite
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // ARG_MAX and ARG_MIN: the index of the largest (smallest) element along one axis, as int32 or
 // int64. Quantized inputs are compared as raw values (the order is the same as the real values'
@@ -161,10 +164,25 @@ func argIndex[T ordered, I int32 | int64](k *argMinMax, src []T, dst []I, lo, hi
 // (a class score per pixel), and a branch on it mispredicts about once a row: so each element
 // becomes a key that sorts by value, then by index, first index highest (value<<32 | ^index for
 // the largest, value<<32 | index for the smallest), and the row's key is a branch-free max or min.
-// Rows of at most 256 take 32-bit keys, four elements a step: the value (int8's with its sign bit
-// flipped, which keeps the order) above 8 bits of index, 255-index for the largest. DeepLab's
-// 513x513 rows of 21 went from 56.3 to 50.3 M instructions on arm64 (about 9.5 an element).
+// On arm64, rows of 16 to 256 run on NEON (argMaxU8NEON and its kin: the row's extreme, then
+// the first lane that holds it). Elsewhere, rows of at most 256 take 32-bit keys, four elements
+// a step: the value (int8's with its sign bit flipped, which keeps the order) above 8 bits of
+// index, 255-index for the largest (DeepLab's 513x513 rows of 21 on arm64: 56.3 to 50.3 M
+// instructions, about 9.5 an element, before the NEON kernel).
 func argRowsKeyed[T uint8 | int8, I int32 | int64](isMax bool, src []T, dst []I, size, lo, hi int) {
+	if argKernel && size >= 16 && size <= 256 && lo < hi {
+		args := argArgs{
+			src: unsafe.Pointer(&src[lo*size]), dst: unsafe.Pointer(&dst[lo]), rows: hi - lo, n: size,
+			dstStep: int(unsafe.Sizeof(dst[0])),
+		}
+		for i := range args.iota {
+			args.iota[i] = byte(i)
+		}
+		_ = src[hi*size-1]
+		_ = dst[hi-1]
+		runArgRows(&args, isMax, ^T(0) < 0)
+		return
+	}
 	if size <= 256 {
 		argRows256(isMax, src, dst, size, lo, hi)
 		return
@@ -185,6 +203,15 @@ func argRowsKeyed[T uint8 | int8, I int32 | int64](isMax bool, src []T, dst []I,
 			dst[q] = I(uint32(best))
 		}
 	}
+}
+
+// argArgs is what the ARG_MAX kernels read (the assembly relies on this layout): rows rows of n
+// 8-bit values from src, their indices at dst, dstStep bytes apart; iota holds 0 to 15.
+type argArgs struct {
+	src, dst unsafe.Pointer
+	rows, n  int
+	dstStep  int
+	iota     [16]byte
 }
 
 // argRows256 is argRowsKeyed for rows of 1 to 256 elements.

@@ -1,6 +1,7 @@
 package tflite
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -107,9 +108,10 @@ func TestArgMinMaxPool(t *testing.T) {
 	}
 }
 
-// TestArgMinMax8BitRows checks the keyed 8-bit rows on what random scores rarely give: ties
-// (values from a set of three, the types' extremes among them), every row length up to 9 (the
-// four-element steps and the rest), 256 (the 32-bit keys' longest) and 300 (64-bit keys).
+// TestArgMinMax8BitRows checks the 8-bit rows on what random scores rarely give: ties (values
+// from a set of three, the types' extremes among them), every row length up to 9 (the keys'
+// four-element steps and the rest), 16-33 (arm64's kernel: one chunk, two overlapping, two, three),
+// 255 and 256 (the kernel's and the 32-bit keys' longest) and 300 (64-bit keys), both index types.
 func TestArgMinMax8BitRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	for _, typ := range []DataType{UInt8, Int8} {
@@ -117,7 +119,7 @@ func TestArgMinMax8BitRows(t *testing.T) {
 		if typ == Int8 {
 			set = []float64{-128, 0, 127}
 		}
-		for _, size := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 21, 256, 300} {
+		for _, size := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 21, 31, 32, 33, 255, 256, 300} {
 			shape := []int{5, size}
 			vals := make([]float64, 5*size)
 			for i := range vals {
@@ -125,13 +127,15 @@ func TestArgMinMax8BitRows(t *testing.T) {
 			}
 			in := tensorOf(typ, shape, vals...)
 			for _, isMax := range []bool{true, false} {
-				f, name := newArgMin, "ARG_MIN"
-				if isMax {
-					f, name = newArgMax, "ARG_MAX"
+				for _, ot := range []DataType{Int32, Int64} {
+					f, name := newArgMin, "ARG_MIN"
+					if isMax {
+						f, name = newArgMax, "ARG_MAX"
+					}
+					out := run1(t, name, f, mapOptions{0: int8(ot)}, newTensor("o", ot, nil, nil), in, constI32([]int{}, 1))
+					_, want := refArg(rawValues(in), shape, 1, isMax)
+					checkValues(t, out, want, fmt.Sprintf("%s %v size %d", name, typ, size))
 				}
-				out := run1(t, name, f, mapOptions{0: int8(Int32)}, newTensor("o", Int32, nil, nil), in, constI32([]int{}, 1))
-				_, want := refArg(rawValues(in), shape, 1, isMax)
-				checkValues(t, out, want, name)
 			}
 		}
 	}

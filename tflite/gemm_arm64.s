@@ -2190,3 +2190,271 @@ lerpv:
 	SUBS $8, R3
 	BNE  lerpv
 	RET
+
+// func argMaxU8NEON(args *argArgs)
+TEXT ·argMaxU8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	ADD  $40, R0, R10
+	VLD1 (R10), [V30.B16]
+	SUB  $16, R4, R6
+argmaxU8row:
+	VLD1 (R1), [V0.B16]
+	MOVD $16, R7
+argmaxU8p1:
+	CMP  R6, R7
+	BGE  argmaxU8p1last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x6e216400 // umax v0.16b, v0.16b, v1.16b
+	ADD  $16, R7
+	B    argmaxU8p1
+argmaxU8p1last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x6e216400 // umax v0.16b, v0.16b, v1.16b
+	WORD $0x6e30a800 // umaxv b0, v0.16b
+	WORD $0x4e010400 // dup v0.16b, v0.b[0]
+	VLD1 (R1), [V1.B16]
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4ee11fc2 // orn v2.16b, v30.16b, v1.16b
+	MOVD $16, R7
+argmaxU8p2:
+	CMP  R6, R7
+	BGE  argmaxU8p2last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R7, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	ADD  $16, R7
+	B    argmaxU8p2
+argmaxU8p2last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R6, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	WORD $0x6e31a842 // uminv b2, v2.16b
+	VMOV V2.B[0], R9
+	CMP  $8, R5
+	BEQ  argmaxU8st8
+	MOVW R9, (R2)
+	B    argmaxU8next
+argmaxU8st8:
+	MOVD R9, (R2)
+argmaxU8next:
+	ADD  R5, R2
+	ADD  R4, R1
+	SUBS $1, R3
+	BNE  argmaxU8row
+	RET
+
+// func argMaxS8NEON(args *argArgs)
+TEXT ·argMaxS8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	ADD  $40, R0, R10
+	VLD1 (R10), [V30.B16]
+	SUB  $16, R4, R6
+argmaxS8row:
+	VLD1 (R1), [V0.B16]
+	MOVD $16, R7
+argmaxS8p1:
+	CMP  R6, R7
+	BGE  argmaxS8p1last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x4e216400 // smax v0.16b, v0.16b, v1.16b
+	ADD  $16, R7
+	B    argmaxS8p1
+argmaxS8p1last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x4e216400 // smax v0.16b, v0.16b, v1.16b
+	WORD $0x4e30a800 // smaxv b0, v0.16b
+	WORD $0x4e010400 // dup v0.16b, v0.b[0]
+	VLD1 (R1), [V1.B16]
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4ee11fc2 // orn v2.16b, v30.16b, v1.16b
+	MOVD $16, R7
+argmaxS8p2:
+	CMP  R6, R7
+	BGE  argmaxS8p2last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R7, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	ADD  $16, R7
+	B    argmaxS8p2
+argmaxS8p2last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R6, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	WORD $0x6e31a842 // uminv b2, v2.16b
+	VMOV V2.B[0], R9
+	CMP  $8, R5
+	BEQ  argmaxS8st8
+	MOVW R9, (R2)
+	B    argmaxS8next
+argmaxS8st8:
+	MOVD R9, (R2)
+argmaxS8next:
+	ADD  R5, R2
+	ADD  R4, R1
+	SUBS $1, R3
+	BNE  argmaxS8row
+	RET
+
+// func argMinU8NEON(args *argArgs)
+TEXT ·argMinU8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	ADD  $40, R0, R10
+	VLD1 (R10), [V30.B16]
+	SUB  $16, R4, R6
+argminU8row:
+	VLD1 (R1), [V0.B16]
+	MOVD $16, R7
+argminU8p1:
+	CMP  R6, R7
+	BGE  argminU8p1last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x6e216c00 // umin v0.16b, v0.16b, v1.16b
+	ADD  $16, R7
+	B    argminU8p1
+argminU8p1last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x6e216c00 // umin v0.16b, v0.16b, v1.16b
+	WORD $0x6e31a800 // uminv b0, v0.16b
+	WORD $0x4e010400 // dup v0.16b, v0.b[0]
+	VLD1 (R1), [V1.B16]
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4ee11fc2 // orn v2.16b, v30.16b, v1.16b
+	MOVD $16, R7
+argminU8p2:
+	CMP  R6, R7
+	BGE  argminU8p2last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R7, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	ADD  $16, R7
+	B    argminU8p2
+argminU8p2last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R6, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	WORD $0x6e31a842 // uminv b2, v2.16b
+	VMOV V2.B[0], R9
+	CMP  $8, R5
+	BEQ  argminU8st8
+	MOVW R9, (R2)
+	B    argminU8next
+argminU8st8:
+	MOVD R9, (R2)
+argminU8next:
+	ADD  R5, R2
+	ADD  R4, R1
+	SUBS $1, R3
+	BNE  argminU8row
+	RET
+
+// func argMinS8NEON(args *argArgs)
+TEXT ·argMinS8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	ADD  $40, R0, R10
+	VLD1 (R10), [V30.B16]
+	SUB  $16, R4, R6
+argminS8row:
+	VLD1 (R1), [V0.B16]
+	MOVD $16, R7
+argminS8p1:
+	CMP  R6, R7
+	BGE  argminS8p1last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x4e216c00 // smin v0.16b, v0.16b, v1.16b
+	ADD  $16, R7
+	B    argminS8p1
+argminS8p1last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	WORD $0x4e216c00 // smin v0.16b, v0.16b, v1.16b
+	WORD $0x4e31a800 // sminv b0, v0.16b
+	WORD $0x4e010400 // dup v0.16b, v0.b[0]
+	VLD1 (R1), [V1.B16]
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4ee11fc2 // orn v2.16b, v30.16b, v1.16b
+	MOVD $16, R7
+argminS8p2:
+	CMP  R6, R7
+	BGE  argminS8p2last
+	ADD  R7, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R7, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	ADD  $16, R7
+	B    argminS8p2
+argminS8p2last:
+	ADD  R6, R1, R8
+	VLD1 (R8), [V1.B16]
+	VDUP R6, V3.B16
+	WORD $0x6e208c21 // cmeq v1.16b, v1.16b, v0.16b
+	WORD $0x4e3e8463 // add v3.16b, v3.16b, v30.16b
+	WORD $0x4ee11c63 // orn v3.16b, v3.16b, v1.16b
+	WORD $0x6e236c42 // umin v2.16b, v2.16b, v3.16b
+	WORD $0x6e31a842 // uminv b2, v2.16b
+	VMOV V2.B[0], R9
+	CMP  $8, R5
+	BEQ  argminS8st8
+	MOVW R9, (R2)
+	B    argminS8next
+argminS8st8:
+	MOVD R9, (R2)
+argminS8next:
+	ADD  R5, R2
+	ADD  R4, R1
+	SUBS $1, R3
+	BNE  argminS8row
+	RET

@@ -58,6 +58,7 @@ func main() {
 	widen(&g)
 	rowSums(&g)
 	lerpV(&g)
+	argRows(&g)
 	d.p(header)
 	d.p("// Depthwise convolution kernels for arm64 (NEON): see depthwise_simd.go for the tap")
 	d.p("// addressing and weight layouts, and dwArgs for the argument block (offsets below).")
@@ -930,6 +931,85 @@ func lerpV(t *text) {
 	t.p("\tSUBS $8, R3")
 	t.p("\tBNE  lerpv")
 	t.p("\tRET")
+}
+
+// argRows: ARG_MAX and ARG_MIN over rows of 16 to 256 8-bit values (argRowsKeyed), a row at a
+// time in two passes over its chunks of 16 (the last one at n-16, overlapping): the extreme by
+// lanes (UMAX, SMAX, UMIN or SMIN) and across them (the V form), broadcast; then per chunk the
+// lane numbers (the argArgs iota plus the chunk's offset) where the value is the extreme and 255
+// elsewhere (CMEQ, ORN), their running minimum, and its minimum across lanes: the first index.
+// Arguments (argArgs): src 0, dst 8, rows 16 (positive), n 24, dstStep 32 (4 or 8 bytes, int32
+// or int64 indices), iota 40.
+func argRows(t *text) {
+	for _, v := range []struct{ name, op string }{
+		{"argMaxU8NEON", "umax"}, {"argMaxS8NEON", "smax"}, {"argMinU8NEON", "umin"}, {"argMinS8NEON", "smin"},
+	} {
+		l := strings.ToLower(v.name[:6]) + v.name[6:8]
+		// extreme folds the chunk at the offset in register off into V0; first folds its lane
+		// numbers where it holds the extreme into V2.
+		extreme := func(off string) {
+			t.p("\tADD  %s, R1, R8", off)
+			t.p("\tVLD1 (R8), [V1.B16]")
+			t.n("%s v0.16b, v0.16b, v1.16b", v.op)
+		}
+		first := func(off string) {
+			t.p("\tADD  %s, R1, R8", off)
+			t.p("\tVLD1 (R8), [V1.B16]")
+			t.p("\tVDUP %s, V3.B16", off)
+			t.n("cmeq v1.16b, v1.16b, v0.16b")
+			t.n("add v3.16b, v3.16b, v30.16b")
+			t.n("orn v3.16b, v3.16b, v1.16b")
+			t.n("umin v2.16b, v2.16b, v3.16b")
+		}
+		// chunks runs body on the chunks after the first: at 16, 32, ... below n-16 (R7), then
+		// at n-16 (R6).
+		chunks := func(pass string, body func(off string)) {
+			t.p("\tMOVD $16, R7")
+			t.p("%s%s:", l, pass)
+			t.p("\tCMP  R6, R7")
+			t.p("\tBGE  %s%slast", l, pass)
+			body("R7")
+			t.p("\tADD  $16, R7")
+			t.p("\tB    %s%s", l, pass)
+			t.p("%s%slast:", l, pass)
+			body("R6")
+		}
+		t.p("")
+		t.p("// func %s(args *argArgs)", v.name)
+		t.p("TEXT ·%s(SB), NOSPLIT, $0-8", v.name)
+		t.p("\tMOVD args+0(FP), R0")
+		t.p("\tMOVD 0(R0), R1")
+		t.p("\tMOVD 8(R0), R2")
+		t.p("\tMOVD 16(R0), R3")
+		t.p("\tMOVD 24(R0), R4")
+		t.p("\tMOVD 32(R0), R5")
+		t.p("\tADD  $40, R0, R10")
+		t.p("\tVLD1 (R10), [V30.B16]")
+		t.p("\tSUB  $16, R4, R6")
+		t.p("%srow:", l)
+		t.p("\tVLD1 (R1), [V0.B16]")
+		chunks("p1", extreme)
+		t.n("%sv b0, v0.16b", v.op)
+		t.n("dup v0.16b, v0.b[0]")
+		t.p("\tVLD1 (R1), [V1.B16]")
+		t.n("cmeq v1.16b, v1.16b, v0.16b")
+		t.n("orn v2.16b, v30.16b, v1.16b")
+		chunks("p2", first)
+		t.n("uminv b2, v2.16b")
+		t.p("\tVMOV V2.B[0], R9")
+		t.p("\tCMP  $8, R5")
+		t.p("\tBEQ  %sst8", l)
+		t.p("\tMOVW R9, (R2)")
+		t.p("\tB    %snext", l)
+		t.p("%sst8:", l)
+		t.p("\tMOVD R9, (R2)")
+		t.p("%snext:", l)
+		t.p("\tADD  R5, R2")
+		t.p("\tADD  R4, R1")
+		t.p("\tSUBS $1, R3")
+		t.p("\tBNE  %srow", l)
+		t.p("\tRET")
+	}
 }
 
 // ewExpConsts are ewLogistic's and ewExp's constants, in V16-V26: the sign bit, -87, log2 e,

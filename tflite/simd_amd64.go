@@ -177,6 +177,11 @@ func runWiden(dst *int16, src unsafe.Pointer, n int, signed bool) int32 {
 // runCopySum is not used: the amd64 8-bit kernel takes int16 tiles only.
 func runCopySum(*byte, unsafe.Pointer, int, bool) int32 { panic("tflite: no byte tiles on amd64") }
 
+// argKernel says whether runArgRows runs (argRowsKeyed): not on amd64.
+var argKernel = false
+
+func runArgRows(*argArgs, bool, bool) { panic("tflite: no ARG_MAX kernel on amd64") }
+
 // lerpKernel says whether runLerpV runs (bilinear8).
 var lerpKernel = cpu.X86.HasAVX2
 

@@ -158,6 +158,37 @@ func runCopySum(dst *byte, src unsafe.Pointer, n int, signed bool) int32 {
 	return copySumU8NEON(dst, src, n)
 }
 
+// argKernel says whether runArgRows runs (argRowsKeyed).
+var argKernel = true
+
+// argMaxU8NEON, argMaxS8NEON, argMinU8NEON and argMinS8NEON are ARG_MAX and ARG_MIN over rows
+// of 16 to 256 8-bit values (gemm_arm64.s).
+//
+//go:noescape
+func argMaxU8NEON(args *argArgs)
+
+//go:noescape
+func argMaxS8NEON(args *argArgs)
+
+//go:noescape
+func argMinU8NEON(args *argArgs)
+
+//go:noescape
+func argMinS8NEON(args *argArgs)
+
+func runArgRows(args *argArgs, isMax, signed bool) {
+	switch {
+	case isMax && signed:
+		argMaxS8NEON(args)
+	case isMax:
+		argMaxU8NEON(args)
+	case signed:
+		argMinS8NEON(args)
+	default:
+		argMinU8NEON(args)
+	}
+}
+
 // lerpKernel says whether runLerpV runs (bilinear8).
 var lerpKernel = true
 

@@ -35,6 +35,10 @@ func runCopySum(*byte, unsafe.Pointer, int, bool) int32 {
 	panic("tflite: no SIMD kernels in this build")
 }
 
+var argKernel = false
+
+func runArgRows(*argArgs, bool, bool) { panic("tflite: no SIMD kernels in this build") }
+
 var lerpKernel = false
 
 func runLerpV(unsafe.Pointer, *int32, *int32, int, int32, bool) {
