@@ -111,7 +111,10 @@ func (p *pool) work(w *poolWorker) {
 			// need it). parked holds the post awaited, so a post whose CAS comes late (its
 			// goroutine descheduled while we ran its part and came back here) cannot wake
 			// us for the next one.
-			w.parked.Store(seen + 1)
+			// (A swap, not a store: the same under Go's memory model, but qemu-user on an
+			// x86 host lets a plain store pass the load after it, which lost this wake-up and
+			// hung an arm64 agent under test-arm.)
+			w.parked.Swap(seen + 1)
 			if w.seq.Load() != seen || w.quit.Load() {
 				if !w.parked.CompareAndSwap(seen+1, 0) {
 					<-w.wake
@@ -249,7 +252,7 @@ func (p *pool) do(total, minPart, grain int, t task) {
 		return
 	}
 	// Park until the last part's worker wakes us, with the same handshake as a worker's.
-	p.waiter.Store(p.gen)
+	p.waiter.Swap(p.gen) // a swap for qemu-user, as the worker's parked
 	if p.left.Load() == 0 {
 		if p.waiter.CompareAndSwap(p.gen, 0) {
 			return
