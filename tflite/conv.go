@@ -94,8 +94,9 @@ func (g *gemmOp) numPanels(rows int) int { return (rows + g.panelWidth() - 1) / 
 var simdMinMACs = 1 << 12
 
 // chooseKernels picks the SIMD kernels when this CPU has them and, for 8-bit types, the product
-// of m rows by rows×depth is worth it.
-func (g *gemmOp) chooseKernels(m, rows, depth int) {
+// of m rows by rows×depth is worth it, and the one that can take the filter (forFilter: the
+// packing needs the kernel the tiles are laid out for).
+func (g *gemmOp) chooseKernels(m, rows, depth int, filter *Tensor) {
 	g.qk, g.fk = nil, nil
 	switch {
 	case g.typ != Float32 && m*rows*depth < simdMinMACs:
@@ -104,8 +105,24 @@ func (g *gemmOp) chooseKernels(m, rows, depth int) {
 		g.biasPad = make([]float32, roundUp(rows, g.fk.nr))
 	case g.typ != Float32 && simdQ != nil:
 		g.qk = simdQ
+		if simdQ.pairs {
+			known := filter.constant && len(filter.data) >= filter.ByteSize()
+			if g.typ == UInt8 {
+				g.qk = forFilter(simdQ, filterValues[uint8](filter, known), rows, depth)
+			} else {
+				g.qk = forFilter(simdQ, filterValues[int8](filter, known), rows, depth)
+			}
+		}
 		g.rq.pad(g.qk.nr)
 	}
+}
+
+// filterValues returns the filter's values if known (constant, whole), else nil.
+func filterValues[T uint8 | int8](filter *Tensor, known bool) []T {
+	if !known {
+		return nil
+	}
+	return viewAs[T](filter.data[:filter.ByteSize()])
 }
 
 // setFilter records whether the filter is constant and, if it is, packs it once for every eval.
@@ -149,7 +166,7 @@ func (g *gemmOp) beginEval(n *node, rows, depth int) {
 		clear(g.biasPad)
 		copy(g.biasPad, biasFloat32s(n))
 	case g.qk != nil:
-		g.rq.setOffsets(biasInt32s(n), g.inZp, g.b8.sum)
+		g.b8.setOffsets(&g.rq, biasInt32s(n), g.inZp)
 	case g.typ != Float32:
 		g.rq.setOffsets(biasInt32s(n), g.inZp, g.bq.sum)
 	}
@@ -268,7 +285,7 @@ func (k *conv2D) prepare(n *node) error {
 	setShape(out, []int{k.batch, wy.out, wx.out, outC})
 
 	k.direct = fH == 1 && fW == 1 && k.strideH == 1 && k.strideW == 1 && wy.pad == 0 && wx.pad == 0
-	k.chooseKernels(k.batch*wy.out*wx.out, outC, k.k)
+	k.chooseKernels(k.batch*wy.out*wx.out, outC, k.k, filter)
 	elem := in.typ.Size()
 	k.tileRows = max(gemmMR, convTileBytes/(k.k*elem)/gemmMR*gemmMR)
 	slotBytes := 0
@@ -509,12 +526,13 @@ func convTilesQ8[T uint8 | int8](k *conv2D, src, dst []T, scratch []byte, r0, r1
 	tile := newQTile(k.qk, scratch, k.tileRows, kp)
 	for t := r0; t < r1; t += k.tileRows {
 		te := min(t+k.tileRows, r1)
-		if k.direct && !packDirect(&tile, k.qk, src[t*k.k:], k.k, te-t) {
+		switch {
+		case !k.direct:
+			im2colTile(&tile, src, &k.geom, t, te, T(k.inZp))
+		case !packDirect(&tile, k.qk, src[t*k.k:], k.k, te-t):
 			for r := t; r < te; r++ {
 				setRow(&tile, r-t, src[r*k.k:(r+1)*k.k])
 			}
-		} else if !k.direct {
-			im2colTile(&tile, src, &k.geom, t, te, T(k.inZp))
 		}
 		qgemmSIMD(&tile, te-t, &k.b8, p0, p1, &k.rq, dst[t*k.outC:], k.outC, signed)
 	}

@@ -100,7 +100,7 @@ func (k *fullyConnected) prepare(n *node) error {
 	} else {
 		setShape(out, []int{k.batch, k.units})
 	}
-	k.chooseKernels(k.batch, k.units, k.depth)
+	k.chooseKernels(k.batch, k.units, k.depth, filter)
 	n.scratchSize = 0
 	if k.qk != nil {
 		n.scratchSize = qTileBytes(k.qk, k.batch, roundUp(k.depth, k.qk.kAlign))

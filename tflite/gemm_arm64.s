@@ -729,6 +729,195 @@ u8dotnext:
 	BNE  u8dotpanel
 	RET
 
+// func qgemmU8SMULL(args *qgemmArgs)
+TEXT ·qgemmU8SMULL(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	LDP  0(R0), (R1, R2)
+	LDP  16(R0), (R3, R4)
+	LDP  32(R0), (R5, R6)
+	LDP  48(R0), (R7, R8)
+	MOVD 64(R0), R9
+	MOVD 72(R0), R10
+	MOVD 80(R0), R11
+	MOVD 88(R0), R12
+	MOVD 96(R0), R13
+	MOVD 104(R0), R14
+u8smullpanel:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	MOVD R1, R15
+	MOVD R2, R16
+	MOVD R3, R19
+	MOVD R4, R20
+	MOVD R5, R21
+	MOVD R6, R22
+	MOVD R7, R23
+	MOVD R8, R24
+	MOVD R13, R17
+	WORD $0x4f04e40c // movi v12.16b, #0x80
+u8smullloop:
+	VLD1.P 16(R15), [V0.B16]
+	VLD1.P 16(R16), [V1.B16]
+	VLD1.P 16(R19), [V2.B16]
+	VLD1.P 16(R20), [V3.B16]
+	VLD1.P 64(R9), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x6e2c1c00 // eor v0.16b, v0.16b, v12.16b
+	WORD $0x6e2c1c21 // eor v1.16b, v1.16b, v12.16b
+	WORD $0x6e2c1c42 // eor v2.16b, v2.16b, v12.16b
+	WORD $0x6e2c1c63 // eor v3.16b, v3.16b, v12.16b
+	WORD $0x0e24c008 // smull v8.8h, v0.8b, v4.8b
+	WORD $0x0e25c009 // smull v9.8h, v0.8b, v5.8b
+	WORD $0x0e26c00a // smull v10.8h, v0.8b, v6.8b
+	WORD $0x0e27c00b // smull v11.8h, v0.8b, v7.8b
+	WORD $0x4e248008 // smlal2 v8.8h, v0.16b, v4.16b
+	WORD $0x4e258009 // smlal2 v9.8h, v0.16b, v5.16b
+	WORD $0x4e26800a // smlal2 v10.8h, v0.16b, v6.16b
+	WORD $0x4e27800b // smlal2 v11.8h, v0.16b, v7.16b
+	WORD $0x4e606910 // sadalp v16.4s, v8.8h
+	WORD $0x4e606931 // sadalp v17.4s, v9.8h
+	WORD $0x4e606952 // sadalp v18.4s, v10.8h
+	WORD $0x4e606973 // sadalp v19.4s, v11.8h
+	WORD $0x0e24c028 // smull v8.8h, v1.8b, v4.8b
+	WORD $0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD $0x0e26c02a // smull v10.8h, v1.8b, v6.8b
+	WORD $0x0e27c02b // smull v11.8h, v1.8b, v7.8b
+	WORD $0x4e248028 // smlal2 v8.8h, v1.16b, v4.16b
+	WORD $0x4e258029 // smlal2 v9.8h, v1.16b, v5.16b
+	WORD $0x4e26802a // smlal2 v10.8h, v1.16b, v6.16b
+	WORD $0x4e27802b // smlal2 v11.8h, v1.16b, v7.16b
+	WORD $0x4e606914 // sadalp v20.4s, v8.8h
+	WORD $0x4e606935 // sadalp v21.4s, v9.8h
+	WORD $0x4e606956 // sadalp v22.4s, v10.8h
+	WORD $0x4e606977 // sadalp v23.4s, v11.8h
+	WORD $0x0e24c048 // smull v8.8h, v2.8b, v4.8b
+	WORD $0x0e25c049 // smull v9.8h, v2.8b, v5.8b
+	WORD $0x0e26c04a // smull v10.8h, v2.8b, v6.8b
+	WORD $0x0e27c04b // smull v11.8h, v2.8b, v7.8b
+	WORD $0x4e248048 // smlal2 v8.8h, v2.16b, v4.16b
+	WORD $0x4e258049 // smlal2 v9.8h, v2.16b, v5.16b
+	WORD $0x4e26804a // smlal2 v10.8h, v2.16b, v6.16b
+	WORD $0x4e27804b // smlal2 v11.8h, v2.16b, v7.16b
+	WORD $0x4e606918 // sadalp v24.4s, v8.8h
+	WORD $0x4e606939 // sadalp v25.4s, v9.8h
+	WORD $0x4e60695a // sadalp v26.4s, v10.8h
+	WORD $0x4e60697b // sadalp v27.4s, v11.8h
+	WORD $0x0e24c068 // smull v8.8h, v3.8b, v4.8b
+	WORD $0x0e25c069 // smull v9.8h, v3.8b, v5.8b
+	WORD $0x0e26c06a // smull v10.8h, v3.8b, v6.8b
+	WORD $0x0e27c06b // smull v11.8h, v3.8b, v7.8b
+	WORD $0x4e248068 // smlal2 v8.8h, v3.16b, v4.16b
+	WORD $0x4e258069 // smlal2 v9.8h, v3.16b, v5.16b
+	WORD $0x4e26806a // smlal2 v10.8h, v3.16b, v6.16b
+	WORD $0x4e27806b // smlal2 v11.8h, v3.16b, v7.16b
+	WORD $0x4e60691c // sadalp v28.4s, v8.8h
+	WORD $0x4e60693d // sadalp v29.4s, v9.8h
+	WORD $0x4e60695e // sadalp v30.4s, v10.8h
+	WORD $0x4e60697f // sadalp v31.4s, v11.8h
+	SUBS $16, R17
+	BNE  u8smullloop
+	WORD $0x4eb1be08 // addp v8.4s, v16.4s, v17.4s
+	WORD $0x4eb3be49 // addp v9.4s, v18.4s, v19.4s
+	WORD $0x4ea9bd10 // addp v16.4s, v8.4s, v9.4s
+	WORD $0x4eb5be88 // addp v8.4s, v20.4s, v21.4s
+	WORD $0x4eb7bec9 // addp v9.4s, v22.4s, v23.4s
+	WORD $0x4ea9bd11 // addp v17.4s, v8.4s, v9.4s
+	WORD $0x4eb9bf08 // addp v8.4s, v24.4s, v25.4s
+	WORD $0x4ebbbf49 // addp v9.4s, v26.4s, v27.4s
+	WORD $0x4ea9bd12 // addp v18.4s, v8.4s, v9.4s
+	WORD $0x4ebdbf88 // addp v8.4s, v28.4s, v29.4s
+	WORD $0x4ebfbfc9 // addp v9.4s, v30.4s, v31.4s
+	WORD $0x4ea9bd13 // addp v19.4s, v8.4s, v9.4s
+	ADD  $160, R0, R17
+	VLD1R (R17), [V12.S4]
+	ADD  $164, R0, R17
+	VLD1R (R17), [V13.S4]
+	ADD  $168, R0, R17
+	VLD1R (R17), [V14.S4]
+	VLD1 (R11), [V8.S4]
+	VLD1 (R12), [V10.S4]
+	ADD  $128, R0, R17
+	MOVD R10, R19
+	MOVD 112(R0), R20
+	MOVD 120(R0), R21
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8610 // add v16.4s, v16.4s, v15.4s
+	WORD $0x4ea88610 // add v16.4s, v16.4s, v8.4s
+	WORD $0x4e21da10 // scvtf v16.4s, v16.4s
+	WORD $0x6e2ade10 // fmul v16.4s, v16.4s, v10.4s
+	WORD $0x4e2cf610 // fmax v16.4s, v16.4s, v12.4s
+	WORD $0x4eadf610 // fmin v16.4s, v16.4s, v13.4s
+	WORD $0x4e21aa10 // fcvtns v16.4s, v16.4s
+	WORD $0x4eae8610 // add v16.4s, v16.4s, v14.4s
+	WORD $0x0e614a10 // sqxtn v16.4h, v16.4s
+	WORD $0x2e212a10 // sqxtun v16.8b, v16.8h
+	FMOVS F16, (R19)
+	ADD  R20, R19
+	CMP  $1, R21
+	BLE  u8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8631 // add v17.4s, v17.4s, v15.4s
+	WORD $0x4ea88631 // add v17.4s, v17.4s, v8.4s
+	WORD $0x4e21da31 // scvtf v17.4s, v17.4s
+	WORD $0x6e2ade31 // fmul v17.4s, v17.4s, v10.4s
+	WORD $0x4e2cf631 // fmax v17.4s, v17.4s, v12.4s
+	WORD $0x4eadf631 // fmin v17.4s, v17.4s, v13.4s
+	WORD $0x4e21aa31 // fcvtns v17.4s, v17.4s
+	WORD $0x4eae8631 // add v17.4s, v17.4s, v14.4s
+	WORD $0x0e614a31 // sqxtn v17.4h, v17.4s
+	WORD $0x2e212a31 // sqxtun v17.8b, v17.8h
+	FMOVS F17, (R19)
+	ADD  R20, R19
+	CMP  $2, R21
+	BLE  u8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8652 // add v18.4s, v18.4s, v15.4s
+	WORD $0x4ea88652 // add v18.4s, v18.4s, v8.4s
+	WORD $0x4e21da52 // scvtf v18.4s, v18.4s
+	WORD $0x6e2ade52 // fmul v18.4s, v18.4s, v10.4s
+	WORD $0x4e2cf652 // fmax v18.4s, v18.4s, v12.4s
+	WORD $0x4eadf652 // fmin v18.4s, v18.4s, v13.4s
+	WORD $0x4e21aa52 // fcvtns v18.4s, v18.4s
+	WORD $0x4eae8652 // add v18.4s, v18.4s, v14.4s
+	WORD $0x0e614a52 // sqxtn v18.4h, v18.4s
+	WORD $0x2e212a52 // sqxtun v18.8b, v18.8h
+	FMOVS F18, (R19)
+	ADD  R20, R19
+	CMP  $3, R21
+	BLE  u8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8673 // add v19.4s, v19.4s, v15.4s
+	WORD $0x4ea88673 // add v19.4s, v19.4s, v8.4s
+	WORD $0x4e21da73 // scvtf v19.4s, v19.4s
+	WORD $0x6e2ade73 // fmul v19.4s, v19.4s, v10.4s
+	WORD $0x4e2cf673 // fmax v19.4s, v19.4s, v12.4s
+	WORD $0x4eadf673 // fmin v19.4s, v19.4s, v13.4s
+	WORD $0x4e21aa73 // fcvtns v19.4s, v19.4s
+	WORD $0x4eae8673 // add v19.4s, v19.4s, v14.4s
+	WORD $0x0e614a73 // sqxtn v19.4h, v19.4s
+	WORD $0x2e212a73 // sqxtun v19.8b, v19.8h
+	FMOVS F19, (R19)
+u8smullnext:
+	ADD  $4, R10
+	ADD  $16, R11
+	ADD  $16, R12
+	SUBS $1, R14
+	BNE  u8smullpanel
+	RET
+
 // func qgemmS8SMLAL(args *qgemmArgs)
 TEXT ·qgemmS8SMLAL(SB), NOSPLIT, $0-8
 	MOVD args+0(FP), R0
@@ -1448,6 +1637,190 @@ s8dotnext:
 	ADD  $32, R12
 	SUBS $1, R14
 	BNE  s8dotpanel
+	RET
+
+// func qgemmS8SMULL(args *qgemmArgs)
+TEXT ·qgemmS8SMULL(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	LDP  0(R0), (R1, R2)
+	LDP  16(R0), (R3, R4)
+	LDP  32(R0), (R5, R6)
+	LDP  48(R0), (R7, R8)
+	MOVD 64(R0), R9
+	MOVD 72(R0), R10
+	MOVD 80(R0), R11
+	MOVD 88(R0), R12
+	MOVD 96(R0), R13
+	MOVD 104(R0), R14
+s8smullpanel:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	MOVD R1, R15
+	MOVD R2, R16
+	MOVD R3, R19
+	MOVD R4, R20
+	MOVD R5, R21
+	MOVD R6, R22
+	MOVD R7, R23
+	MOVD R8, R24
+	MOVD R13, R17
+s8smullloop:
+	VLD1.P 16(R15), [V0.B16]
+	VLD1.P 16(R16), [V1.B16]
+	VLD1.P 16(R19), [V2.B16]
+	VLD1.P 16(R20), [V3.B16]
+	VLD1.P 64(R9), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x0e24c008 // smull v8.8h, v0.8b, v4.8b
+	WORD $0x0e25c009 // smull v9.8h, v0.8b, v5.8b
+	WORD $0x0e26c00a // smull v10.8h, v0.8b, v6.8b
+	WORD $0x0e27c00b // smull v11.8h, v0.8b, v7.8b
+	WORD $0x4e248008 // smlal2 v8.8h, v0.16b, v4.16b
+	WORD $0x4e258009 // smlal2 v9.8h, v0.16b, v5.16b
+	WORD $0x4e26800a // smlal2 v10.8h, v0.16b, v6.16b
+	WORD $0x4e27800b // smlal2 v11.8h, v0.16b, v7.16b
+	WORD $0x4e606910 // sadalp v16.4s, v8.8h
+	WORD $0x4e606931 // sadalp v17.4s, v9.8h
+	WORD $0x4e606952 // sadalp v18.4s, v10.8h
+	WORD $0x4e606973 // sadalp v19.4s, v11.8h
+	WORD $0x0e24c028 // smull v8.8h, v1.8b, v4.8b
+	WORD $0x0e25c029 // smull v9.8h, v1.8b, v5.8b
+	WORD $0x0e26c02a // smull v10.8h, v1.8b, v6.8b
+	WORD $0x0e27c02b // smull v11.8h, v1.8b, v7.8b
+	WORD $0x4e248028 // smlal2 v8.8h, v1.16b, v4.16b
+	WORD $0x4e258029 // smlal2 v9.8h, v1.16b, v5.16b
+	WORD $0x4e26802a // smlal2 v10.8h, v1.16b, v6.16b
+	WORD $0x4e27802b // smlal2 v11.8h, v1.16b, v7.16b
+	WORD $0x4e606914 // sadalp v20.4s, v8.8h
+	WORD $0x4e606935 // sadalp v21.4s, v9.8h
+	WORD $0x4e606956 // sadalp v22.4s, v10.8h
+	WORD $0x4e606977 // sadalp v23.4s, v11.8h
+	WORD $0x0e24c048 // smull v8.8h, v2.8b, v4.8b
+	WORD $0x0e25c049 // smull v9.8h, v2.8b, v5.8b
+	WORD $0x0e26c04a // smull v10.8h, v2.8b, v6.8b
+	WORD $0x0e27c04b // smull v11.8h, v2.8b, v7.8b
+	WORD $0x4e248048 // smlal2 v8.8h, v2.16b, v4.16b
+	WORD $0x4e258049 // smlal2 v9.8h, v2.16b, v5.16b
+	WORD $0x4e26804a // smlal2 v10.8h, v2.16b, v6.16b
+	WORD $0x4e27804b // smlal2 v11.8h, v2.16b, v7.16b
+	WORD $0x4e606918 // sadalp v24.4s, v8.8h
+	WORD $0x4e606939 // sadalp v25.4s, v9.8h
+	WORD $0x4e60695a // sadalp v26.4s, v10.8h
+	WORD $0x4e60697b // sadalp v27.4s, v11.8h
+	WORD $0x0e24c068 // smull v8.8h, v3.8b, v4.8b
+	WORD $0x0e25c069 // smull v9.8h, v3.8b, v5.8b
+	WORD $0x0e26c06a // smull v10.8h, v3.8b, v6.8b
+	WORD $0x0e27c06b // smull v11.8h, v3.8b, v7.8b
+	WORD $0x4e248068 // smlal2 v8.8h, v3.16b, v4.16b
+	WORD $0x4e258069 // smlal2 v9.8h, v3.16b, v5.16b
+	WORD $0x4e26806a // smlal2 v10.8h, v3.16b, v6.16b
+	WORD $0x4e27806b // smlal2 v11.8h, v3.16b, v7.16b
+	WORD $0x4e60691c // sadalp v28.4s, v8.8h
+	WORD $0x4e60693d // sadalp v29.4s, v9.8h
+	WORD $0x4e60695e // sadalp v30.4s, v10.8h
+	WORD $0x4e60697f // sadalp v31.4s, v11.8h
+	SUBS $16, R17
+	BNE  s8smullloop
+	WORD $0x4eb1be08 // addp v8.4s, v16.4s, v17.4s
+	WORD $0x4eb3be49 // addp v9.4s, v18.4s, v19.4s
+	WORD $0x4ea9bd10 // addp v16.4s, v8.4s, v9.4s
+	WORD $0x4eb5be88 // addp v8.4s, v20.4s, v21.4s
+	WORD $0x4eb7bec9 // addp v9.4s, v22.4s, v23.4s
+	WORD $0x4ea9bd11 // addp v17.4s, v8.4s, v9.4s
+	WORD $0x4eb9bf08 // addp v8.4s, v24.4s, v25.4s
+	WORD $0x4ebbbf49 // addp v9.4s, v26.4s, v27.4s
+	WORD $0x4ea9bd12 // addp v18.4s, v8.4s, v9.4s
+	WORD $0x4ebdbf88 // addp v8.4s, v28.4s, v29.4s
+	WORD $0x4ebfbfc9 // addp v9.4s, v30.4s, v31.4s
+	WORD $0x4ea9bd13 // addp v19.4s, v8.4s, v9.4s
+	ADD  $160, R0, R17
+	VLD1R (R17), [V12.S4]
+	ADD  $164, R0, R17
+	VLD1R (R17), [V13.S4]
+	ADD  $168, R0, R17
+	VLD1R (R17), [V14.S4]
+	VLD1 (R11), [V8.S4]
+	VLD1 (R12), [V10.S4]
+	ADD  $128, R0, R17
+	MOVD R10, R19
+	MOVD 112(R0), R20
+	MOVD 120(R0), R21
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8610 // add v16.4s, v16.4s, v15.4s
+	WORD $0x4ea88610 // add v16.4s, v16.4s, v8.4s
+	WORD $0x4e21da10 // scvtf v16.4s, v16.4s
+	WORD $0x6e2ade10 // fmul v16.4s, v16.4s, v10.4s
+	WORD $0x4e2cf610 // fmax v16.4s, v16.4s, v12.4s
+	WORD $0x4eadf610 // fmin v16.4s, v16.4s, v13.4s
+	WORD $0x4e21aa10 // fcvtns v16.4s, v16.4s
+	WORD $0x4eae8610 // add v16.4s, v16.4s, v14.4s
+	WORD $0x0e614a10 // sqxtn v16.4h, v16.4s
+	WORD $0x0e214a10 // sqxtn v16.8b, v16.8h
+	FMOVS F16, (R19)
+	ADD  R20, R19
+	CMP  $1, R21
+	BLE  s8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8631 // add v17.4s, v17.4s, v15.4s
+	WORD $0x4ea88631 // add v17.4s, v17.4s, v8.4s
+	WORD $0x4e21da31 // scvtf v17.4s, v17.4s
+	WORD $0x6e2ade31 // fmul v17.4s, v17.4s, v10.4s
+	WORD $0x4e2cf631 // fmax v17.4s, v17.4s, v12.4s
+	WORD $0x4eadf631 // fmin v17.4s, v17.4s, v13.4s
+	WORD $0x4e21aa31 // fcvtns v17.4s, v17.4s
+	WORD $0x4eae8631 // add v17.4s, v17.4s, v14.4s
+	WORD $0x0e614a31 // sqxtn v17.4h, v17.4s
+	WORD $0x0e214a31 // sqxtn v17.8b, v17.8h
+	FMOVS F17, (R19)
+	ADD  R20, R19
+	CMP  $2, R21
+	BLE  s8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8652 // add v18.4s, v18.4s, v15.4s
+	WORD $0x4ea88652 // add v18.4s, v18.4s, v8.4s
+	WORD $0x4e21da52 // scvtf v18.4s, v18.4s
+	WORD $0x6e2ade52 // fmul v18.4s, v18.4s, v10.4s
+	WORD $0x4e2cf652 // fmax v18.4s, v18.4s, v12.4s
+	WORD $0x4eadf652 // fmin v18.4s, v18.4s, v13.4s
+	WORD $0x4e21aa52 // fcvtns v18.4s, v18.4s
+	WORD $0x4eae8652 // add v18.4s, v18.4s, v14.4s
+	WORD $0x0e614a52 // sqxtn v18.4h, v18.4s
+	WORD $0x0e214a52 // sqxtn v18.8b, v18.8h
+	FMOVS F18, (R19)
+	ADD  R20, R19
+	CMP  $3, R21
+	BLE  s8smullnext
+	VLD1R.P 4(R17), [V15.S4]
+	WORD $0x4eaf8673 // add v19.4s, v19.4s, v15.4s
+	WORD $0x4ea88673 // add v19.4s, v19.4s, v8.4s
+	WORD $0x4e21da73 // scvtf v19.4s, v19.4s
+	WORD $0x6e2ade73 // fmul v19.4s, v19.4s, v10.4s
+	WORD $0x4e2cf673 // fmax v19.4s, v19.4s, v12.4s
+	WORD $0x4eadf673 // fmin v19.4s, v19.4s, v13.4s
+	WORD $0x4e21aa73 // fcvtns v19.4s, v19.4s
+	WORD $0x4eae8673 // add v19.4s, v19.4s, v14.4s
+	WORD $0x0e614a73 // sqxtn v19.4h, v19.4s
+	WORD $0x0e214a73 // sqxtn v19.8b, v19.8h
+	FMOVS F19, (R19)
+s8smullnext:
+	ADD  $4, R10
+	ADD  $16, R11
+	ADD  $16, R12
+	SUBS $1, R14
+	BNE  s8smullpanel
 	RET
 
 // func fgemmNEON(args *fgemmArgs)

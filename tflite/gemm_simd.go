@@ -25,7 +25,42 @@ type qKernel struct {
 	ku     int // depths of a column stored together in a panel (a pair for VPMADDWD, 4 for SDOT)
 	kAlign int // the depth is padded with zeros to a multiple of this
 	aBytes bool
-	id     int // which assembly routine runQ calls (a func value would make args escape)
+	// pairs: the kernel sums two products in int16 (SMULL, SMLAL2), exact unless both are
+	// -128·-128, and takes int8 values (uint8 ones with the top bit flipped). A filter that could
+	// make such a pair (see pairSafe), or one not known at prepare, goes to fallback instead.
+	pairs    bool
+	fallback *qKernel
+	id       int // which assembly routine runQ calls (a func value would make args escape)
+}
+
+// forFilter returns the kernel to use with filter b (n rows of k values), nil if not constant:
+// kern, or its fallback where kern cannot take b exactly.
+func forFilter[T uint8 | int8](kern *qKernel, b []T, n, k int) *qKernel {
+	if kern != nil && kern.pairs && (b == nil || !pairSafe(b, n, k)) {
+		return kern.fallback
+	}
+	return kern
+}
+
+// pairSafe reports whether filter b (n rows of k values) has, in no row, the most negative int8
+// value (uint8 0, flipped) at two depths whose products a pairs kernel adds in one int16 lane:
+// i and i+8 of each block of 16. Only then is every such sum exact, whatever A holds. TFLite's
+// int8 filters never hold -128 (its quantization spec), nor do uint8 filters trained with a
+// narrow range; the others usually hold the tensor's minimum once.
+func pairSafe[T uint8 | int8](b []T, n, k int) bool {
+	var low T // the value that becomes -128
+	if ^T(0) < 0 {
+		low = T(-128 & int(^T(0)))
+	}
+	for j := 0; j < n; j++ {
+		row := b[j*k : (j+1)*k]
+		for i := range row {
+			if row[i] == low && i%16 < 8 && i+8 < len(row) && row[i+8] == low {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fKernel is a float32 GEMM micro-kernel; B panels hold nr columns per depth, A is read in place.
@@ -105,13 +140,51 @@ type packedQ8 struct {
 	data     []byte
 	sum      []int32 // per column: Σ (b - zero point)
 	zp       int32   // the zero point (one per tensor: per-channel int8 filters have zero points 0)
+	// flip: uint8 values are stored with the top bit flipped (b - 128, for a pairs kernel), so
+	// the kernel's products are (a - 128)·(b - 128); rowZp and colTerm account for it.
+	flip bool
+}
+
+// rowZp is the zero point qgemmSIMD corrects the row sums of A by: -rowZp·Σa per output. With
+// flip, Σ a·b = Σ (a-128)·(b-128) + 128·Σa + 128·Σ(b-128), so it is zp - 128.
+func (p *packedQ8) rowZp() int32 {
+	if p.flip {
+		return p.zp - 128
+	}
+	return p.zp
+}
+
+// colTerm is what column j's accumulator offset must add for the kernel's layout: 128·Σ(b-128)
+// with flip, else 0.
+func (p *packedQ8) colTerm(j int) int32 {
+	if !p.flip {
+		return 0
+	}
+	return 128 * (p.sum[j] + (p.zp-128)*int32(p.k))
+}
+
+// setOffsets sets q's accumulator offsets for this filter: q.setOffsets, plus colTerm.
+func (p *packedQ8) setOffsets(q *requant, bias []int32, inZp int32) {
+	q.setOffsets(bias, inZp, p.sum)
+	if p.flip {
+		for c := range q.offset {
+			q.offset[c] += p.colTerm(c)
+		}
+	}
 }
 
 func (p *packedQ8) panels() int { return (p.n + p.kern.nr - 1) / p.kern.nr }
 
-// packQ8 packs b (n rows of k values) for kern.
+// packQ8 packs b (n rows of k values) for kern, or for its fallback where kern cannot take b
+// (forFilter): p.kern says which.
 func packQ8[T uint8 | int8](p *packedQ8, kern *qKernel, b []T, n, k int, zp []int32) {
+	kern = forFilter(kern, b, n, k)
 	nr, ku := kern.nr, kern.ku
+	var flip byte
+	if kern.pairs && ^T(0) > 0 {
+		flip = 0x80
+	}
+	p.flip = flip != 0
 	kp := roundUp(k, kern.kAlign)
 	size := (n + nr - 1) / nr * nr * kp
 	if cap(p.data) < size {
@@ -131,7 +204,7 @@ func packQ8[T uint8 | int8](p *packedQ8, kern *qKernel, b []T, n, k int, zp []in
 		base := j/nr*nr*kp + j%nr*ku
 		var s int32
 		for i, v := range b[j*k : j*k+k] {
-			p.data[base+i/ku*nr*ku+i%ku] = byte(v)
+			p.data[base+i/ku*nr*ku+i%ku] = byte(v) ^ flip
 			s += int32(v) - z
 		}
 		p.sum[j] = s
@@ -445,6 +518,7 @@ func qgemmSIMD[T uint8 | int8](t *qTile, rows int, b *packedQ8, p0, p1 int, q *r
 	var tmp [simdMaxMR * simdMaxNR]T
 	args.kp = b.kp
 	args.flo, args.fhi, args.outZp = q.flo, q.fhi, q.outZp
+	zp := b.rowZp()
 	step := max(1, gemmBlockBytes/(nr*b.kp))
 	for pb := p0; pb < p1; pb += step {
 		pe := min(pb+step, p1)
@@ -453,7 +527,7 @@ func qgemmSIMD[T uint8 | int8](t *qTile, rows int, b *packedQ8, p0, p1 int, q *r
 			for i := 0; i < mr; i++ {
 				row := r + min(i, n-1)
 				args.a[i] = t.rowPtr(row)
-				args.corr[i] = -b.zp * t.sums[row]
+				args.corr[i] = -zp * t.sums[row]
 			}
 			args.rows = n
 			if fe := min(pe, full); pb < fe {

@@ -51,6 +51,7 @@ func main() {
 	for _, signed := range []bool{false, true} {
 		qgemmSMLAL(&g, signed)
 		qgemmDot(&g, signed)
+		qgemmSMULL(&g, signed)
 	}
 	fgemm(&g)
 	fgemm1(&g)
@@ -115,57 +116,66 @@ func startPanel(t *text, label string) {
 	t.p("\tMOVD R13, R17")
 }
 
-// qstore requantizes and stores the 8x8 tile: row r in V(16+2r) (columns 0-3), V(17+2r).
-func qstore(t *text, prefix string, signed bool) {
+// qstore requantizes and stores the tile of 8 rows: with nr 8 columns, row r in V(16+2r) (columns
+// 0-3) and V(17+2r); with nr 4 (the SMULL kernel's 4 rows), row r in V(16+r).
+func qstore(t *text, prefix string, signed bool, nr int) {
 	t.p("\tADD  $160, R0, R17")
 	t.p("\tVLD1R (R17), [V12.S4]")
 	t.p("\tADD  $164, R0, R17")
 	t.p("\tVLD1R (R17), [V13.S4]")
 	t.p("\tADD  $168, R0, R17")
 	t.p("\tVLD1R (R17), [V14.S4]")
-	t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
-	t.p("\tVLD1 (R12), [V10.S4, V11.S4]")
+	rows := 8
+	if nr == 8 {
+		t.p("\tVLD1 (R11), [V8.S4, V9.S4]")
+		t.p("\tVLD1 (R12), [V10.S4, V11.S4]")
+	} else {
+		rows = 4
+		t.p("\tVLD1 (R11), [V8.S4]")
+		t.p("\tVLD1 (R12), [V10.S4]")
+	}
 	t.p("\tADD  $128, R0, R17")
 	t.p("\tMOVD R10, R19")
 	t.p("\tMOVD 112(R0), R20")
 	t.p("\tMOVD 120(R0), R21")
-	for r := 0; r < 8; r++ {
-		a, b := 16+2*r, 17+2*r
+	for r := 0; r < rows; r++ {
+		regs := []int{16 + 2*r, 17 + 2*r}
+		if nr == 4 {
+			regs = []int{16 + r}
+		}
 		t.p("\tVLD1R.P 4(R17), [V15.S4]")
-		t.n("add v%d.4s, v%d.4s, v15.4s", a, a)
-		t.n("add v%d.4s, v%d.4s, v15.4s", b, b)
-		t.n("add v%d.4s, v%d.4s, v8.4s", a, a)
-		t.n("add v%d.4s, v%d.4s, v9.4s", b, b)
-		t.n("scvtf v%d.4s, v%d.4s", a, a)
-		t.n("scvtf v%d.4s, v%d.4s", b, b)
-		t.n("fmul v%d.4s, v%d.4s, v10.4s", a, a)
-		t.n("fmul v%d.4s, v%d.4s, v11.4s", b, b)
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", a, a)
-		t.n("fmax v%d.4s, v%d.4s, v12.4s", b, b)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", a, a)
-		t.n("fmin v%d.4s, v%d.4s, v13.4s", b, b)
-		t.n("fcvtns v%d.4s, v%d.4s", a, a)
-		t.n("fcvtns v%d.4s, v%d.4s", b, b)
-		t.n("add v%d.4s, v%d.4s, v14.4s", a, a)
-		t.n("add v%d.4s, v%d.4s, v14.4s", b, b)
+		for _, op := range []string{"add %[1]s, %[1]s, v15.4s", "add %[1]s, %[1]s, v%[2]d.4s", "scvtf %[1]s, %[1]s",
+			"fmul %[1]s, %[1]s, v%[3]d.4s", "fmax %[1]s, %[1]s, v12.4s", "fmin %[1]s, %[1]s, v13.4s",
+			"fcvtns %[1]s, %[1]s", "add %[1]s, %[1]s, v14.4s"} {
+			for i, v := range regs {
+				t.n(op, fmt.Sprintf("v%d.4s", v), 8+i, 10+i)
+			}
+		}
+		a := regs[0]
 		t.n("sqxtn v%d.4h, v%d.4s", a, a)
-		t.n("sqxtn2 v%d.8h, v%d.4s", a, b)
+		if nr == 8 {
+			t.n("sqxtn2 v%d.8h, v%d.4s", a, regs[1])
+		}
 		if signed {
 			t.n("sqxtn v%d.8b, v%d.8h", a, a)
 		} else {
 			t.n("sqxtun v%d.8b, v%d.8h", a, a)
 		}
-		t.p("\tVST1 [V%d.B8], (R19)", a)
-		if r < 7 {
+		if nr == 8 {
+			t.p("\tVST1 [V%d.B8], (R19)", a)
+		} else {
+			t.p("\tFMOVS F%d, (R19)", a)
+		}
+		if r < rows-1 {
 			t.p("\tADD  R20, R19")
 			t.p("\tCMP  $%d, R21", r+1)
 			t.p("\tBLE  %snext", prefix)
 		}
 	}
 	t.p("%snext:", prefix)
-	t.p("\tADD  $8, R10")
-	t.p("\tADD  $32, R11")
-	t.p("\tADD  $32, R12")
+	t.p("\tADD  $%d, R10", nr)
+	t.p("\tADD  $%d, R11", 4*nr)
+	t.p("\tADD  $%d, R12", 4*nr)
 	t.p("\tSUBS $1, R14")
 	t.p("\tBNE  %spanel", prefix)
 	t.p("\tRET")
@@ -216,7 +226,7 @@ func qgemmSMLAL(t *text, signed bool) {
 	}
 	t.p("\tSUBS $8, R17")
 	t.p("\tBNE  %sloop", pre)
-	qstore(t, pre, signed)
+	qstore(t, pre, signed, 8)
 }
 
 // qgemmDot: 8 rows of A (bytes) x 8 columns of B (bytes, 4 depths of a column adjacent), 16
@@ -247,7 +257,60 @@ func qgemmDot(t *text, signed bool) {
 	}
 	t.p("\tSUBS $16, R17")
 	t.p("\tBNE  %sloop", pre)
-	qstore(t, pre, signed)
+	qstore(t, pre, signed, 8)
+}
+
+// qgemmSMULL: 4 rows of A (bytes) x 4 columns of B (bytes, 16 depths of a column adjacent), 16
+// depths per step, for CPUs without dot-product instructions (Cortex-A53, A72), as ruy's and
+// gemmlowp's 8-bit NEON kernels: per row and column, SMULL multiplies depths 0-7 into int16
+// lanes, SMLAL2 adds depths 8-15's products to them, and SADALP adds the lanes' pairs into four
+// int32 sums, reduced by ADDP at the end. The int16 sum of two products is exact unless both
+// are -128·-128, which packQ8 rules out (a column never holds -128 at both depths of a lane:
+// see pairSafe). uint8 operands are made int8 by flipping their top bit, A here (EOR with
+// V12), B at packing; qgemmSIMD and setOffsets fold the 128s back in.
+func qgemmSMULL(t *text, signed bool) {
+	name := qname("SMULL", signed)
+	pre := strings.ToLower(name[5:])
+	t.p("")
+	t.p("// func %s(args *qgemmArgs)", name)
+	t.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
+	loadArgs(t)
+	startPanel(t, pre+"panel")
+	if !signed {
+		t.n("movi v12.16b, #0x80")
+	}
+	t.p("%sloop:", pre)
+	for r, reg := range rowRegs[:4] {
+		t.p("\tVLD1.P 16(%s), [V%d.B16]", reg, r)
+	}
+	t.p("\tVLD1.P 64(R9), [V4.B16, V5.B16, V6.B16, V7.B16]")
+	if !signed {
+		for r := 0; r < 4; r++ {
+			t.n("eor v%d.16b, v%d.16b, v12.16b", r, r)
+		}
+	}
+	// Four rows x columns at a time through the temporaries V8-V11.
+	for r := 0; r < 4; r++ {
+		for c := 0; c < 4; c++ {
+			t.n("smull v%d.8h, v%d.8b, v%d.8b", 8+c, r, 4+c)
+		}
+		for c := 0; c < 4; c++ {
+			t.n("smlal2 v%d.8h, v%d.16b, v%d.16b", 8+c, r, 4+c)
+		}
+		for c := 0; c < 4; c++ {
+			t.n("sadalp v%d.4s, v%d.8h", 16+4*r+c, 8+c)
+		}
+	}
+	t.p("\tSUBS $16, R17")
+	t.p("\tBNE  %sloop", pre)
+	// Row r's four columns into V(16+r): the sums of each accumulator's lanes, by pairs twice.
+	for r := 0; r < 4; r++ {
+		a := 16 + 4*r
+		t.n("addp v8.4s, v%d.4s, v%d.4s", a, a+1)
+		t.n("addp v9.4s, v%d.4s, v%d.4s", a+2, a+3)
+		t.n("addp v%d.4s, v8.4s, v9.4s", 16+r)
+	}
+	qstore(t, pre, signed, 4)
 }
 
 // fgemm: 8 rows x 8 columns of float32, FMLA by element, 4 depths per step and a tail of one.

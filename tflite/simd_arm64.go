@@ -12,8 +12,9 @@ import (
 
 // Every arm64 CPU has NEON (Advanced SIMD). The 8-bit GEMM uses the dot-product instructions
 // (UDOT/SDOT, ARMv8.2's optional dotprod: Cortex-A55, A76 and later, the Raspberry Pi 5) where
-// the kernel's hardware capabilities say so, and SMLAL on int16 otherwise (Cortex-A53, A72: the
-// Raspberry Pi 3 and 4).
+// the kernel's hardware capabilities say so; otherwise (Cortex-A53, A72: the Raspberry Pi 3 and
+// 4) SMULL/SMLAL2 on bytes with pairs of products summed in int16, and SMLAL on int16 for the
+// filters where such a pair could overflow (see pairSafe).
 var (
 	simdQ  = arm64QKernel()
 	simdF  = arm64FKernel()
@@ -40,7 +41,9 @@ func arm64FKernel() *fKernel {
 // kernelVariants returns the GEMM kernels this CPU can run, the preferred one last; tests check
 // each of them (so a CPU with dotprod checks the SMLAL kernel too).
 func kernelVariants() ([]*qKernel, []*fKernel) {
-	qs := []*qKernel{{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}}
+	smlal := &qKernel{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}
+	smull := &qKernel{name: "neon-smull-4x4", mr: 4, nr: 4, ku: 16, kAlign: 16, aBytes: true, pairs: true, fallback: smlal, id: qSMULL}
+	qs := []*qKernel{smlal, smull}
 	if cpu.ARM64.HasASIMDDP {
 		qs = append(qs, &qKernel{name: "neon-dot-8x8", mr: 8, nr: 8, ku: 4, kAlign: 16, aBytes: true, id: qDot})
 	}
@@ -50,6 +53,7 @@ func kernelVariants() ([]*qKernel, []*fKernel) {
 // The 8-bit kernels' ids.
 const (
 	qSMLAL = iota
+	qSMULL
 	qDot
 )
 
@@ -59,6 +63,10 @@ func runQ(kern *qKernel, args *qgemmArgs, signed bool) {
 		qgemmS8Dot(args)
 	case kern.id == qDot:
 		qgemmU8Dot(args)
+	case kern.id == qSMULL && signed:
+		qgemmS8SMULL(args)
+	case kern.id == qSMULL:
+		qgemmU8SMULL(args)
 	case signed:
 		qgemmS8SMLAL(args)
 	default:
@@ -99,6 +107,12 @@ func qgemmS8SMLAL(args *qgemmArgs)
 
 //go:noescape
 func qgemmU8Dot(args *qgemmArgs)
+
+//go:noescape
+func qgemmU8SMULL(args *qgemmArgs)
+
+//go:noescape
+func qgemmS8SMULL(args *qgemmArgs)
 
 //go:noescape
 func qgemmS8Dot(args *qgemmArgs)

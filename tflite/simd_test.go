@@ -19,9 +19,9 @@ import (
 
 // withPortableKernels runs f with the SIMD kernels switched off.
 func withPortableKernels(f func()) {
-	q, fk, dw, lerp := simdQ, simdF, simdDW, lerpKernel
-	simdQ, simdF, simdDW, lerpKernel = nil, nil, nil, false
-	defer func() { simdQ, simdF, simdDW, lerpKernel = q, fk, dw, lerp }()
+	q, fk, dw, lerp, arg := simdQ, simdF, simdDW, lerpKernel, argKernel
+	simdQ, simdF, simdDW, lerpKernel, argKernel = nil, nil, nil, false, false
+	defer func() { simdQ, simdF, simdDW, lerpKernel, argKernel = q, fk, dw, lerp, arg }()
 	f()
 }
 
@@ -212,15 +212,19 @@ func TestSIMDGemmExtremes(t *testing.T) {
 
 func extremes(t *testing.T, r *rand.Rand, kern *qKernel) {
 	for _, k := range []int{1, 9, 1000, maxQuantDepth} {
-		for pattern := 0; pattern < 3; pattern++ {
+		for pattern := 0; pattern < 5; pattern++ {
 			rows, n := kern.mr+1, kern.nr+3
 			a := make([]uint8, rows*k)
 			b := make([]uint8, n*k)
 			zp := int32(255)
 			for i := range a {
-				a[i] = 255
-				if pattern == 2 {
+				switch pattern {
+				case 2:
 					a[i] = uint8(r.IntN(256))
+				case 3, 4:
+					a[i] = 0 // -128 to a pairs kernel
+				default:
+					a[i] = 255
 				}
 			}
 			for i := range b {
@@ -229,6 +233,17 @@ func extremes(t *testing.T, r *rand.Rand, kern *qKernel) {
 					b[i] = uint8(255 * (i % 2))
 				case 2:
 					b[i] = uint8(r.IntN(256))
+				case 3:
+					// A pairs kernel's largest int16 sums: -128·-128 + -128·-127 in every
+					// lane (b 0 at depths i%16 < 8, 1 at the others).
+					b[i] = uint8(min(1, i%k%16/8))
+				case 4:
+					// The same with 0 at both depths of a lane in one column: a pairs
+					// kernel would overflow, so packQ8 takes its fallback.
+					b[i] = uint8(min(1, i%k%16/8))
+					if i/k == 1 && i%k%16 >= 8 {
+						b[i] = 0
+					}
 				}
 			}
 			if pattern == 2 {
@@ -236,7 +251,16 @@ func extremes(t *testing.T, r *rand.Rand, kern *qKernel) {
 			}
 			var p packedQ8
 			packQ8(&p, kern, b, n, k, []int32{zp})
-			tile := newQTile(kern, alignedBytes(qTileBytes(kern, rows, p.kp)), rows, p.kp)
+			if kern.pairs {
+				wantKern := kern
+				if pattern == 4 && k > 8 || pattern < 2 && k > 8 {
+					wantKern = kern.fallback
+				}
+				if pattern != 2 && p.kern != wantKern {
+					t.Fatalf("%s k=%d pattern %d: packed for %s, want %s", kern.name, k, pattern, p.kern.name, wantKern.name)
+				}
+			}
+			tile := newQTile(p.kern, alignedBytes(qTileBytes(p.kern, rows, p.kp)), rows, p.kp)
 			for i := 0; i < rows; i++ {
 				setRow(&tile, i, a[i*k:(i+1)*k])
 			}
@@ -253,10 +277,10 @@ func extremes(t *testing.T, r *rand.Rand, kern *qKernel) {
 			for i := 0; i < rows; i++ {
 				q := requant{offset: make([]int32, n), scale: make([]float32, n), outZp: 128, lo: 0, hi: 255, flo: -128, fhi: 127}
 				for j := range q.offset {
-					q.offset[j] = int32(-want[i*n+j])
+					q.offset[j] = int32(-want[i*n+j]) + p.colTerm(j)
 					q.scale[j] = 1
 				}
-				q.pad(kern.nr)
+				q.pad(p.kern.nr)
 				c := make([]uint8, rows*n)
 				qgemmSIMD(&tile, rows, &p, 0, p.panels(), &q, c, n, false)
 				for j := 0; j < n; j++ {
@@ -642,10 +666,16 @@ func TestWiden8(t *testing.T) {
 // the input.
 func TestPackDirect(t *testing.T) {
 	requireSIMD(t)
-	kern := simdQ
-	if kern == nil {
+	qs, _ := kernelVariants()
+	if len(qs) == 0 {
 		t.Fatal("no 8-bit SIMD kernel beside the float one")
 	}
+	for _, kern := range qs {
+		packDirectCases(t, kern)
+	}
+}
+
+func packDirectCases(t *testing.T, kern *qKernel) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, k := range []int{8, 16, 24, 40, 64, 264, 1032} {
 		for rows := 1; rows <= 9; rows += 4 {
