@@ -42,6 +42,11 @@ type arithKernel struct {
 	// that tabulating 64 Ki results at prepare beats computing each one (the rescale is about 9
 	// ns an element in Go): nil for small ones.
 	lut *[1 << 16]byte
+	// simd: rows run on the SIMD kernel (rowsSIMD) with simdArgs' constants (see setSIMD).
+	simd     bool
+	simdArgs arithQArgs
+	scaleA   operandScale
+	scaleB   operandScale
 
 	// segs splits each row of the plan into this many pieces of work, for plans of few long
 	// rows (two same-shape tensors are one row).
@@ -102,7 +107,10 @@ func (k *arithKernel) prepare(n *node) error {
 	if k.plan, err = prepareBroadcast(n, a, b, out); err != nil {
 		return err
 	}
-	if (a.typ == UInt8 || a.typ == Int8) && k.lut == nil && k.plan.elements >= arithLUTMin {
+	if a.typ == UInt8 || a.typ == Int8 {
+		k.setSIMD(k.scaleA, k.scaleB)
+	}
+	if (a.typ == UInt8 || a.typ == Int8) && !k.simd && k.lut == nil && k.plan.elements >= arithLUTMin {
 		k.lut = new([1 << 16]byte)
 		for x := range 256 {
 			for y := range 256 {
@@ -141,6 +149,7 @@ func (k *arithKernel) prepareQuantized(n *node) error {
 	k.outZP = zo
 	lo, hi := typeRange(k.typ)
 	k.qmin, k.qmax = activationRangeQuantized(k.act, so, zo, lo, hi)
+	k.scaleA, k.scaleB = operandScale{zp: za}, operandScale{zp: zb}
 	if k.op == opMul {
 		k.outRescale = newRescaler(quantizeMultiplier(float64(sa) * float64(sb) / float64(so)))
 		for i := range 256 {
@@ -157,6 +166,7 @@ func (k *arithKernel) prepareQuantized(n *node) error {
 	if k.op == opSub {
 		mb = -mb
 	}
+	k.scaleA, k.scaleB = operandScale{za, ma, sha}, operandScale{zb, mb, shb}
 	for i := range 256 {
 		k.tabA[i] = multiplyByQuantizedMultiplier((byteValue(k.typ, i)-za)*(1<<leftShift), ma, sha)
 		k.tabB[i] = multiplyByQuantizedMultiplier((byteValue(k.typ, i)-zb)*(1<<leftShift), mb, shb)
@@ -273,6 +283,10 @@ func (k *arithKernel) quantizedRows(lo, hi int) {
 	for r := lo; r < hi; r++ {
 		o, ia, ib, size := k.segment(r)
 		dst := k.out[o : o+size]
+		if k.simd {
+			n := k.rowsSIMD(dst, ia, ib)
+			dst, ia, ib = dst[n:], ia+n*sa, ib+n*sb
+		}
 		if lut := k.lut; lut != nil {
 			j, l := ia, ib
 			for i := range dst {

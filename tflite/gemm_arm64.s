@@ -2401,6 +2401,462 @@ ewexploop:
 ewdone:
 	RET
 
+// func arithQU8NEON(args *arithQArgs)
+TEXT ·arithQU8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	MOVD 40(R0), R6
+	ADD  $48, R0, R17
+	VLD1R (R17), [V16.S4]
+	ADD  $52, R0, R17
+	VLD1R (R17), [V17.S4]
+	ADD  $56, R0, R17
+	VLD1R (R17), [V18.S4]
+	ADD  $60, R0, R17
+	VLD1R (R17), [V19.S4]
+	ADD  $64, R0, R17
+	VLD1R (R17), [V20.S4]
+	ADD  $68, R0, R17
+	VLD1R (R17), [V21.S4]
+	ADD  $72, R0, R17
+	VLD1R (R17), [V22.S4]
+	ADD  $76, R0, R17
+	VLD1R (R17), [V23.S4]
+	ADD  $80, R0, R17
+	VLD1R (R17), [V24.S4]
+	ADD  $84, R0, R17
+	VLD1R (R17), [V25.S4]
+	ADD  $88, R0, R17
+	VLD1R (R17), [V26.S4]
+	ADD  $92, R0, R17
+	VLD1R (R17), [V27.S4]
+	ADD  $96, R0, R17
+	VLD1R (R17), [V28.S4]
+	ADD  $100, R0, R17
+	VLD1R (R17), [V29.S4]
+	ADD  $104, R0, R17
+	VLD1R (R17), [V30.S4]
+	CBNZ R6, arithqumul
+	CBNZ R5, arithquaddcloop
+arithquaddloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x2f08a400 // uxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4eb24400 // sshl v0.4s, v0.4s, v18.4s
+	WORD $0x4eb24421 // sshl v1.4s, v1.4s, v18.4s
+	WORD $0x6eb1b400 // sqrdmulh v0.4s, v0.4s, v17.4s
+	WORD $0x6eb1b421 // sqrdmulh v1.4s, v1.4s, v17.4s
+	WORD $0x4e331c02 // and v2.16b, v0.16b, v19.16b
+	WORD $0x4e331c23 // and v3.16b, v1.16b, v19.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eb35400 // srshl v0.4s, v0.4s, v19.4s
+	WORD $0x4eb35421 // srshl v1.4s, v1.4s, v19.4s
+	VLD1.P 8(R3), [V4.B8]
+	WORD $0x2f08a484 // uxtl v4.8h, v4.8b
+	WORD $0x4f10a485 // sxtl2 v5.4s, v4.8h
+	WORD $0x0f10a484 // sxtl v4.4s, v4.4h
+	WORD $0x6eb48484 // sub v4.4s, v4.4s, v20.4s
+	WORD $0x6eb484a5 // sub v5.4s, v5.4s, v20.4s
+	WORD $0x4eb64484 // sshl v4.4s, v4.4s, v22.4s
+	WORD $0x4eb644a5 // sshl v5.4s, v5.4s, v22.4s
+	WORD $0x6eb5b484 // sqrdmulh v4.4s, v4.4s, v21.4s
+	WORD $0x6eb5b4a5 // sqrdmulh v5.4s, v5.4s, v21.4s
+	WORD $0x4e371c82 // and v2.16b, v4.16b, v23.16b
+	WORD $0x4e371ca3 // and v3.16b, v5.16b, v23.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c84 // sqadd v4.4s, v4.4s, v2.4s
+	WORD $0x4ea30ca5 // sqadd v5.4s, v5.4s, v3.4s
+	WORD $0x4eb75484 // srshl v4.4s, v4.4s, v23.4s
+	WORD $0x4eb754a5 // srshl v5.4s, v5.4s, v23.4s
+	WORD $0x4ea48400 // add v0.4s, v0.4s, v4.4s
+	WORD $0x4ea58421 // add v1.4s, v1.4s, v5.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithquaddloop
+	RET
+arithquaddcloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x2f08a400 // uxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4eb24400 // sshl v0.4s, v0.4s, v18.4s
+	WORD $0x4eb24421 // sshl v1.4s, v1.4s, v18.4s
+	WORD $0x6eb1b400 // sqrdmulh v0.4s, v0.4s, v17.4s
+	WORD $0x6eb1b421 // sqrdmulh v1.4s, v1.4s, v17.4s
+	WORD $0x4e331c02 // and v2.16b, v0.16b, v19.16b
+	WORD $0x4e331c23 // and v3.16b, v1.16b, v19.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eb35400 // srshl v0.4s, v0.4s, v19.4s
+	WORD $0x4eb35421 // srshl v1.4s, v1.4s, v19.4s
+	WORD $0x4ebe8400 // add v0.4s, v0.4s, v30.4s
+	WORD $0x4ebe8421 // add v1.4s, v1.4s, v30.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithquaddcloop
+	RET
+arithqumul:
+	CBNZ R5, arithqumulcloop
+arithqumulloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x2f08a400 // uxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	VLD1.P 8(R3), [V4.B8]
+	WORD $0x2f08a484 // uxtl v4.8h, v4.8b
+	WORD $0x4f10a485 // sxtl2 v5.4s, v4.8h
+	WORD $0x0f10a484 // sxtl v4.4s, v4.4h
+	WORD $0x6eb48484 // sub v4.4s, v4.4s, v20.4s
+	WORD $0x6eb484a5 // sub v5.4s, v5.4s, v20.4s
+	WORD $0x4ea49c00 // mul v0.4s, v0.4s, v4.4s
+	WORD $0x4ea59c21 // mul v1.4s, v1.4s, v5.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqumulloop
+	RET
+arithqumulcloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x2f08a400 // uxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4ebe9c00 // mul v0.4s, v0.4s, v30.4s
+	WORD $0x4ebe9c21 // mul v1.4s, v1.4s, v30.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqumulcloop
+	RET
+
+// func arithQS8NEON(args *arithQArgs)
+TEXT ·arithQS8NEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	MOVD 24(R0), R4
+	MOVD 32(R0), R5
+	MOVD 40(R0), R6
+	ADD  $48, R0, R17
+	VLD1R (R17), [V16.S4]
+	ADD  $52, R0, R17
+	VLD1R (R17), [V17.S4]
+	ADD  $56, R0, R17
+	VLD1R (R17), [V18.S4]
+	ADD  $60, R0, R17
+	VLD1R (R17), [V19.S4]
+	ADD  $64, R0, R17
+	VLD1R (R17), [V20.S4]
+	ADD  $68, R0, R17
+	VLD1R (R17), [V21.S4]
+	ADD  $72, R0, R17
+	VLD1R (R17), [V22.S4]
+	ADD  $76, R0, R17
+	VLD1R (R17), [V23.S4]
+	ADD  $80, R0, R17
+	VLD1R (R17), [V24.S4]
+	ADD  $84, R0, R17
+	VLD1R (R17), [V25.S4]
+	ADD  $88, R0, R17
+	VLD1R (R17), [V26.S4]
+	ADD  $92, R0, R17
+	VLD1R (R17), [V27.S4]
+	ADD  $96, R0, R17
+	VLD1R (R17), [V28.S4]
+	ADD  $100, R0, R17
+	VLD1R (R17), [V29.S4]
+	ADD  $104, R0, R17
+	VLD1R (R17), [V30.S4]
+	CBNZ R6, arithqsmul
+	CBNZ R5, arithqsaddcloop
+arithqsaddloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x0f08a400 // sxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4eb24400 // sshl v0.4s, v0.4s, v18.4s
+	WORD $0x4eb24421 // sshl v1.4s, v1.4s, v18.4s
+	WORD $0x6eb1b400 // sqrdmulh v0.4s, v0.4s, v17.4s
+	WORD $0x6eb1b421 // sqrdmulh v1.4s, v1.4s, v17.4s
+	WORD $0x4e331c02 // and v2.16b, v0.16b, v19.16b
+	WORD $0x4e331c23 // and v3.16b, v1.16b, v19.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eb35400 // srshl v0.4s, v0.4s, v19.4s
+	WORD $0x4eb35421 // srshl v1.4s, v1.4s, v19.4s
+	VLD1.P 8(R3), [V4.B8]
+	WORD $0x0f08a484 // sxtl v4.8h, v4.8b
+	WORD $0x4f10a485 // sxtl2 v5.4s, v4.8h
+	WORD $0x0f10a484 // sxtl v4.4s, v4.4h
+	WORD $0x6eb48484 // sub v4.4s, v4.4s, v20.4s
+	WORD $0x6eb484a5 // sub v5.4s, v5.4s, v20.4s
+	WORD $0x4eb64484 // sshl v4.4s, v4.4s, v22.4s
+	WORD $0x4eb644a5 // sshl v5.4s, v5.4s, v22.4s
+	WORD $0x6eb5b484 // sqrdmulh v4.4s, v4.4s, v21.4s
+	WORD $0x6eb5b4a5 // sqrdmulh v5.4s, v5.4s, v21.4s
+	WORD $0x4e371c82 // and v2.16b, v4.16b, v23.16b
+	WORD $0x4e371ca3 // and v3.16b, v5.16b, v23.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c84 // sqadd v4.4s, v4.4s, v2.4s
+	WORD $0x4ea30ca5 // sqadd v5.4s, v5.4s, v3.4s
+	WORD $0x4eb75484 // srshl v4.4s, v4.4s, v23.4s
+	WORD $0x4eb754a5 // srshl v5.4s, v5.4s, v23.4s
+	WORD $0x4ea48400 // add v0.4s, v0.4s, v4.4s
+	WORD $0x4ea58421 // add v1.4s, v1.4s, v5.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqsaddloop
+	RET
+arithqsaddcloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x0f08a400 // sxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4eb24400 // sshl v0.4s, v0.4s, v18.4s
+	WORD $0x4eb24421 // sshl v1.4s, v1.4s, v18.4s
+	WORD $0x6eb1b400 // sqrdmulh v0.4s, v0.4s, v17.4s
+	WORD $0x6eb1b421 // sqrdmulh v1.4s, v1.4s, v17.4s
+	WORD $0x4e331c02 // and v2.16b, v0.16b, v19.16b
+	WORD $0x4e331c23 // and v3.16b, v1.16b, v19.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eb35400 // srshl v0.4s, v0.4s, v19.4s
+	WORD $0x4eb35421 // srshl v1.4s, v1.4s, v19.4s
+	WORD $0x4ebe8400 // add v0.4s, v0.4s, v30.4s
+	WORD $0x4ebe8421 // add v1.4s, v1.4s, v30.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqsaddcloop
+	RET
+arithqsmul:
+	CBNZ R5, arithqsmulcloop
+arithqsmulloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x0f08a400 // sxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	VLD1.P 8(R3), [V4.B8]
+	WORD $0x0f08a484 // sxtl v4.8h, v4.8b
+	WORD $0x4f10a485 // sxtl2 v5.4s, v4.8h
+	WORD $0x0f10a484 // sxtl v4.4s, v4.4h
+	WORD $0x6eb48484 // sub v4.4s, v4.4s, v20.4s
+	WORD $0x6eb484a5 // sub v5.4s, v5.4s, v20.4s
+	WORD $0x4ea49c00 // mul v0.4s, v0.4s, v4.4s
+	WORD $0x4ea59c21 // mul v1.4s, v1.4s, v5.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqsmulloop
+	RET
+arithqsmulcloop:
+	VLD1.P 8(R2), [V0.B8]
+	WORD $0x0f08a400 // sxtl v0.8h, v0.8b
+	WORD $0x4f10a401 // sxtl2 v1.4s, v0.8h
+	WORD $0x0f10a400 // sxtl v0.4s, v0.4h
+	WORD $0x6eb08400 // sub v0.4s, v0.4s, v16.4s
+	WORD $0x6eb08421 // sub v1.4s, v1.4s, v16.4s
+	WORD $0x4ebe9c00 // mul v0.4s, v0.4s, v30.4s
+	WORD $0x4ebe9c21 // mul v1.4s, v1.4s, v30.4s
+	WORD $0x4eb94400 // sshl v0.4s, v0.4s, v25.4s
+	WORD $0x4eb94421 // sshl v1.4s, v1.4s, v25.4s
+	WORD $0x6eb8b400 // sqrdmulh v0.4s, v0.4s, v24.4s
+	WORD $0x6eb8b421 // sqrdmulh v1.4s, v1.4s, v24.4s
+	WORD $0x4e3a1c02 // and v2.16b, v0.16b, v26.16b
+	WORD $0x4e3a1c23 // and v3.16b, v1.16b, v26.16b
+	WORD $0x4f210442 // sshr v2.4s, v2.4s, #31
+	WORD $0x4f210463 // sshr v3.4s, v3.4s, #31
+	WORD $0x4ea20c00 // sqadd v0.4s, v0.4s, v2.4s
+	WORD $0x4ea30c21 // sqadd v1.4s, v1.4s, v3.4s
+	WORD $0x4eba5400 // srshl v0.4s, v0.4s, v26.4s
+	WORD $0x4eba5421 // srshl v1.4s, v1.4s, v26.4s
+	WORD $0x4ebb8400 // add v0.4s, v0.4s, v27.4s
+	WORD $0x4ebb8421 // add v1.4s, v1.4s, v27.4s
+	WORD $0x4ebc6400 // smax v0.4s, v0.4s, v28.4s
+	WORD $0x4ebc6421 // smax v1.4s, v1.4s, v28.4s
+	WORD $0x4ebd6c00 // smin v0.4s, v0.4s, v29.4s
+	WORD $0x4ebd6c21 // smin v1.4s, v1.4s, v29.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R4
+	BNE  arithqsmulcloop
+	RET
+
 // func widenU8NEON(dst *int16, src unsafe.Pointer, n int) int32
 TEXT ·widenU8NEON(SB), NOSPLIT, $0-28
 	MOVD dst+0(FP), R0

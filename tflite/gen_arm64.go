@@ -56,6 +56,9 @@ func main() {
 	fgemm(&g)
 	fgemm1(&g)
 	ew(&g)
+	for _, signed := range []bool{false, true} {
+		arithQ(&g, signed)
+	}
 	widen(&g)
 	rowSums(&g)
 	lerpV(&g)
@@ -764,6 +767,120 @@ func ew(t *text) {
 	ewExp(t)
 	t.p("ewdone:")
 	t.p("\tRET")
+}
+
+// arithQ: the 8-bit ADD, SUB and MUL (arithQArgs: dst 0, x 8, y 16, n 24 (a positive multiple
+// of 8), yConst 32, mul 40, then int32s: zx 48, mx 52, lx 56, rx 60, zy 64, my 68, ly 72, ry 76,
+// mo 80, lo 84, ro 88, zo 92, qmin 96, qmax 100, c 104), eight values a step in two int32x4.
+// Each operand is widened and, for ADD and SUB, rescaled as arithKernel's tables are:
+// (v - z) << l, SQRDMULH by m (TFLite's saturating rounding doubling high multiply, bit for bit),
+// then the rounding divide by 2^-r (r <= 0, as a shift for SRSHL), half away from zero: gemmlowp's
+// fixup (x AND r, >> 31: -1 for a negative x when r < 0) before SRSHL. With yConst the second
+// operand is c for every value (a broadcast scalar: its table entry). The sum, or for MUL the
+// product of the zero-point-shifted values, goes through the output rescale (lo, mo, ro), plus
+// zo, clamped to [qmin, qmax] and narrowed by truncation (XTN) to the value's bits.
+func arithQ(t *text, signed bool) {
+	name := "arithQU8NEON"
+	widen := "uxtl"
+	if signed {
+		name, widen = "arithQS8NEON", "sxtl"
+	}
+	pre := strings.ToLower(name[:7])
+	t.p("")
+	t.p("// func %s(args *arithQArgs)", name)
+	t.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 8(R0), R2")
+	t.p("\tMOVD 16(R0), R3")
+	t.p("\tMOVD 24(R0), R4")
+	t.p("\tMOVD 32(R0), R5")
+	t.p("\tMOVD 40(R0), R6")
+	for i := 0; i < 15; i++ { // zx .. c into V16-V30
+		t.p("\tADD  $%d, R0, R17", 48+4*i)
+		t.p("\tVLD1R (R17), [V%d.S4]", 16+i)
+	}
+	// load8 loads eight values from ptr into V(d), V(d+1) as int32, and for ADD/SUB rescales
+	// them with the constants from V(k): z, m, l, r.
+	load8 := func(ptr string, d, k int, rescale bool) {
+		t.p("\tVLD1.P 8(%s), [V%d.B8]", ptr, d)
+		t.n("%s v%d.8h, v%d.8b", widen, d, d)
+		t.n("sxtl2 v%d.4s, v%d.8h", d+1, d)
+		t.n("sxtl v%d.4s, v%d.4h", d, d)
+		for _, v := range []int{d, d + 1} {
+			t.n("sub v%d.4s, v%d.4s, v%d.4s", v, v, k)
+		}
+		if !rescale {
+			return
+		}
+		for _, v := range []int{d, d + 1} {
+			t.n("sshl v%d.4s, v%d.4s, v%d.4s", v, v, k+2)
+		}
+		for _, v := range []int{d, d + 1} {
+			t.n("sqrdmulh v%d.4s, v%d.4s, v%d.4s", v, v, k+1)
+		}
+		divide(t, d, k+3)
+	}
+	for _, mul := range []bool{false, true} {
+		for _, yConst := range []bool{false, true} {
+			label := pre + map[bool]string{false: "add", true: "mul"}[mul] + map[bool]string{false: "", true: "c"}[yConst]
+			if !mul && !yConst {
+				t.p("\tCBNZ R6, %smul", pre)
+				t.p("\tCBNZ R5, %saddcloop", pre)
+			}
+			if mul && !yConst {
+				t.p("%smul:", pre)
+				t.p("\tCBNZ R5, %smulcloop", pre)
+			}
+			t.p("%s:", label+"loop")
+			load8("R2", 0, 16, !mul)
+			y := 4
+			if yConst {
+				y = 30
+				t.n("%s v0.4s, v0.4s, v30.4s", map[bool]string{false: "add", true: "mul"}[mul])
+				t.n("%s v1.4s, v1.4s, v30.4s", map[bool]string{false: "add", true: "mul"}[mul])
+			} else {
+				load8("R3", y, 20, !mul)
+				t.n("%s v0.4s, v0.4s, v4.4s", map[bool]string{false: "add", true: "mul"}[mul])
+				t.n("%s v1.4s, v1.4s, v5.4s", map[bool]string{false: "add", true: "mul"}[mul])
+			}
+			for _, v := range []int{0, 1} {
+				t.n("sshl v%d.4s, v%d.4s, v25.4s", v, v)
+			}
+			for _, v := range []int{0, 1} {
+				t.n("sqrdmulh v%d.4s, v%d.4s, v24.4s", v, v)
+			}
+			divide(t, 0, 26)
+			for _, op := range []string{"add v%[1]d.4s, v%[1]d.4s, v27.4s", "smax v%[1]d.4s, v%[1]d.4s, v28.4s", "smin v%[1]d.4s, v%[1]d.4s, v29.4s"} {
+				t.n(op, 0)
+				t.n(op, 1)
+			}
+			t.n("xtn v0.4h, v0.4s")
+			t.n("xtn2 v0.8h, v1.4s")
+			t.n("xtn v0.8b, v0.8h")
+			t.p("\tVST1.P [V0.B8], 8(R1)")
+			t.p("\tSUBS $8, R4")
+			t.p("\tBNE  %sloop", label)
+			t.p("\tRET")
+		}
+	}
+}
+
+// divide is the rounding divide of V(d), V(d+1) by 2^-r, r in V(k) (r <= 0), half away from zero:
+// TFLite's RoundingDivideByPOT, as gemmlowp's NEON code computes it (V2, V3 are temporaries).
+func divide(t *text, d, k int) {
+	for i, v := range []int{d, d + 1} {
+		t.n("and v%d.16b, v%d.16b, v%d.16b", 2+i, v, k)
+	}
+	for i := range 2 {
+		t.n("sshr v%d.4s, v%d.4s, #31", 2+i, 2+i)
+	}
+	for i, v := range []int{d, d + 1} {
+		t.n("sqadd v%d.4s, v%d.4s, v%d.4s", v, v, 2+i)
+	}
+	for _, v := range []int{d, d + 1} {
+		t.n("srshl v%d.4s, v%d.4s, v%d.4s", v, v, k)
+	}
 }
 
 // ewLogistic: LOGISTIC as amd64's ewF32AVX2 computes it (z = -|x|, at least -87; e^z = 2^n·e^t

@@ -234,3 +234,8 @@ func runRowSums(sums *int32, src unsafe.Pointer, k, rows int, signed bool) {
 func poolF32AVX2(args *poolArgs)
 
 func runPool(args *poolArgs) { poolF32AVX2(args) }
+
+// arithQKernel says whether runArithQ runs (arithKernel.rowsSIMD): not on amd64.
+var arithQKernel = false
+
+func runArithQ(*arithQArgs, bool) { panic("tflite: no 8-bit ADD kernel on amd64") }

@@ -246,3 +246,22 @@ func runPool(args *poolArgs) { poolF32NEON(args) }
 func rgbConvNEON(args *rgbArgs)
 
 func runRGB(args *rgbArgs) { rgbConvNEON(args) }
+
+// arithQKernel says whether runArithQ runs (arithKernel.rowsSIMD).
+var arithQKernel = true
+
+// arithQU8NEON and arithQS8NEON are the 8-bit ADD, SUB and MUL of arithQArgs (gemm_arm64.s).
+//
+//go:noescape
+func arithQU8NEON(args *arithQArgs)
+
+//go:noescape
+func arithQS8NEON(args *arithQArgs)
+
+func runArithQ(args *arithQArgs, signed bool) {
+	if signed {
+		arithQS8NEON(args)
+	} else {
+		arithQU8NEON(args)
+	}
+}

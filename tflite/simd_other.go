@@ -52,3 +52,7 @@ func runRowSums(*int32, unsafe.Pointer, int, int, bool) {
 func runPool(*poolArgs) { panic("tflite: no SIMD kernels in this build") }
 
 func runRGB(*rgbArgs) { panic("tflite: no SIMD kernels in this build") }
+
+var arithQKernel = false
+
+func runArithQ(*arithQArgs, bool) { panic("tflite: no SIMD kernels in this build") }

@@ -19,9 +19,11 @@ import (
 
 // withPortableKernels runs f with the SIMD kernels switched off.
 func withPortableKernels(f func()) {
-	q, fk, dw, lerp, arg := simdQ, simdF, simdDW, lerpKernel, argKernel
-	simdQ, simdF, simdDW, lerpKernel, argKernel = nil, nil, nil, false, false
-	defer func() { simdQ, simdF, simdDW, lerpKernel, argKernel = q, fk, dw, lerp, arg }()
+	q, fk, dw, lerp, arg, arith := simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel
+	simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel = nil, nil, nil, false, false, false
+	defer func() {
+		simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel = q, fk, dw, lerp, arg, arith
+	}()
 	f()
 }
 
