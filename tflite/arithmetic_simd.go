@@ -70,12 +70,12 @@ func (k *arithKernel) rowsSIMD(dst []byte, ia, ib int) int {
 	args.dst, args.n = unsafe.Pointer(&dst[0]), n
 	switch {
 	case p.innerA == 1 && p.innerB == 1:
-		args.x, args.y = unsafe.Pointer(&k.a[ia:ia+n][0]), unsafe.Pointer(&k.b[ib:ib+n][0])
+		args.x, args.y = unsafe.Pointer(&k.a[ia : ia+n][0]), unsafe.Pointer(&k.b[ib : ib+n][0])
 	case p.innerA == 1:
-		args.x, args.yConst, args.c = unsafe.Pointer(&k.a[ia:ia+n][0]), 1, k.tabB[k.b[ib]]
+		args.x, args.yConst, args.c = unsafe.Pointer(&k.a[ia : ia+n][0]), 1, k.tabB[k.b[ib]]
 	default:
 		// x takes b's values and rescale (both ops commute once b's table holds SUB's sign).
-		args.x, args.yConst, args.c = unsafe.Pointer(&k.b[ib:ib+n][0]), 1, k.tabA[k.a[ia]]
+		args.x, args.yConst, args.c = unsafe.Pointer(&k.b[ib : ib+n][0]), 1, k.tabA[k.a[ia]]
 		args.zx, args.mx, args.lx, args.rx = args.zy, args.my, args.ly, args.ry
 	}
 	runArithQ(&args, k.typ == Int8)

@@ -2857,6 +2857,42 @@ arithqsmulcloop:
 	BNE  arithqsmulcloop
 	RET
 
+// func quantFNEON(args *quantFArgs)
+TEXT ·quantFNEON(SB), NOSPLIT, $0-8
+	MOVD args+0(FP), R0
+	MOVD 0(R0), R1
+	MOVD 8(R0), R2
+	MOVD 16(R0), R3
+	ADD  $24, R0, R17
+	VLD1R (R17), [V16.S4]
+	ADD  $28, R0, R17
+	VLD1R (R17), [V17.S4]
+	ADD  $32, R0, R17
+	VLD1R (R17), [V18.S4]
+	ADD  $36, R0, R17
+	VLD1R (R17), [V19.S4]
+quantfloop:
+	VLD1.P 32(R2), [V0.S4, V1.S4]
+	WORD $0x6e30fc00 // fdiv v0.4s, v0.4s, v16.4s
+	WORD $0x6e30fc21 // fdiv v1.4s, v1.4s, v16.4s
+	WORD $0x6e218800 // frinta v0.4s, v0.4s
+	WORD $0x6e218821 // frinta v1.4s, v1.4s
+	WORD $0x4e31d400 // fadd v0.4s, v0.4s, v17.4s
+	WORD $0x4e31d421 // fadd v1.4s, v1.4s, v17.4s
+	WORD $0x4e32c400 // fmaxnm v0.4s, v0.4s, v18.4s
+	WORD $0x4e32c421 // fmaxnm v1.4s, v1.4s, v18.4s
+	WORD $0x4eb3c400 // fminnm v0.4s, v0.4s, v19.4s
+	WORD $0x4eb3c421 // fminnm v1.4s, v1.4s, v19.4s
+	WORD $0x4ea1b800 // fcvtzs v0.4s, v0.4s
+	WORD $0x4ea1b821 // fcvtzs v1.4s, v1.4s
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R1)
+	SUBS $8, R3
+	BNE  quantfloop
+	RET
+
 // func widenU8NEON(dst *int16, src unsafe.Pointer, n int) int32
 TEXT ·widenU8NEON(SB), NOSPLIT, $0-28
 	MOVD dst+0(FP), R0

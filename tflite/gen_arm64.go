@@ -59,6 +59,7 @@ func main() {
 	for _, signed := range []bool{false, true} {
 		arithQ(&g, signed)
 	}
+	quantF(&g)
 	widen(&g)
 	rowSums(&g)
 	lerpV(&g)
@@ -864,6 +865,39 @@ func arithQ(t *text, signed bool) {
 			t.p("\tRET")
 		}
 	}
+}
+
+// quantF: float32 to 8-bit QUANTIZE (quantFArgs: dst 0, src 8, n 16 (a positive multiple of 8),
+// then float32s scale 24, zp 28, lo 32, hi 36), eight values a step as quantizeFloat computes
+// each: the division (FDIV), rounded half away from zero (FRINTA, as math.Round), plus the zero
+// point, clamped (FMAXNM/FMINNM: a NaN becomes lo, as there), converted and narrowed. The sum is
+// exact below 2^24, and past it clamped either way.
+func quantF(t *text) {
+	t.p("")
+	t.p("// func quantFNEON(args *quantFArgs)")
+	t.p("TEXT ·quantFNEON(SB), NOSPLIT, $0-8")
+	t.p("\tMOVD args+0(FP), R0")
+	t.p("\tMOVD 0(R0), R1")
+	t.p("\tMOVD 8(R0), R2")
+	t.p("\tMOVD 16(R0), R3")
+	for i := 0; i < 4; i++ {
+		t.p("\tADD  $%d, R0, R17", 24+4*i)
+		t.p("\tVLD1R (R17), [V%d.S4]", 16+i)
+	}
+	t.p("quantfloop:")
+	t.p("\tVLD1.P 32(R2), [V0.S4, V1.S4]")
+	for _, op := range []string{"fdiv %[1]s, %[1]s, v16.4s", "frinta %[1]s, %[1]s", "fadd %[1]s, %[1]s, v17.4s",
+		"fmaxnm %[1]s, %[1]s, v18.4s", "fminnm %[1]s, %[1]s, v19.4s", "fcvtzs %[1]s, %[1]s"} {
+		t.n(op, "v0.4s")
+		t.n(op, "v1.4s")
+	}
+	t.n("xtn v0.4h, v0.4s")
+	t.n("xtn2 v0.8h, v1.4s")
+	t.n("xtn v0.8b, v0.8h")
+	t.p("\tVST1.P [V0.B8], 8(R1)")
+	t.p("\tSUBS $8, R3")
+	t.p("\tBNE  quantfloop")
+	t.p("\tRET")
 }
 
 // divide is the rounding divide of V(d), V(d+1) by 2^-r, r in V(k) (r <= 0), half away from zero:

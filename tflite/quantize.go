@@ -2,6 +2,7 @@ package tflite
 
 import (
 	"math"
+	"unsafe"
 )
 
 // Helpers shared by the quantized kernels, then QUANTIZE and DEQUANTIZE.
@@ -181,10 +182,24 @@ func (k *quantizeKernel) eval(n *node) error {
 	}
 	src := in.Float32s()
 	dst := out.data[:len(src)]
-	for i, v := range src {
-		dst[i] = byte(quantizeFloat(v, k.scale, k.zp, k.lo, k.hi))
+	i := 0
+	if quantFKernel && len(src) >= 8 {
+		i = len(src) &^ 7
+		runQuantF(&quantFArgs{dst: unsafe.Pointer(&dst[0]), src: unsafe.Pointer(&src[0]), n: i,
+			scale: k.scale, zp: float32(k.zp), lo: float32(k.lo), hi: float32(k.hi)})
+	}
+	for ; i < len(src); i++ {
+		dst[i] = byte(quantizeFloat(src[i], k.scale, k.zp, k.lo, k.hi))
 	}
 	return nil
+}
+
+// quantFArgs is what the float32 QUANTIZE kernel reads (the assembly relies on this layout):
+// dst[i] = quantizeFloat(src[i], scale, zp, lo, hi) for i < n, a positive multiple of 8.
+type quantFArgs struct {
+	dst, src          unsafe.Pointer
+	n                 int
+	scale, zp, lo, hi float32
 }
 
 type dequantizeKernel struct {

@@ -239,3 +239,8 @@ func runPool(args *poolArgs) { poolF32AVX2(args) }
 var arithQKernel = false
 
 func runArithQ(*arithQArgs, bool) { panic("tflite: no 8-bit ADD kernel on amd64") }
+
+// quantFKernel says whether runQuantF runs (float32 QUANTIZE): not on amd64.
+var quantFKernel = false
+
+func runQuantF(*quantFArgs) { panic("tflite: no QUANTIZE kernel on amd64") }

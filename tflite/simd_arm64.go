@@ -265,3 +265,13 @@ func runArithQ(args *arithQArgs, signed bool) {
 		arithQU8NEON(args)
 	}
 }
+
+// quantFKernel says whether runQuantF runs (float32 QUANTIZE).
+var quantFKernel = true
+
+// quantFNEON is the float32 to 8-bit QUANTIZE of quantFArgs (gemm_arm64.s).
+//
+//go:noescape
+func quantFNEON(args *quantFArgs)
+
+func runQuantF(args *quantFArgs) { quantFNEON(args) }

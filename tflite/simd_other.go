@@ -56,3 +56,7 @@ func runRGB(*rgbArgs) { panic("tflite: no SIMD kernels in this build") }
 var arithQKernel = false
 
 func runArithQ(*arithQArgs, bool) { panic("tflite: no SIMD kernels in this build") }
+
+var quantFKernel = false
+
+func runQuantF(*quantFArgs) { panic("tflite: no SIMD kernels in this build") }

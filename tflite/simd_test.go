@@ -19,10 +19,10 @@ import (
 
 // withPortableKernels runs f with the SIMD kernels switched off.
 func withPortableKernels(f func()) {
-	q, fk, dw, lerp, arg, arith := simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel
-	simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel = nil, nil, nil, false, false, false
+	q, fk, dw, lerp, arg, arith, quant := simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel, quantFKernel
+	simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel, quantFKernel = nil, nil, nil, false, false, false, false
 	defer func() {
-		simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel = q, fk, dw, lerp, arg, arith
+		simdQ, simdF, simdDW, lerpKernel, argKernel, arithQKernel, quantFKernel = q, fk, dw, lerp, arg, arith, quant
 	}()
 	f()
 }
