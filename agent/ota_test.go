@@ -20,8 +20,11 @@ import (
 
 const (
 	floatClassify = "../testdata/models/classify_float/mobilenet_v1_0.25_224_1_metadata_1.tflite"
-	mnistModel    = "../testdata/models/tiny/mnist_model.tflite"
-	ssdModelPath  = "../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
+	// slowClassify takes 10-20 ms here, more than any latency bound an operator can set (whole
+	// milliseconds): the MobileNets take under one.
+	slowClassify = "../testdata/models/synthetic/slow_classifier.tflite"
+	mnistModel   = "../testdata/models/tiny/mnist_model.tflite"
+	ssdModelPath = "../models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite"
 )
 
 // otaAgent is a running agent with model updates on, and what its broker shows.
@@ -255,7 +258,7 @@ func TestOTAShadow(t *testing.T) {
 	if r.Status.State != ota.StateRejected || !strings.Contains(r.Status.Reason, "the candidate detects and the active model classifies") {
 		t.Fatalf("detector: %+v", r.Status)
 	}
-	_, r = a.push(float, ota.UpdateOptions{Version: "3", Shadow: &ota.ShadowSpec{Frames: 4, MaxLatencyMS: 1}})
+	_, r = a.push(otatest.ReadFile(t, slowClassify), ota.UpdateOptions{Version: "3", Shadow: &ota.ShadowSpec{Frames: 4, MaxLatencyMS: 1}})
 	if r.Status.State != ota.StateRejected || r.Status.Check != ota.CheckShadow || !strings.Contains(r.Status.Reason, "exceeds 1 ms") {
 		t.Fatalf("slow candidate: %+v", r.Status)
 	}

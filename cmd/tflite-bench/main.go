@@ -138,8 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// defaultModels lists the repository's models (BlazeFace is tflite's test data) and, when
-// ../shared/models is there, the ones it has that the repository has not (by file name).
+// defaultModels lists the repository's models (BlazeFace is tflite's test data; not
+// testdata/models/synthetic, the tests' made-up models) and, when ../shared/models is there, the
+// ones it has that the repository has not (by file name).
 func defaultModels(root string) []string {
 	var models []string
 	seen := map[string]bool{}
@@ -147,6 +148,9 @@ func defaultModels(root string) []string {
 		found, _ := filepath.Glob(filepath.Join(root, pattern))
 		slices.Sort(found)
 		for _, p := range found {
+			if filepath.Base(filepath.Dir(p)) == "synthetic" {
+				continue
+			}
 			if !seen[filepath.Base(p)] {
 				seen[filepath.Base(p)] = true
 				models = append(models, p)

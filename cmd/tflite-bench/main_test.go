@@ -110,7 +110,8 @@ func TestInvokesOnly(t *testing.T) {
 	}
 }
 
-// -list prints the default models, which exist, the shipped SSD among them.
+// -list prints the default models, which exist, the shipped SSD among them and the tests'
+// made-up models (testdata/models/synthetic) not.
 func TestList(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"-list"}, &stdout, &stderr); err != nil {
@@ -123,6 +124,9 @@ func TestList(t *testing.T) {
 			t.Errorf("listed %q: %v", l, err)
 		}
 		ssd = ssd || strings.HasSuffix(l, "/models/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite")
+		if strings.Contains(l, "/synthetic/") {
+			t.Errorf("listed the test model %q", l)
+		}
 	}
 	if !ssd {
 		t.Errorf("the SSD is not listed:\n%s", stdout.String())

@@ -216,6 +216,7 @@ func TestAgreeModels(t *testing.T) {
 		// The probe is no picture of a person: its keypoints land anywhere.
 		"testdata/models/pose/movenet_single_pose_lightning_ptq.tflite":   {image("testdata/models/pose/squat.bmp", std)},
 		"testdata/models/segment/deeplabv3_mnv2_dm05_pascal_quant.tflite": {image("testdata/models/segment/bird_segmentation.bmp", std)},
+		"testdata/models/synthetic/slow_classifier.tflite":                {probe, image("testdata/models/classify_quant/burger-224.png", std)},
 	}
 	found, _ := filepath.Glob(filepath.Join(root, "testdata/models/*/*.tflite"))
 	more, _ := filepath.Glob(filepath.Join(root, "models/*.tflite"))
