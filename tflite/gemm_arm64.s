@@ -742,6 +742,8 @@ TEXT ·qgemmU8SMULL(SB), NOSPLIT, $0-8
 	MOVD 88(R0), R12
 	MOVD 96(R0), R13
 	MOVD 104(R0), R14
+	MOVD 120(R0), R22
+	ADD  $128, R0, R23
 u8smullpanel:
 	VEOR V16.B16, V16.B16, V16.B16
 	VEOR V17.B16, V17.B16, V17.B16
@@ -763,10 +765,6 @@ u8smullpanel:
 	MOVD R2, R16
 	MOVD R3, R19
 	MOVD R4, R20
-	MOVD R5, R21
-	MOVD R6, R22
-	MOVD R7, R23
-	MOVD R8, R24
 	MOVD R13, R17
 	WORD $0x4f04e40c // movi v12.16b, #0x80
 u8smullloop:
@@ -849,10 +847,10 @@ u8smullloop:
 	VLD1R (R17), [V14.S4]
 	VLD1 (R11), [V8.S4]
 	VLD1 (R12), [V10.S4]
-	ADD  $128, R0, R17
+	MOVD R23, R17
 	MOVD R10, R19
 	MOVD 112(R0), R20
-	MOVD 120(R0), R21
+	MOVD R22, R21
 	VLD1R.P 4(R17), [V15.S4]
 	WORD $0x4eaf8610 // add v16.4s, v16.4s, v15.4s
 	WORD $0x4ea88610 // add v16.4s, v16.4s, v8.4s
@@ -916,6 +914,23 @@ u8smullnext:
 	ADD  $16, R12
 	SUBS $1, R14
 	BNE  u8smullpanel
+	CMP  $4, R22
+	BLE  u8smulldone
+	SUB  $4, R22
+	ADD  $16, R23
+	MOVD R5, R1
+	MOVD R6, R2
+	MOVD R7, R3
+	MOVD R8, R4
+	MOVD 64(R0), R9
+	MOVD 72(R0), R10
+	MOVD 112(R0), R24
+	ADD  R24<<2, R10
+	MOVD 80(R0), R11
+	MOVD 88(R0), R12
+	MOVD 104(R0), R14
+	B    u8smullpanel
+u8smulldone:
 	RET
 
 // func qgemmS8SMLAL(args *qgemmArgs)
@@ -1652,6 +1667,8 @@ TEXT ·qgemmS8SMULL(SB), NOSPLIT, $0-8
 	MOVD 88(R0), R12
 	MOVD 96(R0), R13
 	MOVD 104(R0), R14
+	MOVD 120(R0), R22
+	ADD  $128, R0, R23
 s8smullpanel:
 	VEOR V16.B16, V16.B16, V16.B16
 	VEOR V17.B16, V17.B16, V17.B16
@@ -1673,10 +1690,6 @@ s8smullpanel:
 	MOVD R2, R16
 	MOVD R3, R19
 	MOVD R4, R20
-	MOVD R5, R21
-	MOVD R6, R22
-	MOVD R7, R23
-	MOVD R8, R24
 	MOVD R13, R17
 s8smullloop:
 	VLD1.P 16(R15), [V0.B16]
@@ -1754,10 +1767,10 @@ s8smullloop:
 	VLD1R (R17), [V14.S4]
 	VLD1 (R11), [V8.S4]
 	VLD1 (R12), [V10.S4]
-	ADD  $128, R0, R17
+	MOVD R23, R17
 	MOVD R10, R19
 	MOVD 112(R0), R20
-	MOVD 120(R0), R21
+	MOVD R22, R21
 	VLD1R.P 4(R17), [V15.S4]
 	WORD $0x4eaf8610 // add v16.4s, v16.4s, v15.4s
 	WORD $0x4ea88610 // add v16.4s, v16.4s, v8.4s
@@ -1821,6 +1834,23 @@ s8smullnext:
 	ADD  $16, R12
 	SUBS $1, R14
 	BNE  s8smullpanel
+	CMP  $4, R22
+	BLE  s8smulldone
+	SUB  $4, R22
+	ADD  $16, R23
+	MOVD R5, R1
+	MOVD R6, R2
+	MOVD R7, R3
+	MOVD R8, R4
+	MOVD 64(R0), R9
+	MOVD 72(R0), R10
+	MOVD 112(R0), R24
+	ADD  R24<<2, R10
+	MOVD 80(R0), R11
+	MOVD 88(R0), R12
+	MOVD 104(R0), R14
+	B    s8smullpanel
+s8smulldone:
 	RET
 
 // func fgemmNEON(args *fgemmArgs)

@@ -108,20 +108,21 @@ func loadArgs(t *text) {
 
 var rowRegs = []string{"R15", "R16", "R19", "R20", "R21", "R22", "R23", "R24"}
 
-// startPanel zeroes the accumulators V16-V31 and the row walkers.
-func startPanel(t *text, label string) {
+// startPanel zeroes the accumulators V16-V31 and sets the walkers of rows rows.
+func startPanel(t *text, label string, rows int) {
 	t.p("%s:", label)
 	for i := 16; i < 32; i++ {
 		t.p("\tVEOR V%d.B16, V%d.B16, V%d.B16", i, i, i)
 	}
-	for i, r := range rowRegs {
+	for i, r := range rowRegs[:rows] {
 		t.p("\tMOVD R%d, %s", i+1, r)
 	}
 	t.p("\tMOVD R13, R17")
 }
 
-// qstore requantizes and stores the tile of 8 rows: with nr 8 columns, row r in V(16+2r) (columns
-// 0-3) and V(17+2r); with nr 4 (the SMULL kernel's 4 rows), row r in V(16+r).
+// qstore requantizes and stores the tile: with nr 8 columns, 8 rows, row r in V(16+2r) (columns
+// 0-3) and V(17+2r); with nr 4 (a pass of the SMULL kernel), 4 rows, row r in V(16+r), their
+// corrections at R23 and the rows left to store in R22, and no RET: the kernel goes on.
 func qstore(t *text, prefix string, signed bool, nr int) {
 	t.p("\tADD  $160, R0, R17")
 	t.p("\tVLD1R (R17), [V12.S4]")
@@ -138,10 +139,18 @@ func qstore(t *text, prefix string, signed bool, nr int) {
 		t.p("\tVLD1 (R11), [V8.S4]")
 		t.p("\tVLD1 (R12), [V10.S4]")
 	}
-	t.p("\tADD  $128, R0, R17")
+	if nr == 8 {
+		t.p("\tADD  $128, R0, R17")
+	} else {
+		t.p("\tMOVD R23, R17")
+	}
 	t.p("\tMOVD R10, R19")
 	t.p("\tMOVD 112(R0), R20")
-	t.p("\tMOVD 120(R0), R21")
+	if nr == 8 {
+		t.p("\tMOVD 120(R0), R21")
+	} else {
+		t.p("\tMOVD R22, R21")
+	}
 	for r := 0; r < rows; r++ {
 		regs := []int{16 + 2*r, 17 + 2*r}
 		if nr == 4 {
@@ -182,7 +191,9 @@ func qstore(t *text, prefix string, signed bool, nr int) {
 	t.p("\tADD  $%d, R12", 4*nr)
 	t.p("\tSUBS $1, R14")
 	t.p("\tBNE  %spanel", prefix)
-	t.p("\tRET")
+	if nr == 8 {
+		t.p("\tRET")
+	}
 }
 
 func qname(kind string, signed bool) string {
@@ -206,7 +217,7 @@ func qgemmSMLAL(t *text, signed bool) {
 	t.p("// func %s(args *qgemmArgs)", name)
 	t.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
 	loadArgs(t)
-	startPanel(t, pre+"panel")
+	startPanel(t, pre+"panel", 8)
 	t.p("%sloop:", pre)
 	for r, reg := range rowRegs {
 		t.p("\tVLD1.P 16(%s), [V%d.H8]", reg, r)
@@ -246,7 +257,7 @@ func qgemmDot(t *text, signed bool) {
 	t.p("// func %s(args *qgemmArgs)", name)
 	t.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
 	loadArgs(t)
-	startPanel(t, pre+"panel")
+	startPanel(t, pre+"panel", 8)
 	t.p("%sloop:", pre)
 	for r, reg := range rowRegs {
 		t.p("\tVLD1.P 16(%s), [V%d.B16]", reg, r)
@@ -264,8 +275,9 @@ func qgemmDot(t *text, signed bool) {
 	qstore(t, pre, signed, 8)
 }
 
-// qgemmSMULL: 4 rows of A (bytes) x 4 columns of B (bytes, 16 depths of a column adjacent), 16
-// depths per step, for CPUs without dot-product instructions (Cortex-A53, A72), as ruy's and
+// qgemmSMULL: 8 rows of A (bytes), in two passes of 4 rows over the panels, x 4 columns of B
+// (bytes, 16 depths of a column adjacent), 16 depths per step, for CPUs without dot-product
+// instructions (Cortex-A53, A72), as ruy's and
 // gemmlowp's 8-bit NEON kernels: per row and column, SMULL multiplies depths 0-7 into int16
 // lanes, SMLAL2 adds depths 8-15's products to them, and SADALP adds the lanes' pairs into four
 // int32 sums, reduced by ADDP at the end. The int16 sum of two products is exact unless both
@@ -279,7 +291,9 @@ func qgemmSMULL(t *text, signed bool) {
 	t.p("// func %s(args *qgemmArgs)", name)
 	t.p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
 	loadArgs(t)
-	startPanel(t, pre+"panel")
+	t.p("\tMOVD 120(R0), R22") // rows left to store
+	t.p("\tADD  $128, R0, R23") // their corrections
+	startPanel(t, pre+"panel", 4)
 	if !signed {
 		t.n("movi v12.16b, #0x80")
 	}
@@ -315,6 +329,24 @@ func qgemmSMULL(t *text, signed bool) {
 		t.n("addp v%d.4s, v8.4s, v9.4s", 16+r)
 	}
 	qstore(t, pre, signed, 4)
+	// Rows 4-7, if the tile has them: the same panels again from the first.
+	t.p("\tCMP  $4, R22")
+	t.p("\tBLE  %sdone", pre)
+	t.p("\tSUB  $4, R22")
+	t.p("\tADD  $16, R23")
+	for i := 1; i <= 4; i++ {
+		t.p("\tMOVD R%d, R%d", i+4, i)
+	}
+	t.p("\tMOVD 64(R0), R9")
+	t.p("\tMOVD 72(R0), R10")
+	t.p("\tMOVD 112(R0), R24")
+	t.p("\tADD  R24<<2, R10")
+	t.p("\tMOVD 80(R0), R11")
+	t.p("\tMOVD 88(R0), R12")
+	t.p("\tMOVD 104(R0), R14")
+	t.p("\tB    %spanel", pre)
+	t.p("%sdone:", pre)
+	t.p("\tRET")
 }
 
 // fgemm: 8 rows x 8 columns of float32, FMLA by element, 4 depths per step and a tail of one.

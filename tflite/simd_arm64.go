@@ -42,7 +42,7 @@ func arm64FKernel() *fKernel {
 // each of them (so a CPU with dotprod checks the SMLAL kernel too).
 func kernelVariants() ([]*qKernel, []*fKernel) {
 	smlal := &qKernel{name: "neon-smlal-8x8", mr: 8, nr: 8, ku: 1, kAlign: 8, id: qSMLAL}
-	smull := &qKernel{name: "neon-smull-4x4", mr: 4, nr: 4, ku: 16, kAlign: 16, aBytes: true, pairs: true, fallback: smlal, id: qSMULL}
+	smull := &qKernel{name: "neon-smull-8x4", mr: 8, nr: 4, ku: 16, kAlign: 16, aBytes: true, pairs: true, fallback: smlal, id: qSMULL}
 	qs := []*qKernel{smlal, smull}
 	if cpu.ARM64.HasASIMDDP {
 		qs = append(qs, &qKernel{name: "neon-dot-8x8", mr: 8, nr: 8, ku: 4, kAlign: 16, aBytes: true, id: qDot})
