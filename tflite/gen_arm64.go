@@ -888,10 +888,7 @@ func arithQ(t *text, signed bool) {
 				t.n(op, 0)
 				t.n(op, 1)
 			}
-			t.n("xtn v0.4h, v0.4s")
-			t.n("xtn2 v0.8h, v1.4s")
-			t.n("xtn v0.8b, v0.8h")
-			t.p("\tVST1.P [V0.B8], 8(R1)")
+			narrowStore8(t, "R1")
 			t.p("\tSUBS $8, R4")
 			t.p("\tBNE  %sloop", label)
 			t.p("\tRET")
@@ -923,13 +920,19 @@ func quantF(t *text) {
 		t.n(op, "v0.4s")
 		t.n(op, "v1.4s")
 	}
-	t.n("xtn v0.4h, v0.4s")
-	t.n("xtn2 v0.8h, v1.4s")
-	t.n("xtn v0.8b, v0.8h")
-	t.p("\tVST1.P [V0.B8], 8(R1)")
+	narrowStore8(t, "R1")
 	t.p("\tSUBS $8, R3")
 	t.p("\tBNE  quantfloop")
 	t.p("\tRET")
+}
+
+// narrowStore8 stores the eight int32 lanes of V0, V1 (values of the 8-bit type) as bytes at dst,
+// narrowed by truncation (XTN), and advances dst.
+func narrowStore8(t *text, dst string) {
+	t.n("xtn v0.4h, v0.4s")
+	t.n("xtn2 v0.8h, v1.4s")
+	t.n("xtn v0.8b, v0.8h")
+	t.p("\tVST1.P [V0.B8], 8(%s)", dst)
 }
 
 // divide is the rounding divide of V(d), V(d+1) by 2^-r, r in V(k) (r <= 0), half away from zero:

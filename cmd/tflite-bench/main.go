@@ -8,7 +8,18 @@
 //	bench MODEL_FILE threads=1 go_ms=12.3 tflite_ms=8.1 xnnpack_ms=3.2 litert_ms=5.0 ratio=3.84
 //
 // ratio is go_ms over the smallest official figure; NA marks a figure that is missing (the
-// runtime is not set up, or cannot run the model; stderr says why).
+// runtime is not set up, or cannot run the model; stderr says why). With 1 and more thread counts
+// it then prints, per model, the pure-Go runtime's speedup from 1 thread to each other count,
+// those runtimes timed in turn in one measurement (the lines above are minutes apart, and the
+// machine's load drifts between them):
+//
+//	scaling MODEL_FILE go_1_ms=12.3 go_2_ms=6.8 speedup_2=1.81 copies_2=1.90
+//
+// copies_N is the other way to use N cores: N 1-thread interpreters invoking at once, their
+// throughput over one's (N times the 1-thread time over the time they take together). It shows
+// what the host gives at that moment: on a machine whose cores are shared with other guests it
+// falls well below N, and the speedup with it (it is no bound: N copies also contend for caches
+// that one N-thread interpreter shares).
 package main
 
 import (
@@ -25,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edge-agent/edge-agent/tflite"
@@ -134,8 +146,100 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintln(stdout, line)
 		}
+		if len(o.threads) > 1 && slices.Contains(o.threads, 1) {
+			line, err := scaling(path, o)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			fmt.Fprintln(stdout, line)
+		}
 	}
 	return nil
+}
+
+// scaling measures the pure-Go runtime on the model with each of o.threads, in turn in one
+// measurement, and returns its scaling line: every figure, the speedup of each count n over 1,
+// and copies_n, the throughput of n one-thread interpreters invoking at once over one's.
+func scaling(path string, o options) (string, error) {
+	m, err := tflite.LoadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var rs []*runner
+	var copies []tflite.Runner
+	defer func() {
+		for _, r := range rs {
+			r.r.Close()
+		}
+		for _, r := range copies {
+			r.Close()
+		}
+	}()
+	open := func(threads int) (tflite.Runner, error) {
+		r, _, err := newRunner(m, "go", threads, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range r.InputCount() {
+			tflite.FillProbe(r.Input(i))
+		}
+		return r, nil
+	}
+	for _, n := range o.threads {
+		r, err := open(n)
+		if err != nil {
+			return "", err
+		}
+		rs = append(rs, &runner{name: strconv.Itoa(n), r: r})
+	}
+	var groups []*runner
+	for _, n := range o.threads {
+		if n == 1 {
+			continue
+		}
+		var group []tflite.Runner
+		for range n {
+			r, err := open(1)
+			if err != nil {
+				return "", err
+			}
+			copies = append(copies, r)
+			group = append(group, r)
+		}
+		c := &runner{name: strconv.Itoa(n) + "x1", r: group[0], invoke: func() error { return invokeAll(group) }}
+		groups = append(groups, c)
+	}
+	if err := measure(append(slices.Clone(rs), groups...), o); err != nil {
+		return "", err
+	}
+	line := "scaling " + filepath.Base(path)
+	var one float64
+	for i, n := range o.threads {
+		line += fmt.Sprintf(" go_%d_ms=%s", n, formatMs(rs[i].ms))
+		if n == 1 {
+			one = rs[i].ms
+		}
+	}
+	c := 0
+	for i, n := range o.threads {
+		if n != 1 {
+			line += fmt.Sprintf(" speedup_%d=%.2f copies_%d=%.2f", n, one/rs[i].ms, n, float64(n)*one/groups[c].ms)
+			c++
+		}
+	}
+	return line, nil
+}
+
+// invokeAll invokes every runner at once, each on its own goroutine, and returns the first error.
+func invokeAll(rs []tflite.Runner) error {
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs[1:] {
+		wg.Go(func() { errs[i+1] = r.Invoke() })
+	}
+	errs[0] = rs[0].Invoke()
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // defaultModels lists the repository's models (BlazeFace is tflite's test data; not
@@ -164,7 +268,17 @@ func defaultModels(root string) []string {
 type runner struct {
 	name string
 	r    tflite.Runner
-	ms   float64 // median; 0 until measured
+	// invoke, when set, is what is timed instead of r.Invoke (scaling's independent copies).
+	invoke func() error
+	ms     float64 // median; 0 until measured
+}
+
+// call runs one timed invocation.
+func (r *runner) call() error {
+	if r.invoke != nil {
+		return r.invoke()
+	}
+	return r.r.Invoke()
 }
 
 func benchModel(ctx context.Context, path string, threads int, o options, stderr io.Writer) (string, error) {
@@ -323,14 +437,14 @@ func measure(rs []*runner, o options) error {
 				warmup = o.warmup
 			}
 			for range warmup {
-				if err := r.r.Invoke(); err != nil {
+				if err := r.call(); err != nil {
 					return fmt.Errorf("%s: %w", r.name, err)
 				}
 			}
 			start := time.Now()
 			for n := 0; n < (o.runs+rounds-1)/rounds || (time.Since(start) < o.minTime/rounds && n < 100000); n++ {
 				t0 := time.Now()
-				if err := r.r.Invoke(); err != nil {
+				if err := r.call(); err != nil {
 					return fmt.Errorf("%s: %w", r.name, err)
 				}
 				times[i] = append(times[i], float64(time.Since(t0).Nanoseconds())/1e6)

@@ -28,12 +28,19 @@ func TestBenchLines(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-		re := regexp.MustCompile(`^bench (hello_world_int8|coco_ssd_mobilenet_v1_1\.0_quant_2018_06_29)\.tflite threads=[12] ` + c.fields + `$`)
-		if len(lines) != 4 {
-			t.Fatalf("%v: got %d lines, want 4:\n%s", c.flags, len(lines), stdout.String())
+		models := `(hello_world_int8|coco_ssd_mobilenet_v1_1\.0_quant_2018_06_29)\.tflite`
+		re := regexp.MustCompile(`^bench ` + models + ` threads=[12] ` + c.fields + `$`)
+		// Each model's two lines, then its scaling line.
+		scaling := regexp.MustCompile(`^scaling ` + models + ` go_1_ms=` + num + ` go_2_ms=` + num + ` speedup_2=[0-9]+\.[0-9]{2} copies_2=[0-9]+\.[0-9]{2}$`)
+		if len(lines) != 6 {
+			t.Fatalf("%v: got %d lines, want 6:\n%s", c.flags, len(lines), stdout.String())
 		}
-		for _, l := range lines {
-			if !re.MatchString(l) {
+		for i, l := range lines {
+			want := re
+			if i%3 == 2 {
+				want = scaling
+			}
+			if !want.MatchString(l) {
 				t.Errorf("%v: bad line %q", c.flags, l)
 			}
 		}
